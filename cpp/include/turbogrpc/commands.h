@@ -1,0 +1,107 @@
+// Commands: everything a consumer asks of the engine. Each carries its data by value and is
+// executed on the poller thread, in submission order per submitting thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+#include "turbogrpc/completion_queue.h"
+#include "turbogrpc/metadata.h"
+#include "turbogrpc/options.h"
+#include "turbogrpc/status.h"
+
+namespace turbogrpc {
+
+enum class CallShape : uint8_t {
+  kUnary,      // one request with the start; one kUnaryDone event at the end
+  kStreaming,  // messages by kSendMessage / kRead; kInitialMetadata, kMessage, kFinished events
+};
+
+enum class WaitForReady : uint8_t { kNo, kYes };
+
+struct StartCallCommand {
+  uint64_t channel_id = 0;
+  uint64_t call_id = 0;
+  std::shared_ptr<CompletionQueue> cq;
+  std::string method;  // ":path"
+  Metadata metadata;
+  double timeout_seconds = -1;  // negative: no deadline
+  CallShape shape = CallShape::kUnary;
+  WaitForReady wait_for_ready = WaitForReady::kNo;
+  std::optional<std::string> message;  // kUnary: the request (sent with end of stream)
+};
+
+// Client or server: queue one message on a call. Answered by kWriteDone.
+struct SendMessageCommand {
+  uint64_t call_id = 0;
+  std::string message;
+  bool end_of_stream = false;  // client only: half-close right after this message
+};
+
+struct HalfCloseCommand {  // client: no more requests
+  uint64_t call_id = 0;
+};
+
+struct ReadCommand {  // client or server: grant credit for the next message(s)
+  uint64_t call_id = 0;
+};
+
+struct CancelCommand {  // client: RST_STREAM and finish with `status`; server: RST_STREAM
+  uint64_t call_id = 0;
+  Status status;
+};
+
+struct SendInitialMetadataCommand {  // server
+  uint64_t call_id = 0;
+  Metadata metadata;
+};
+
+// Server: end a call. Sends initial metadata (if not yet sent), the message (if any),
+// then trailers — a trailers-only response when nothing was sent before.
+struct FinishCommand {
+  uint64_t call_id = 0;
+  Metadata initial_metadata;
+  std::optional<std::string> message;
+  Status status;
+  Metadata trailing_metadata;
+};
+
+struct CreateChannelCommand {
+  uint64_t channel_id = 0;
+  std::string target;
+  ChannelOptions options;
+};
+
+struct CloseChannelCommand {  // cancels every call still on it
+  uint64_t channel_id = 0;
+};
+
+struct StartServerCommand {
+  uint64_t server_id = 0;
+  std::shared_ptr<CompletionQueue> cq;
+  std::vector<int> listen_fds;  // bound and listening; the engine owns them from here
+  ServerOptions options;
+  std::unordered_set<std::string> unary_request_methods;  // paths whose request is pre-read
+};
+
+enum class StopPhase : uint8_t {
+  kStopAccepting,  // close listeners, send GOAWAY; in-flight calls go on
+  kCloseAll,       // cancel what is left and close every connection
+};
+
+struct StopServerCommand {
+  uint64_t server_id = 0;
+  StopPhase phase = StopPhase::kStopAccepting;
+};
+
+using Command = std::variant<StartCallCommand, SendMessageCommand, HalfCloseCommand, ReadCommand,
+                             CancelCommand, SendInitialMetadataCommand, FinishCommand,
+                             CreateChannelCommand, CloseChannelCommand, StartServerCommand,
+                             StopServerCommand>;
+
+}  // namespace turbogrpc

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every system and Python package turbogrpc needs to build, test and run its examples.
+# Idempotent: when everything is already there it prints nothing and touches no registry.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+apt_packages=(g++ cmake ninja-build pkg-config libnghttp2-dev libssl-dev zlib1g-dev
+              libgtest-dev nghttp2-client grpc-proto)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "bootstrap: installing system packages: ${missing[*]}"
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python="${PYTHON:-python3}"
+if ! "$python" "$here/scripts/check_requirements.py" "$here/requirements-dev.txt"; then
+  echo "bootstrap: installing Python packages from requirements-dev.txt"
+  "$python" -m pip install -q --disable-pip-version-check -r "$here/requirements-dev.txt"
+fi
