@@ -1,0 +1,283 @@
+// turbogrpc._engine: the seam between Python and the engine (docs/seam.md). Converts Python
+// values to commands and events to tuples; nothing else. Every function runs with the GIL held
+// and returns at once.
+#include <nanobind/nanobind.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <string>
+
+#include "codec/metadata_rules.h"
+#include "turbogrpc/engine.h"
+
+namespace nb = nanobind;
+using namespace turbogrpc;
+
+namespace {
+
+Engine& engine() { return Engine::instance(); }
+
+// Any buffer-protocol object (bytes, bytearray, memoryview, ...) copied into a std::string.
+std::string bytes_of(PyObject* obj, const char* what) {
+  if (PyBytes_Check(obj)) return std::string(PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj));
+  Py_buffer view;
+  if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) != 0) {
+    PyErr_Clear();
+    throw nb::type_error((std::string(what) + " must be bytes or a buffer, not " + Py_TYPE(obj)->tp_name).c_str());
+  }
+  std::string out(static_cast<const char*>(view.buf), static_cast<size_t>(view.len));
+  PyBuffer_Release(&view);
+  return out;
+}
+
+std::string str_of(PyObject* obj, const char* what) {
+  if (!PyUnicode_Check(obj))
+    throw nb::type_error((std::string(what) + " must be str, not " + Py_TYPE(obj)->tp_name).c_str());
+  Py_ssize_t n;
+  const char* s = PyUnicode_AsUTF8AndSize(obj, &n);
+  if (s == nullptr) throw nb::python_error();
+  return std::string(s, static_cast<size_t>(n));
+}
+
+Metadata metadata_from(nb::handle seq) {
+  Metadata out;
+  if (seq.is_none()) return out;
+  PyObject* fast = PySequence_Fast(seq.ptr(), "metadata must be a sequence of (key, value) pairs");
+  if (fast == nullptr) throw nb::python_error();
+  nb::object guard = nb::steal(fast);
+  Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+  out.reserve(static_cast<size_t>(n));
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* item = PySequence_Fast_GET_ITEM(fast, i);
+    if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+      nb::object pair = nb::steal(PySequence_Tuple(item));
+      if (!pair.is_valid() || PyTuple_GET_SIZE(pair.ptr()) != 2)
+        throw nb::value_error("metadata entries must be (key, value) pairs");
+      item = pair.ptr();
+    }
+    std::string key = str_of(PyTuple_GET_ITEM(item, 0), "metadata key");
+    internal::KeyProblem problem = internal::check_metadata_key(key);
+    if (problem != internal::KeyProblem::kNone)
+      throw nb::value_error(("metadata key '" + key + "': " + internal::describe(problem)).c_str());
+    PyObject* value = PyTuple_GET_ITEM(item, 1);
+    std::string v;
+    if (internal::is_binary_key(key)) {
+      v = PyUnicode_Check(value) ? str_of(value, "metadata value") : bytes_of(value, "binary metadata value");
+    } else {
+      if (!PyUnicode_Check(value))
+        throw nb::value_error(("metadata value for '" + key + "' must be str (only keys ending in -bin take bytes)").c_str());
+      v = str_of(value, "metadata value");
+      if (!internal::is_valid_ascii_value(v))
+        throw nb::value_error(("metadata value for '" + key + "' must be printable ASCII; use a '-bin' key for other bytes").c_str());
+    }
+    out.emplace_back(std::move(key), std::move(v));
+  }
+  return out;
+}
+
+PyObject* new_str(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), static_cast<Py_ssize_t>(s.size()), "replace");
+  return o;
+}
+
+PyObject* new_bytes(const std::string& s) {
+  return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
+}
+
+PyObject* metadata_tuple(const Metadata& md) {
+  PyObject* t = PyTuple_New(static_cast<Py_ssize_t>(md.size()));
+  for (size_t i = 0; i < md.size(); ++i) {
+    const auto& [k, v] = md[i];
+    PyObject* value = internal::is_binary_key(k)
+                          ? new_bytes(v)
+                          : PyUnicode_DecodeLatin1(v.data(), static_cast<Py_ssize_t>(v.size()), nullptr);
+    PyTuple_SET_ITEM(t, static_cast<Py_ssize_t>(i), PyTuple_Pack(2, nb::steal(new_str(k)).ptr(), nb::steal(value).ptr()));
+  }
+  return t;
+}
+
+PyObject* optional_bytes(const std::optional<std::string>& m) {
+  if (!m) Py_RETURN_NONE;
+  return new_bytes(*m);
+}
+
+// Builds a tuple from freshly created references (steals them).
+template <typename... T>
+PyObject* tuple_of(T... items) {
+  PyObject* t = PyTuple_New(sizeof...(items));
+  Py_ssize_t i = 0;
+  ((PyTuple_SET_ITEM(t, i++, items)), ...);
+  return t;
+}
+
+PyObject* py_int(uint64_t v) { return PyLong_FromUnsignedLongLong(v); }
+PyObject* py_code(const Status& s) { return PyLong_FromLong(static_cast<long>(s.code)); }
+
+PyObject* event_tuple(Event& e) {
+  PyObject* kind = PyLong_FromLong(static_cast<long>(e.kind));
+  switch (e.kind) {
+    case EventKind::kUnaryDone:
+      return tuple_of(kind, py_int(e.call_id), py_code(e.status), new_str(e.status.details),
+                      metadata_tuple(e.initial_metadata), metadata_tuple(e.trailing_metadata),
+                      optional_bytes(e.message), new_str(e.debug_error));
+    case EventKind::kInitialMetadata:
+      return tuple_of(kind, py_int(e.call_id), metadata_tuple(e.initial_metadata));
+    case EventKind::kMessage:
+      return tuple_of(kind, py_int(e.call_id), optional_bytes(e.message));
+    case EventKind::kWriteDone:
+      return tuple_of(kind, py_int(e.call_id), PyBool_FromLong(e.ok));
+    case EventKind::kFinished: {
+      PyObject* initial = e.initial_metadata_included ? metadata_tuple(e.initial_metadata) : Py_NewRef(Py_None);
+      return tuple_of(kind, py_int(e.call_id), py_code(e.status), new_str(e.status.details),
+                      metadata_tuple(e.trailing_metadata), initial, new_str(e.debug_error));
+    }
+    case EventKind::kServerCall: {
+      PyObject* timeout = e.timeout_seconds >= 0 ? PyFloat_FromDouble(e.timeout_seconds) : Py_NewRef(Py_None);
+      return tuple_of(kind, py_int(e.call_id), py_int(e.server_id), new_str(e.method),
+                      metadata_tuple(e.initial_metadata), timeout, new_str(e.peer), new_str(e.authority),
+                      PyBool_FromLong(e.request_preread), optional_bytes(e.message));
+    }
+    case EventKind::kServerDone:
+      return tuple_of(kind, py_int(e.call_id), py_code(e.status), new_str(e.status.details));
+  }
+  Py_RETURN_NONE;
+}
+
+nb::list drain(CompletionQueue& cq) {
+  std::vector<Event> events = cq.drain();
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(events.size()));
+  for (size_t i = 0; i < events.size(); ++i)
+    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), event_tuple(events[i]));
+  return nb::steal<nb::list>(list);
+}
+
+template <typename Options>
+void read_limits(nb::dict options, Options& out) {
+  for (auto [k, v] : options) {
+    std::string key = nb::cast<std::string>(k);
+    if (key == "max_receive_message_length") out.max_receive_message_length = nb::cast<int64_t>(v);
+    else if (key == "max_send_message_length") out.max_send_message_length = nb::cast<int64_t>(v);
+    else if constexpr (std::is_same_v<Options, ChannelOptions>) {
+      if (key == "authority") out.authority = nb::cast<std::string>(v);
+      else if (key == "user_agent") out.user_agent = nb::cast<std::string>(v);
+    } else {
+      if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
+    }
+  }
+}
+
+double timeout_of(nb::handle timeout) {
+  if (timeout.is_none()) return -1;
+  double t = nb::cast<double>(timeout);
+  return t < 0 ? 0 : t;
+}
+
+uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
+                    nb::handle metadata, std::optional<std::string> request, nb::handle timeout,
+                    bool wait_for_ready) {
+  StartCallCommand c;
+  c.call_id = engine().next_id();
+  c.channel_id = channel_id;
+  c.cq = std::move(cq);
+  c.method = std::move(method);
+  c.metadata = metadata_from(metadata);
+  c.timeout_seconds = timeout_of(timeout);
+  c.wait_for_ready = wait_for_ready ? WaitForReady::kYes : WaitForReady::kNo;
+  c.shape = request ? CallShape::kUnary : CallShape::kStreaming;
+  c.message = std::move(request);
+  uint64_t id = c.call_id;
+  engine().submit(std::move(c));
+  return id;
+}
+
+}  // namespace
+
+NB_MODULE(_engine, m) {
+  nb::set_leak_warnings(false);  // engine objects may outlive the interpreter's teardown order
+  m.attr("UNARY_DONE") = static_cast<int>(EventKind::kUnaryDone);
+  m.attr("INITIAL_METADATA") = static_cast<int>(EventKind::kInitialMetadata);
+  m.attr("MESSAGE") = static_cast<int>(EventKind::kMessage);
+  m.attr("WRITE_DONE") = static_cast<int>(EventKind::kWriteDone);
+  m.attr("FINISHED") = static_cast<int>(EventKind::kFinished);
+  m.attr("SERVER_CALL") = static_cast<int>(EventKind::kServerCall);
+  m.attr("SERVER_DONE") = static_cast<int>(EventKind::kServerDone);
+
+  nb::class_<CompletionQueue>(m, "CompletionQueue")
+      .def(nb::new_([] { return std::make_shared<CompletionQueue>(); }))
+      .def_prop_ro("fd", &CompletionQueue::fd)
+      .def("drain", &drain);
+
+  m.def("next_id", [] { return engine().next_id(); });
+  m.def("generation", [] { return Engine::generation(); });
+
+  m.def("create_channel", [](std::string target, nb::dict options) {
+    CreateChannelCommand c;
+    c.channel_id = engine().next_id();
+    c.target = std::move(target);
+    read_limits(options, c.options);
+    uint64_t id = c.channel_id;
+    engine().submit(std::move(c));
+    return id;
+  });
+  m.def("close_channel", [](uint64_t id) { engine().submit(CloseChannelCommand{id}); });
+
+  m.def("unary_call", [](uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
+                         nb::handle metadata, nb::handle request, nb::handle timeout, bool wait_for_ready) {
+    return start_call(channel_id, std::move(cq), std::move(method), metadata,
+                      bytes_of(request.ptr(), "request"), timeout, wait_for_ready);
+  }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
+     nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready"));
+  m.def("stream_call", [](uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
+                          nb::handle metadata, nb::handle timeout, bool wait_for_ready) {
+    return start_call(channel_id, std::move(cq), std::move(method), metadata, std::nullopt, timeout,
+                      wait_for_ready);
+  }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
+     nb::arg("timeout").none(), nb::arg("wait_for_ready"));
+
+  m.def("send_message", [](uint64_t call_id, nb::handle message, bool end_of_stream) {
+    engine().submit(SendMessageCommand{call_id, bytes_of(message.ptr(), "message"), end_of_stream});
+  }, nb::arg("call_id"), nb::arg("message"), nb::arg("end_of_stream") = false);
+  m.def("half_close", [](uint64_t call_id) { engine().submit(HalfCloseCommand{call_id}); });
+  m.def("read", [](uint64_t call_id) { engine().submit(ReadCommand{call_id}); });
+  m.def("cancel", [](uint64_t call_id, int code, std::string details) {
+    engine().submit(CancelCommand{call_id, Status{static_cast<StatusCode>(code), std::move(details)}});
+  });
+  m.def("send_initial_metadata", [](uint64_t call_id, nb::handle metadata) {
+    engine().submit(SendInitialMetadataCommand{call_id, metadata_from(metadata)});
+  }, nb::arg("call_id"), nb::arg("metadata").none());
+  m.def("finish", [](uint64_t call_id, nb::handle initial_metadata, nb::handle message, int code,
+                     std::string details, nb::handle trailing_metadata) {
+    FinishCommand c;
+    c.call_id = call_id;
+    c.initial_metadata = metadata_from(initial_metadata);
+    if (!message.is_none()) c.message = bytes_of(message.ptr(), "response");
+    c.status = Status{static_cast<StatusCode>(code), std::move(details)};
+    c.trailing_metadata = metadata_from(trailing_metadata);
+    engine().submit(std::move(c));
+  }, nb::arg("call_id"), nb::arg("initial_metadata").none(), nb::arg("message").none(),
+     nb::arg("code"), nb::arg("details"), nb::arg("trailing_metadata").none());
+
+  m.def("listen", [](std::string address) {
+    ListenResult r = listen_on(address);
+    if (r.fd < 0) {
+      PyErr_SetString(PyExc_OSError, r.error.c_str());
+      throw nb::python_error();
+    }
+    return nb::make_tuple(r.fd, r.port);
+  });
+  m.def("start_server", [](uint64_t server_id, std::shared_ptr<CompletionQueue> cq, std::vector<int> fds,
+                           nb::dict options, std::vector<std::string> unary_request_methods) {
+    StartServerCommand c;
+    c.server_id = server_id;
+    c.cq = std::move(cq);
+    c.listen_fds = std::move(fds);
+    read_limits(options, c.options);
+    c.unary_request_methods.insert(unary_request_methods.begin(), unary_request_methods.end());
+    engine().submit(std::move(c));
+  });
+  m.def("stop_server", [](uint64_t server_id, bool close_all) {
+    engine().submit(StopServerCommand{server_id, close_all ? StopPhase::kCloseAll : StopPhase::kStopAccepting});
+  });
+  m.def("shutdown", [] { engine().shutdown(); });
+}

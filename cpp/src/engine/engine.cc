@@ -1,0 +1,64 @@
+// The Engine facade: lazily started process singleton, fork handling, listen_on().
+#include "turbogrpc/engine.h"
+
+#include <pthread.h>
+
+#include <mutex>
+
+#include "engine/engine_core.h"
+#include "io/address.h"
+
+namespace turbogrpc {
+namespace {
+std::mutex g_mu;
+Engine* g_engine = nullptr;  // guarded by g_mu; deliberately leaked (no exit-time destructor)
+std::atomic<uint64_t> g_generation{1};
+
+void after_fork_in_child() {
+  // The parent's poller thread does not exist here: forget its engine without touching it.
+  new (&g_mu) std::mutex();
+  g_engine = nullptr;
+  g_generation.fetch_add(1);
+}
+
+std::once_flag g_atfork_once;
+}  // namespace
+
+Engine::Engine() : core_(std::make_unique<internal::EngineCore>(next_id_)) {}
+
+Engine::~Engine() = default;
+
+Engine& Engine::instance() {
+  std::call_once(g_atfork_once, [] { pthread_atfork(nullptr, nullptr, after_fork_in_child); });
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_engine == nullptr) g_engine = new Engine();
+  return *g_engine;
+}
+
+uint64_t Engine::generation() { return g_generation.load(); }
+
+void Engine::submit(Command command) { core_->submit(std::move(command)); }
+
+void Engine::shutdown() { core_->stop(); }
+
+ListenResult listen_on(const std::string& address) {
+  ListenResult out;
+  internal::ResolvedTarget resolved = internal::resolve_listen_address(address);
+  if (!resolved.error.empty()) {
+    out.error = resolved.error;
+    return out;
+  }
+  std::string last_error;
+  for (const auto& a : resolved.addresses) {
+    internal::SysResult s = internal::listen_socket(a, &out.port);
+    if (s.ok()) {
+      out.fd = static_cast<int>(s.value);
+      return out;
+    }
+    last_error = s.message();
+  }
+  out.error = "Failed to bind to address " + address + ": " + last_error;
+  return out;
+}
+
+}  // namespace turbogrpc

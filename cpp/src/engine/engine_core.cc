@@ -1,0 +1,170 @@
+#include "engine/engine_core.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <system_error>
+
+#include "rpc/client_call.h"
+#include "rpc/server_call.h"
+#include "transport/channel.h"
+#include "transport/connection.h"
+#include "transport/server.h"
+
+namespace turbogrpc::internal {
+namespace {
+int make_wake_fd() {
+  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  return fd;
+}
+
+void signal_fd(int fd) {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
+}
+}  // namespace
+
+EngineCore::EngineCore(std::atomic<uint64_t>& ids) : ids_(ids), wake_fd_(make_wake_fd()) {
+  poller_.add(wake_fd_, EPOLLIN, this);
+  thread_ = std::thread([this] { run(); });
+}
+
+EngineCore::~EngineCore() {
+  stop();
+  ::close(wake_fd_);
+}
+
+void EngineCore::submit(Command command) {
+  bool was_empty;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    was_empty = commands_.empty();
+    commands_.push_back(std::move(command));
+  }
+  if (was_empty) signal_fd(wake_fd_);
+}
+
+void EngineCore::stop() {
+  if (stopping_.exchange(true)) return;
+  signal_fd(wake_fd_);
+  if (thread_.joinable()) thread_.join();
+}
+
+void EngineCore::on_io(uint32_t) {
+  uint64_t value;
+  [[maybe_unused]] ssize_t n = ::read(wake_fd_, &value, sizeof(value));
+}
+
+void EngineCore::run() {
+  while (!stopping_.load(std::memory_order_acquire)) {
+    poller_.wait(timers_.next_timeout_ms(Clock::now()));
+    run_commands();
+    run_timers();
+    flush_dirty();
+    retired_.clear();
+  }
+  run_commands();
+  close_everything();
+}
+
+void EngineCore::run_commands() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    running_.swap(commands_);
+  }
+  for (Command& c : running_) execute(c);
+  running_.clear();
+}
+
+void EngineCore::execute(Command& command) {
+  std::visit(
+      [this](auto& cmd) {
+        using T = std::decay_t<decltype(cmd)>;
+        if constexpr (std::is_same_v<T, StartCallCommand>) {
+          auto it = channels_.find(cmd.channel_id);
+          ChannelOptions defaults;
+          auto call = std::make_unique<ClientCall>(
+              std::move(cmd), it != channels_.end() ? it->second->options() : defaults, calls_);
+          if (it == channels_.end()) {
+            call->fail({StatusCode::kCancelled, "Channel closed!"}, "unknown channel");
+          } else {
+            it->second->start_call(std::move(call));
+          }
+        } else if constexpr (std::is_same_v<T, SendMessageCommand>) {
+          if (Call* c = calls_.find(cmd.call_id)) c->send(std::move(cmd.message), cmd.end_of_stream);
+        } else if constexpr (std::is_same_v<T, HalfCloseCommand>) {
+          if (Call* c = calls_.find(cmd.call_id)) c->half_close();
+        } else if constexpr (std::is_same_v<T, ReadCommand>) {
+          if (Call* c = calls_.find(cmd.call_id)) c->read();
+        } else if constexpr (std::is_same_v<T, CancelCommand>) {
+          if (Call* c = calls_.find(cmd.call_id)) c->cancel(cmd.status);
+        } else if constexpr (std::is_same_v<T, SendInitialMetadataCommand>) {
+          if (Call* c = calls_.find(cmd.call_id)) c->send_initial_metadata(std::move(cmd.metadata));
+        } else if constexpr (std::is_same_v<T, FinishCommand>) {
+          if (Call* c = calls_.find(cmd.call_id)) c->finish(std::move(cmd));
+        } else if constexpr (std::is_same_v<T, CreateChannelCommand>) {
+          channels_[cmd.channel_id] =
+              std::make_unique<Channel>(*this, cmd.channel_id, std::move(cmd.target), std::move(cmd.options));
+        } else if constexpr (std::is_same_v<T, CloseChannelCommand>) {
+          auto it = channels_.find(cmd.channel_id);
+          if (it != channels_.end()) {
+            it->second->close();
+            channels_.erase(it);
+          }
+        } else if constexpr (std::is_same_v<T, StartServerCommand>) {
+          uint64_t id = cmd.server_id;
+          servers_[id] = std::make_unique<Server>(*this, std::move(cmd));
+        } else if constexpr (std::is_same_v<T, StopServerCommand>) {
+          auto it = servers_.find(cmd.server_id);
+          if (it != servers_.end()) {
+            it->second->stop(cmd.phase);
+            if (cmd.phase == StopPhase::kCloseAll) servers_.erase(it);
+          }
+        }
+      },
+      command);
+}
+
+void EngineCore::run_timers() {
+  due_.clear();
+  timers_.pop_due(Clock::now(), due_);
+  for (const DueTimer& t : due_) {
+    if (t.kind == TimerKind::kCallDeadline) {
+      if (Call* c = calls_.find(t.id)) c->on_deadline();
+    } else {
+      auto it = channels_.find(t.id);
+      if (it != channels_.end()) it->second->on_reconnect_timer();
+    }
+  }
+}
+
+void EngineCore::flush_dirty() {
+  // Flushing may close a connection, which may dirty others: index, do not iterate.
+  for (size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush();
+  dirty_.clear();
+}
+
+void EngineCore::adopt(std::unique_ptr<Connection> connection) {
+  Connection* raw = connection.get();
+  connections_[raw] = std::move(connection);
+}
+
+void EngineCore::retire(Connection* connection) {
+  auto it = connections_.find(connection);
+  if (it == connections_.end()) return;
+  retired_.push_back(std::move(it->second));
+  connections_.erase(it);
+}
+
+void EngineCore::close_everything() {
+  for (auto& [id, channel] : channels_) channel->close();
+  for (auto& [id, server] : servers_) server->stop(StopPhase::kCloseAll);
+  flush_dirty();
+  channels_.clear();
+  servers_.clear();
+  retired_.clear();
+  connections_.clear();
+}
+
+}  // namespace turbogrpc::internal

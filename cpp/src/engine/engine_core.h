@@ -1,0 +1,76 @@
+// EngineCore: the poller thread and everything it owns — the command queue it drains, the
+// epoll loop, timers, channels, servers, connections and the registry of live calls.
+// Only submit() and stop() are called from other threads.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "io/poller.h"
+#include "io/timer_queue.h"
+#include "rpc/call_registry.h"
+#include "turbogrpc/commands.h"
+
+namespace turbogrpc::internal {
+
+class Channel;
+class Connection;
+class Server;
+
+class EngineCore final : public IoHandler {
+ public:
+  explicit EngineCore(std::atomic<uint64_t>& ids);
+  ~EngineCore() override;  // stops and joins the poller thread
+
+  // Any thread. Signals the poller only when the queue was empty (coalesced wakeups).
+  void submit(Command command);
+  // Any thread but the poller's: closes everything and joins the thread. Idempotent.
+  void stop();
+
+  // Poller thread only, from here on.
+  Poller& poller() { return poller_; }
+  TimerQueue& timers() { return timers_; }
+  CallRegistry& calls() { return calls_; }
+  uint64_t new_id() { return ids_.fetch_add(1, std::memory_order_relaxed); }
+  void adopt(std::unique_ptr<Connection> connection);
+  void retire(Connection* connection);  // freed at the end of this iteration
+  void mark_dirty(Connection* connection) { dirty_.push_back(connection); }
+
+  void on_io(uint32_t epoll_events) override;  // the wakeup eventfd
+
+ private:
+  void run();
+  void run_commands();
+  void execute(Command& command);
+  void run_timers();
+  void flush_dirty();
+  void close_everything();
+
+  std::atomic<uint64_t>& ids_;
+  const int wake_fd_;  // immutable after construction
+
+  std::mutex mu_;
+  std::vector<Command> commands_;  // guarded by mu_
+
+  std::atomic<bool> stopping_{false};
+
+  // Poller thread only.
+  Poller poller_;
+  TimerQueue timers_;
+  CallRegistry calls_;
+  std::unordered_map<uint64_t, std::unique_ptr<Channel>> channels_;
+  std::unordered_map<uint64_t, std::unique_ptr<Server>> servers_;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> dirty_;
+  std::vector<std::unique_ptr<Connection>> retired_;
+  std::vector<Command> running_;  // the batch being executed (kept to reuse its capacity)
+  std::vector<DueTimer> due_;
+
+  std::thread thread_;  // last: starts after everything above exists
+};
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,88 @@
+#include "http2/session.h"
+
+namespace turbogrpc::internal {
+namespace {
+
+Http2Handler* handler_of(void* user_data) { return static_cast<Http2Handler*>(user_data); }
+
+int begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  return handler_of(user_data)->on_begin_headers(frame);
+}
+
+int header_cb(nghttp2_session*, const nghttp2_frame* frame, const uint8_t* name, size_t namelen,
+              const uint8_t* value, size_t valuelen, uint8_t, void* user_data) {
+  return handler_of(user_data)->on_header(
+      frame, std::string_view(reinterpret_cast<const char*>(name), namelen),
+      std::string_view(reinterpret_cast<const char*>(value), valuelen));
+}
+
+int frame_recv_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  return handler_of(user_data)->on_frame_recv(frame);
+}
+
+int data_chunk_cb(nghttp2_session*, uint8_t, int32_t stream_id, const uint8_t* data, size_t len,
+                  void* user_data) {
+  return handler_of(user_data)->on_data_chunk(stream_id, data, len);
+}
+
+int stream_close_cb(nghttp2_session*, int32_t stream_id, uint32_t error_code, void* user_data) {
+  return handler_of(user_data)->on_stream_close(stream_id, error_code);
+}
+
+int frame_send_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+  return handler_of(user_data)->on_frame_send(frame);
+}
+
+ssize_t read_data_cb(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+                     uint32_t* data_flags, nghttp2_data_source*, void* user_data) {
+  return handler_of(user_data)->read_data(stream_id, buf, length, data_flags,
+                                          nghttp2_session_get_stream_user_data(session, stream_id));
+}
+
+}  // namespace
+
+SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settings& settings) {
+  nghttp2_session_callbacks* callbacks = nullptr;
+  if (nghttp2_session_callbacks_new(&callbacks) != 0) return nullptr;
+  nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, begin_headers_cb);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, header_cb);
+  nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, frame_recv_cb);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, data_chunk_cb);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, stream_close_cb);
+  nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, frame_send_cb);
+
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  // We return window only as the application reads messages: that is the backpressure.
+  nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_option_set_max_send_header_block_length(option, 1 << 20);
+
+  nghttp2_session* raw = nullptr;
+  int rv = role == Http2Role::kClient
+               ? nghttp2_session_client_new2(&raw, callbacks, handler, option)
+               : nghttp2_session_server_new2(&raw, callbacks, handler, option);
+  nghttp2_option_del(option);
+  nghttp2_session_callbacks_del(callbacks);
+  if (rv != 0) return nullptr;
+  SessionPtr session(raw);
+
+  nghttp2_settings_entry entries[4];
+  size_t n = 0;
+  entries[n++] = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings.initial_window_size};
+  entries[n++] = {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, settings.max_header_list_size};
+  if (role == Http2Role::kClient) entries[n++] = {NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
+  if (role == Http2Role::kServer && settings.max_concurrent_streams >= 0)
+    entries[n++] = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+                    static_cast<uint32_t>(settings.max_concurrent_streams)};
+  nghttp2_submit_settings(raw, NGHTTP2_FLAG_NONE, entries, n);
+  nghttp2_session_set_local_window_size(raw, NGHTTP2_FLAG_NONE, 0, settings.connection_window_size);
+  return session;
+}
+
+nghttp2_data_provider data_provider() {
+  nghttp2_data_provider p{};
+  p.read_callback = read_data_cb;
+  return p;
+}
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,211 @@
+#include "io/address.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstring>
+
+namespace turbogrpc::internal {
+namespace {
+
+bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+
+ResolvedTarget resolve_unix(const std::string& path, const std::string& original) {
+  ResolvedTarget out;
+  out.authority = "localhost";
+  sockaddr_un un{};
+  if (path.empty() || path.size() >= sizeof(un.sun_path)) {
+    out.error = "invalid unix socket path in '" + original + "'";
+    return out;
+  }
+  un.sun_family = AF_UNIX;
+  std::memcpy(un.sun_path, path.data(), path.size());
+  SocketAddress a;
+  std::memcpy(&a.storage, &un, sizeof(un));
+  a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
+  out.addresses.push_back(a);
+  return out;
+}
+
+// Splits "host:port" / "[v6]:port" / "host"; returns false on a malformed bracket.
+bool split_host_port(const std::string& s, std::string* host, std::string* port) {
+  if (!s.empty() && s[0] == '[') {
+    auto close = s.find(']');
+    if (close == std::string::npos) return false;
+    *host = s.substr(1, close - 1);
+    if (close + 1 < s.size()) {
+      if (s[close + 1] != ':') return false;
+      *port = s.substr(close + 2);
+    }
+    return true;
+  }
+  auto colon = s.rfind(':');
+  if (colon != std::string::npos && s.find(':') == colon) {
+    *host = s.substr(0, colon);
+    *port = s.substr(colon + 1);
+  } else {
+    *host = s;  // no port, or a bare IPv6 literal
+  }
+  return true;
+}
+
+ResolvedTarget resolve_inet(const std::string& hostport, const std::string& original,
+                            bool passive) {
+  ResolvedTarget out;
+  std::string host, port;
+  if (!split_host_port(hostport, &host, &port)) {
+    out.error = "malformed address '" + original + "'";
+    return out;
+  }
+  if (port.empty()) port = "443";
+  out.authority = hostport.find(':') == std::string::npos ? hostport + ":" + port : hostport;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  const char* node = host.empty() ? nullptr : host.c_str();
+  if (passive && (host == "::" || host.empty())) {
+    hints.ai_family = AF_INET6;  // dual-stack wildcard
+    node = "::";
+  }
+  if (passive && host == "localhost") node = "127.0.0.1";
+  addrinfo* result = nullptr;
+  int rc = getaddrinfo(node, port.c_str(), &hints, &result);
+  if (rc != 0) {
+    out.error = "cannot resolve '" + original + "': " + gai_strerror(rc);
+    return out;
+  }
+  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+    SocketAddress a;
+    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+    a.length = ai->ai_addrlen;
+    out.addresses.push_back(a);
+  }
+  freeaddrinfo(result);
+  if (out.addresses.empty()) out.error = "no addresses for '" + original + "'";
+  return out;
+}
+
+ResolvedTarget resolve(const std::string& target, bool passive) {
+  if (starts_with(target, "unix:")) {
+    std::string path = target.substr(5);
+    if (starts_with(path, "//")) path = path.substr(2);  // unix:///abs → /abs
+    return resolve_unix(path, target);
+  }
+  std::string rest = target;
+  if (starts_with(rest, "dns:///")) rest = rest.substr(7);
+  else if (starts_with(rest, "dns:")) rest = rest.substr(4);
+  else if (starts_with(rest, "ipv4:")) rest = rest.substr(5);
+  else if (starts_with(rest, "ipv6:")) rest = rest.substr(5);
+  return resolve_inet(rest, target, passive);
+}
+
+}  // namespace
+
+ResolvedTarget resolve_target(const std::string& target) { return resolve(target, false); }
+ResolvedTarget resolve_listen_address(const std::string& address) { return resolve(address, true); }
+
+SysResult start_connect(const SocketAddress& address) {
+  SysResult s = sys_call([&] {
+    return ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  });
+  if (!s.ok()) return s;
+  int fd = static_cast<int>(s.value);
+  set_no_delay(fd);
+  SysResult c = sys_call([&] { return ::connect(fd, address.get(), address.length); });
+  if (!c.ok() && c.error != EINPROGRESS) {
+    ::close(fd);
+    return c;
+  }
+  return {fd, 0};
+}
+
+int connect_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof(err);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) return errno;
+  return err;
+}
+
+SysResult listen_socket(const SocketAddress& address, int* port) {
+  SysResult s = sys_call([&] {
+    return ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  });
+  if (!s.ok()) return s;
+  int fd = static_cast<int>(s.value);
+  int one = 1, zero = 0;
+  if (address.family() == AF_UNIX) {
+    // A stale socket file from an earlier run would make bind() fail; grpc removes it too.
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&address.storage);
+    struct stat st{};
+    if (::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(un->sun_path);
+  } else {
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (address.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  }
+  SysResult b = sys_call([&] { return ::bind(fd, address.get(), address.length); });
+  if (b.ok()) b = sys_call([&] { return ::listen(fd, 1024); });
+  if (!b.ok()) {
+    ::close(fd);
+    return b;
+  }
+  *port = 0;
+  sockaddr_storage bound{};
+  socklen_t len = sizeof(bound);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &len) == 0) {
+    if (bound.ss_family == AF_INET) *port = ntohs(reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+    if (bound.ss_family == AF_INET6) *port = ntohs(reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  }
+  return {fd, 0};
+}
+
+std::string describe_address(const sockaddr* address, socklen_t length) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  switch (address->sa_family) {
+    case AF_INET: {
+      const auto* in = reinterpret_cast<const sockaddr_in*>(address);
+      ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof(buf));
+      return std::string("ipv4:") + buf + ":" + std::to_string(ntohs(in->sin_port));
+    }
+    case AF_INET6: {
+      const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+      ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
+      return std::string("ipv6:[") + buf + "]:" + std::to_string(ntohs(in6->sin6_port));
+    }
+    case AF_UNIX: {
+      const auto* un = reinterpret_cast<const sockaddr_un*>(address);
+      size_t max = length > offsetof(sockaddr_un, sun_path) ? length - offsetof(sockaddr_un, sun_path) : 0;
+      return std::string("unix:") + std::string(un->sun_path, strnlen(un->sun_path, max));
+    }
+    default:
+      return "unknown";
+  }
+}
+
+std::string peer_name(int fd) {
+  sockaddr_storage peer{};
+  socklen_t len = sizeof(peer);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return "unknown";
+  if (peer.ss_family == AF_UNIX) {
+    // Accepted unix peers are usually unnamed; name the listening path instead.
+    sockaddr_storage local{};
+    socklen_t llen = sizeof(local);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
+      return describe_address(reinterpret_cast<sockaddr*>(&local), llen);
+  }
+  return describe_address(reinterpret_cast<sockaddr*>(&peer), len);
+}
+
+void set_no_delay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));  // fails harmlessly on unix
+}
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,51 @@
+// Socket addresses: parsing gRPC targets and listen addresses, connecting, listening, naming peers.
+// Used by the transport layer (connect, accept) and by listen_on() on the caller's thread.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "io/sys_error.h"
+
+namespace turbogrpc::internal {
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  int family() const { return storage.ss_family; }
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+struct ResolvedTarget {
+  std::vector<SocketAddress> addresses;  // tried in order
+  std::string authority;                 // ":authority" for requests
+  std::string error;                     // non-empty when the target could not be resolved
+};
+
+// Accepts "host:port", "[v6]:port", "dns:///host:port", "ipv4:a.b.c.d:port",
+// "ipv6:[addr]:port", "unix:/abs/path", "unix:///abs/path", "unix:relative".
+// A missing port means 443, as gRPC's default. Host names go through getaddrinfo.
+ResolvedTarget resolve_target(const std::string& target);
+
+// Same forms as resolve_target, for servers: "[::]" listens dual-stack.
+ResolvedTarget resolve_listen_address(const std::string& address);
+
+// A nonblocking, close-on-exec socket for `address`, connect() started (EINPROGRESS is fine).
+SysResult start_connect(const SocketAddress& address);
+// After a nonblocking connect completes: 0 or the connect error.
+int connect_error(int fd);
+
+// Bound, listening, nonblocking socket; `port` receives the bound port (0 for unix sockets).
+SysResult listen_socket(const SocketAddress& address, int* port);
+
+// "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path".
+std::string describe_address(const sockaddr* address, socklen_t length);
+std::string peer_name(int fd);
+
+// TCP_NODELAY on TCP sockets (no-op on unix sockets).
+void set_no_delay(int fd);
+
+}  // namespace turbogrpc::internal

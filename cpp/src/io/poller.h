@@ -1,0 +1,37 @@
+// Poller: the epoll loop of the engine's I/O thread. Knows file descriptors and readiness,
+// nothing of HTTP/2. Owned and used by the poller thread only.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+
+namespace turbogrpc::internal {
+
+// Implemented by everything that owns a watched fd (connections, listeners, the wakeup fd).
+class IoHandler {
+ public:
+  virtual ~IoHandler() = default;
+  virtual void on_io(uint32_t epoll_events) = 0;
+};
+
+class Poller {
+ public:
+  Poller();  // throws std::system_error without an epoll fd
+  ~Poller();
+  Poller(const Poller&) = delete;
+  Poller& operator=(const Poller&) = delete;
+
+  void add(int fd, uint32_t events, IoHandler* handler);
+  void modify(int fd, uint32_t events, IoHandler* handler);
+  void remove(int fd);
+
+  // Waits up to timeout_ms (-1 = forever) and calls on_io for each ready fd.
+  // Handlers must not be destroyed while wait() runs: close them, free them afterwards.
+  void wait(int timeout_ms);
+
+ private:
+  const int epoll_fd_;  // immutable after construction
+};
+
+}  // namespace turbogrpc::internal

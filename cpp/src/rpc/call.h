@@ -1,0 +1,37 @@
+// Call: the commands every call answers, on top of MessageStream. ClientCall and ServerCall
+// implement them; the engine finds calls in the CallRegistry and forwards commands here.
+#pragma once
+
+#include <string>
+
+#include "rpc/call_registry.h"
+#include "rpc/message_stream.h"
+#include "turbogrpc/commands.h"
+
+namespace turbogrpc::internal {
+
+class Call : public MessageStream {
+ public:
+  Call(uint64_t id, std::shared_ptr<CompletionQueue> cq, int64_t max_receive_size,
+       int64_t max_send_size, CallRegistry& registry)
+      : MessageStream(id, std::move(cq), max_receive_size, max_send_size), registry_(registry) {
+    registry_.add(id, this);
+  }
+  ~Call() override { registry_.remove(id_); }
+
+  virtual void send(std::string&& message, bool end_of_stream) = 0;
+  virtual void half_close() {}
+  void read() { add_read_credit(); }
+  virtual void cancel(const Status& status) = 0;
+  virtual void send_initial_metadata(Metadata&& metadata) {}
+  virtual void finish(FinishCommand&& command) {}
+  virtual void on_deadline() = 0;
+
+ protected:
+  // The call is done as far as the consumer is concerned: commands are ignored from here on.
+  void leave_registry() { registry_.remove(id_); }
+
+  CallRegistry& registry_;
+};
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,177 @@
+#include "rpc/client_call.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include "codec/base64.h"
+#include "codec/metadata_rules.h"
+#include "codec/percent_encoding.h"
+#include "rpc/status_mapping.h"
+#include "transport/connection.h"
+
+namespace turbogrpc::internal {
+
+ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options,
+                       CallRegistry& registry)
+    : Call(command.call_id, std::move(command.cq), options.max_receive_message_length,
+           options.max_send_message_length, registry),
+      method_(std::move(command.method)),
+      metadata_(std::move(command.metadata)),
+      shape_(command.shape),
+      wait_for_ready_(command.wait_for_ready) {
+  if (command.timeout_seconds >= 0) {
+    deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                                   std::chrono::duration<double>(command.timeout_seconds));
+  }
+  if (shape_ == CallShape::kUnary) send(std::move(command.message).value_or(std::string()), true);
+}
+
+void ClientCall::send(std::string&& message, bool end_of_stream) {
+  if (finished_) return;
+  bool unary = shape_ == CallShape::kUnary;
+  if (outbound_closed()) {
+    if (!unary) push_write_done(false);
+    return;
+  }
+  if (!queue_message(message)) {
+    fail({StatusCode::kResourceExhausted, "Sent message larger than max (" +
+                                              std::to_string(message.size()) + " vs. " +
+                                              std::to_string(max_send_size_) + ")"},
+         "send limit");
+    return;
+  }
+  if (end_of_stream) close_outbound();
+  if (unary) return;
+  write_done_owed_ = true;
+  if (unsent_bytes() < kWriteDoneBelowBytes) push_write_done(true);
+}
+
+void ClientCall::half_close() {
+  if (!finished_ && !outbound_closed()) close_outbound();
+}
+
+void ClientCall::cancel(const Status& status) { fail(status, "cancelled by the application"); }
+
+void ClientCall::on_deadline() {
+  fail({StatusCode::kDeadlineExceeded, "Deadline Exceeded"}, "deadline exceeded");
+}
+
+void ClientCall::begin_headers(bool trailers_block, bool end_stream) {
+  // A response that ends with its first header block is trailers-only: its metadata is trailing.
+  in_trailers_ = trailers_block || end_stream;
+}
+
+void ClientCall::on_header(std::string_view name, std::string_view value) {
+  if (name == ":status") {
+    http_status_ = 0;
+    for (char c : value) http_status_ = (c >= '0' && c <= '9') ? http_status_ * 10 + (c - '0') : -1;
+    return;
+  }
+  if (name == "content-type") {
+    content_type_ = value;
+    return;
+  }
+  if (name == "grpc-status") {
+    grpc_status_ = parse_grpc_status(value);
+    grpc_status_malformed_ = !grpc_status_;
+    return;
+  }
+  if (name == "grpc-message") {
+    grpc_message_ = percent_decode(value);
+    return;
+  }
+  if (is_hidden_received_header(name)) return;
+  Metadata& target = in_trailers_ ? trailing_metadata_ : initial_metadata_;
+  if (is_binary_key(name)) {
+    auto decoded = base64_decode(value);
+    target.emplace_back(std::string(name), decoded ? std::move(*decoded) : std::string(value));
+  } else {
+    target.emplace_back(std::string(name), std::string(value));
+  }
+}
+
+void ClientCall::end_headers() {
+  if (in_trailers_) {
+    trailers_seen_ = true;
+    return;
+  }
+  if (shape_ == CallShape::kStreaming && !initial_sent_ && !finished_ && http_status_ == 200) {
+    initial_sent_ = true;
+    Event e;
+    e.kind = EventKind::kInitialMetadata;
+    e.call_id = id_;
+    e.initial_metadata = initial_metadata_;
+    push(std::move(e));
+  }
+}
+
+void ClientCall::on_deframe_error(DeframeError error) {
+  if (error == DeframeError::kMessageTooLarge) {
+    fail({StatusCode::kResourceExhausted,
+          "Received message larger than max (" + std::to_string(deframer_.announced_length()) +
+              " vs. " + std::to_string(deframer_.max_message_size()) + ")"},
+         "receive limit");
+  } else {
+    fail({StatusCode::kInternal, "Received a message with invalid or unsupported flags "
+                                 "(compressed without a negotiated grpc-encoding?)"},
+         "bad message flags");
+  }
+}
+
+Status ClientCall::resolve_status(uint32_t error_code) {
+  if (!trailers_seen_) {
+    if (error_code != NGHTTP2_NO_ERROR) return status_from_rst_stream(error_code);
+    if (http_status_ != 0 && http_status_ != 200) return status_from_http(http_status_);
+    return {StatusCode::kInternal, "Server closed the stream without sending trailers"};
+  }
+  if (http_status_ != 200) return status_from_http(http_status_);
+  if (!grpc_status_) {
+    return {StatusCode::kUnknown, grpc_status_malformed_ ? "Invalid grpc-status in trailers"
+                                                         : "Missing grpc-status in trailers"};
+  }
+  Status status{*grpc_status_, grpc_message_};
+  if (status.ok() && deframer_.has_partial_message())
+    return {StatusCode::kInternal, "Stream ended in the middle of a message"};
+  return status;
+}
+
+void ClientCall::on_stream_closed(uint32_t error_code) {
+  detach();
+  if (finished_) return;
+  complete(resolve_status(error_code), "");
+}
+
+void ClientCall::fail(const Status& status, std::string debug_error) {
+  if (finished_) return;
+  if (connection_ != nullptr) connection_->reset_stream(stream_id_, NGHTTP2_CANCEL);
+  complete(status, std::move(debug_error));
+}
+
+void ClientCall::complete(Status status, std::string debug_error) {
+  finished_ = true;
+  leave_registry();
+  Event e;
+  e.call_id = id_;
+  e.debug_error = std::move(debug_error);
+  if (shape_ == CallShape::kUnary) {
+    if (status.ok()) {
+      if (has_messages()) e.message = take_message();
+      if (!e.message || has_messages())
+        status = {StatusCode::kInternal, e.message ? "Received more than one response message for a unary call"
+                                                   : "Received no response message for a unary call"};
+    }
+    e.kind = EventKind::kUnaryDone;
+    e.initial_metadata = std::move(initial_metadata_);
+  } else {
+    flush_inbox(/*end_marker=*/status.ok());
+    e.kind = EventKind::kFinished;
+    if (!initial_sent_) {
+      e.initial_metadata = std::move(initial_metadata_);
+      e.initial_metadata_included = true;
+    }
+  }
+  e.status = std::move(status);
+  e.trailing_metadata = std::move(trailing_metadata_);
+  push(std::move(e));
+}
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,64 @@
+// ClientCall: one outgoing RPC — request headers, the response headers and trailers, and the
+// status it ends with. I/O-free: its ClientConnection feeds it and sends what it queues.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "io/timer_queue.h"
+#include "rpc/call.h"
+
+namespace turbogrpc::internal {
+
+class ClientCall final : public Call {
+ public:
+  ClientCall(StartCallCommand&& command, const ChannelOptions& options, CallRegistry& registry);
+
+  const std::string& method() const { return method_; }
+  const Metadata& request_metadata() const { return metadata_; }
+  const std::optional<Clock::time_point>& deadline() const { return deadline_; }
+  bool wait_for_ready() const { return wait_for_ready_ == WaitForReady::kYes; }
+  bool finished() const { return finished_; }
+
+  // Commands
+  void send(std::string&& message, bool end_of_stream) override;
+  void half_close() override;
+  void cancel(const Status& status) override;
+  void on_deadline() override;
+
+  // From the transport
+  void begin_headers(bool trailers_block, bool end_stream);
+  void on_header(std::string_view name, std::string_view value);
+  void end_headers();
+  void on_stream_closed(uint32_t error_code);
+  // Ends the call now (connection lost, connect failed, channel closed) and resets the stream.
+  void fail(const Status& status, std::string debug_error);
+
+ protected:
+  void on_deframe_error(DeframeError error) override;
+
+ private:
+  Status resolve_status(uint32_t error_code);
+  void complete(Status status, std::string debug_error);
+
+  const std::string method_;
+  const Metadata metadata_;
+  std::optional<Clock::time_point> deadline_;
+  const CallShape shape_;
+  const WaitForReady wait_for_ready_;
+
+  // Response state
+  bool in_trailers_ = false;        // the header block being read goes to trailing metadata
+  bool trailers_seen_ = false;      // trailers (or a trailers-only response) arrived
+  bool initial_sent_ = false;       // kInitialMetadata was pushed
+  int http_status_ = 0;
+  std::string content_type_;
+  std::optional<StatusCode> grpc_status_;
+  bool grpc_status_malformed_ = false;
+  std::string grpc_message_;
+  Metadata initial_metadata_;
+  Metadata trailing_metadata_;
+  bool finished_ = false;
+};
+
+}  // namespace turbogrpc::internal

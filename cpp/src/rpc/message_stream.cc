@@ -1,0 +1,151 @@
+#include "rpc/message_stream.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "transport/connection.h"
+
+namespace turbogrpc::internal {
+
+MessageStream::MessageStream(uint64_t id, std::shared_ptr<CompletionQueue> cq,
+                             int64_t max_receive_size, int64_t max_send_size)
+    : id_(id), cq_(std::move(cq)), max_send_size_(max_send_size), deframer_(max_receive_size) {}
+
+ssize_t MessageStream::read_outbound(uint8_t* buf, size_t length, uint32_t* data_flags) {
+  size_t n = std::min(length, unsent_bytes());
+  std::memcpy(buf, out_.data() + out_offset_, n);
+  out_offset_ += n;
+  if (out_offset_ == out_.size()) {
+    out_.clear();
+    out_offset_ = 0;
+  }
+  if (write_done_owed_ && unsent_bytes() < kWriteDoneBelowBytes) push_write_done(true);
+  if (unsent_bytes() == 0) {
+    if (outbound_closed_) {
+      *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      on_outbound_end(data_flags);
+      return static_cast<ssize_t>(n);
+    }
+    if (n == 0) {
+      data_deferred_ = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+  }
+  return static_cast<ssize_t>(n);
+}
+
+bool MessageStream::queue_message(std::string_view payload) {
+  if (max_send_size_ >= 0 && static_cast<int64_t>(payload.size()) > max_send_size_) return false;
+  append_message_frame(out_, payload, /*compressed=*/false);
+  resume_data_source();
+  return true;
+}
+
+void MessageStream::close_outbound() {
+  outbound_closed_ = true;
+  resume_data_source();
+}
+
+void MessageStream::resume_data_source() {
+  if (data_deferred_ && connection_ != nullptr) {
+    data_deferred_ = false;
+    connection_->resume_data(stream_id_);
+  }
+}
+
+size_t MessageStream::on_data(const uint8_t* data, size_t length) {
+  scratch_.clear();
+  DeframeError error = deframer_.feed(std::string_view(reinterpret_cast<const char*>(data), length), scratch_);
+  bool compressed = false;
+  for (auto& m : scratch_) {
+    compressed |= m.compressed;
+    inbox_bytes_ += m.payload.size();
+    inbox_.push_back(std::move(m.payload));
+  }
+  size_t give_back = length + deferred_window_;
+  if (error != DeframeError::kNone || compressed) {
+    deferred_window_ = 0;
+    on_deframe_error(error == DeframeError::kNone ? DeframeError::kInvalidFlags : error);
+    return give_back;
+  }
+  if (!scratch_.empty()) on_message_ready();
+  if (inbox_bytes_ < kInboxLimitBytes) {
+    deferred_window_ = 0;
+    return give_back;
+  }
+  // A slow reader: keep the window closed so the peer stops sending (backpressure).
+  deferred_window_ += length;
+  return 0;
+}
+
+void MessageStream::add_read_credit() {
+  ++read_credit_;
+  deliver_messages();
+}
+
+std::string MessageStream::take_message() {
+  std::string m = std::move(inbox_.front());
+  inbox_.pop_front();
+  inbox_bytes_ -= m.size();
+  return m;
+}
+
+void MessageStream::deliver_messages() {
+  while (read_credit_ > 0 && !inbox_.empty()) {
+    --read_credit_;
+    Event e;
+    e.kind = EventKind::kMessage;
+    e.call_id = id_;
+    e.message = take_message();
+    push(std::move(e));
+  }
+  if (read_credit_ > 0 && inbox_.empty() && peer_half_closed_ && !end_marker_sent_) {
+    --read_credit_;
+    end_marker_sent_ = true;
+    Event e;
+    e.kind = EventKind::kMessage;
+    e.call_id = id_;
+    push(std::move(e));
+  }
+  if (deferred_window_ > 0 && inbox_bytes_ < kInboxLimitBytes) {
+    give_back_window(deferred_window_);
+    deferred_window_ = 0;
+  }
+}
+
+void MessageStream::flush_inbox(bool end_marker) {
+  while (!inbox_.empty()) {
+    Event e;
+    e.kind = EventKind::kMessage;
+    e.call_id = id_;
+    e.message = take_message();
+    push(std::move(e));
+  }
+  if (end_marker && !end_marker_sent_) {
+    end_marker_sent_ = true;
+    Event e;
+    e.kind = EventKind::kMessage;
+    e.call_id = id_;
+    push(std::move(e));
+  }
+  read_credit_ = 0;
+}
+
+void MessageStream::push_write_done(bool ok) {
+  write_done_owed_ = false;
+  Event e;
+  e.kind = EventKind::kWriteDone;
+  e.call_id = id_;
+  e.ok = ok;
+  push(std::move(e));
+}
+
+void MessageStream::fail_owed_write() { write_done_owed_ = false; }
+
+void MessageStream::give_back_window(size_t bytes) {
+  if (connection_ != nullptr && bytes > 0) connection_->consume(stream_id_, bytes);
+}
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,98 @@
+// MessageStream: what client and server calls share — the outbound message buffer behind the
+// HTTP/2 data source, and the inbound deframer with read credit and flow-control accounting.
+// Poller thread only. Connections drive it; it never does I/O itself.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "codec/message_framing.h"
+#include "turbogrpc/completion_queue.h"
+
+namespace turbogrpc::internal {
+
+class Connection;
+
+// A writer is told its write is done once the stream's unsent bytes drop under this bound.
+constexpr size_t kWriteDoneBelowBytes = 64 * 1024;
+// Received messages held for a slow reader before the stream's window stops being returned.
+constexpr size_t kInboxLimitBytes = 256 * 1024;
+
+class MessageStream {
+ public:
+  MessageStream(uint64_t id, std::shared_ptr<CompletionQueue> cq, int64_t max_receive_size,
+                int64_t max_send_size);
+  virtual ~MessageStream() = default;
+
+  uint64_t id() const { return id_; }
+  int32_t stream_id() const { return stream_id_; }
+  Connection* connection() const { return connection_; }
+  void attach(Connection* connection, int32_t stream_id) {
+    connection_ = connection;
+    stream_id_ = stream_id;
+  }
+  void detach() { connection_ = nullptr; }
+
+  // Called from the connection's nghttp2 data source: copies unsent bytes, sets EOF flags.
+  ssize_t read_outbound(uint8_t* buf, size_t length, uint32_t* data_flags);
+  // Whether nghttp2 has parked our data source (returned DEFERRED) and needs resume_data.
+  bool data_deferred() const { return data_deferred_; }
+
+  // DATA payload from the peer. Returns the bytes to give back to flow control now.
+  size_t on_data(const uint8_t* data, size_t length);
+
+ protected:
+  // Frames `payload` and queues it; wakes the data source. False if over max_send_size.
+  bool queue_message(std::string_view payload);
+  // No more messages from us after what is queued.
+  void close_outbound();
+  bool outbound_closed() const { return outbound_closed_; }
+  size_t unsent_bytes() const { return out_.size() - out_offset_; }
+  // The data source reached the end of what we will send: server calls send trailers here.
+  virtual void on_outbound_end(uint32_t* data_flags) {}
+  // A complete message arrived / the deframer failed (over-size or bad flags).
+  virtual void on_message_ready() {}
+  virtual void on_deframe_error(DeframeError error) = 0;
+
+  // Read credit: one kMessage answers one read. Messages go out oldest first.
+  void add_read_credit();
+  void deliver_messages();
+  // Pushes every held message (credit or not), then the end marker if `peer_done`.
+  void flush_inbox(bool end_marker);
+  bool has_messages() const { return !inbox_.empty(); }
+  std::string take_message();
+
+  void push(Event event) { cq_->push(std::move(event)); }
+  void push_write_done(bool ok);
+  void fail_owed_write();  // a write still waiting for kWriteDone will not get one
+  void resume_data_source();
+  void give_back_window(size_t bytes);  // returns flow-control window for consumed bytes
+  size_t deferred_window() const { return deferred_window_; }
+
+  const uint64_t id_;
+  const std::shared_ptr<CompletionQueue> cq_;
+  const int64_t max_send_size_;
+  Connection* connection_ = nullptr;  // null before submission and after close
+  int32_t stream_id_ = -1;
+
+  bool write_done_owed_ = false;  // a kSendMessage waits for its kWriteDone
+  int read_credit_ = 0;
+  bool peer_half_closed_ = false;  // END_STREAM seen from the peer
+  bool end_marker_sent_ = false;
+  Deframer deframer_;
+
+ private:
+  std::string out_;  // framed, unsent bytes from out_offset_
+  size_t out_offset_ = 0;
+  bool outbound_closed_ = false;
+  bool data_deferred_ = false;
+
+  std::deque<std::string> inbox_;  // complete messages not yet delivered
+  size_t inbox_bytes_ = 0;
+  size_t deferred_window_ = 0;  // received bytes not yet given back to flow control
+  std::vector<DeframedMessage> scratch_;
+};
+
+}  // namespace turbogrpc::internal

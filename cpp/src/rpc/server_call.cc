@@ -1,0 +1,214 @@
+#include "rpc/server_call.h"
+
+#include <nghttp2/nghttp2.h>
+
+#include "codec/base64.h"
+#include "codec/metadata_rules.h"
+#include "codec/percent_encoding.h"
+#include "codec/timeout_codec.h"
+#include "http2/session.h"
+#include "transport/connection.h"
+
+namespace turbogrpc::internal {
+
+ServerCall::ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<CompletionQueue> cq,
+                       const ServerOptions& options, CallRegistry& registry, std::string peer)
+    : Call(id, std::move(cq), options.max_receive_message_length, options.max_send_message_length,
+           registry),
+      server_id_(server_id),
+      peer_(std::move(peer)) {}
+
+void ServerCall::on_header(std::string_view name, std::string_view value) {
+  if (name == ":path") path_ = value;
+  else if (name == ":authority") authority_ = value;
+  else if (name == ":method") method_verb_ = value;
+  else if (name == "content-type") content_type_ = value;
+  else if (name == "grpc-timeout") {
+    if (auto ns = parse_grpc_timeout_ns(value)) {
+      timeout_seconds_ = static_cast<double>(*ns) / 1e9;
+      deadline_ = Clock::now() + std::chrono::nanoseconds(*ns);
+    }
+  } else if (is_hidden_received_header(name)) {
+    return;
+  } else if (is_binary_key(name)) {
+    auto decoded = base64_decode(value);
+    request_metadata_.emplace_back(std::string(name), decoded ? std::move(*decoded) : std::string(value));
+  } else {
+    request_metadata_.emplace_back(std::string(name), std::string(value));
+  }
+}
+
+bool ServerCall::on_request_headers(bool end_stream, bool preread) {
+  if (end_stream) peer_half_closed_ = true;
+  if (method_verb_ != "POST") {
+    respond_http_error(405, StatusCode::kInternal, "gRPC requires method POST, got '" + method_verb_ + "'");
+    return false;
+  }
+  if (content_type_.rfind("application/grpc", 0) != 0) {
+    respond_http_error(415, StatusCode::kInternal, "Unsupported content-type '" + content_type_ + "'");
+    return false;
+  }
+  if (path_.empty()) {
+    respond_http_error(404, StatusCode::kUnimplemented, "Missing :path");
+    return false;
+  }
+  preread_ = preread;
+  if (!preread_ || end_stream) deliver_call();
+  return true;
+}
+
+void ServerCall::deliver_call() {
+  if (delivered_ || done_) return;
+  delivered_ = true;
+  Event e;
+  e.kind = EventKind::kServerCall;
+  e.call_id = id_;
+  e.server_id = server_id_;
+  e.method = path_;
+  e.authority = authority_;
+  e.peer = peer_;
+  e.timeout_seconds = timeout_seconds_;
+  e.initial_metadata = std::move(request_metadata_);
+  e.request_preread = preread_;
+  if (preread_ && has_messages()) e.message = take_message();
+  push(std::move(e));
+}
+
+void ServerCall::on_message_ready() {
+  if (preread_ && !delivered_) deliver_call();
+  else deliver_messages();
+}
+
+void ServerCall::on_peer_end_stream() {
+  peer_half_closed_ = true;
+  if (preread_ && !delivered_) deliver_call();
+  else deliver_messages();
+}
+
+void ServerCall::on_deframe_error(DeframeError error) {
+  if (error == DeframeError::kMessageTooLarge) {
+    end_with({StatusCode::kResourceExhausted,
+              "Received message larger than max (" + std::to_string(deframer_.announced_length()) +
+                  " vs. " + std::to_string(deframer_.max_message_size()) + ")"},
+             true);
+  } else {
+    end_with({StatusCode::kInternal, "Received a message with invalid or unsupported flags"}, true);
+  }
+}
+
+void ServerCall::send_headers(const Metadata& metadata) {
+  headers_sent_ = true;
+  std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc")};
+  std::deque<std::string> storage;
+  append_metadata_nv(metadata, nva, storage);
+  nghttp2_data_provider provider = data_provider();
+  connection_->submit_response(stream_id_, nva, &provider);
+}
+
+void ServerCall::send_initial_metadata(Metadata&& metadata) {
+  if (done_ || headers_sent_ || connection_ == nullptr) return;
+  send_headers(metadata);
+}
+
+void ServerCall::send(std::string&& message, bool) {
+  if (done_ || connection_ == nullptr) return;
+  if (!headers_sent_) send_headers({});
+  write_done_owed_ = true;
+  if (!queue_message(message)) {
+    write_done_owed_ = false;
+    end_with({StatusCode::kResourceExhausted, "Sent message larger than max (" +
+                                                  std::to_string(message.size()) + " vs. " +
+                                                  std::to_string(max_send_size_) + ")"},
+             true);
+    return;
+  }
+  if (unsent_bytes() < kWriteDoneBelowBytes) push_write_done(true);
+}
+
+void ServerCall::finish(FinishCommand&& command) {
+  if (done_ || connection_ == nullptr) return;
+  Status status = std::move(command.status);
+  if (command.message && !headers_sent_ && !done_) send_headers(command.initial_metadata);
+  if (command.message && !queue_message(*command.message)) {
+    status = {StatusCode::kResourceExhausted, "Sent message larger than max (" +
+                                                  std::to_string(command.message->size()) + " vs. " +
+                                                  std::to_string(max_send_size_) + ")"};
+  }
+  if (!headers_sent_ && !command.initial_metadata.empty()) send_headers(command.initial_metadata);
+  final_trailing_ = std::move(command.trailing_metadata);
+  end_with(std::move(status), false);
+}
+
+void ServerCall::end_with(Status status, bool notify) {
+  if (done_) return;
+  done_ = true;
+  leave_registry();
+  if (notify && delivered_) {
+    Event e;
+    e.kind = EventKind::kServerDone;
+    e.call_id = id_;
+    e.status = status;
+    push(std::move(e));
+  }
+  if (connection_ == nullptr) return;
+  final_status_ = std::move(status);
+  if (!headers_sent_) {
+    // Trailers-only: one HEADERS frame that ends the stream.
+    std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc")};
+    std::string code = std::to_string(static_cast<int>(final_status_.code));
+    nva.push_back(make_nv("grpc-status", code));
+    std::string message = percent_encode(final_status_.details);
+    if (!message.empty()) nva.push_back(make_nv("grpc-message", message));
+    std::deque<std::string> storage;
+    append_metadata_nv(final_trailing_, nva, storage);
+    headers_sent_ = true;
+    connection_->submit_response(stream_id_, nva, nullptr);
+    return;
+  }
+  close_outbound();  // the data source sends the trailers after the last message
+}
+
+void ServerCall::on_outbound_end(uint32_t* data_flags) {
+  *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+  std::string code = std::to_string(static_cast<int>(final_status_.code));
+  std::string message = percent_encode(final_status_.details);
+  Metadata fixed = {{"grpc-status", code}};
+  if (!message.empty()) fixed.emplace_back("grpc-message", message);
+  connection_->submit_trailers(stream_id_, fixed, final_trailing_);
+}
+
+void ServerCall::respond_http_error(int http_status, StatusCode code, std::string message) {
+  done_ = true;
+  leave_registry();
+  std::string status = std::to_string(http_status);
+  std::string grpc_code = std::to_string(static_cast<int>(code));
+  std::string encoded = percent_encode(message);
+  std::vector<nghttp2_nv> nva = {make_nv(":status", status), make_nv("content-type", "application/grpc"),
+                                 make_nv("grpc-status", grpc_code), make_nv("grpc-message", encoded)};
+  headers_sent_ = true;
+  connection_->submit_response(stream_id_, nva, nullptr);
+}
+
+void ServerCall::cancel(const Status& status) {
+  if (done_) return;
+  done_ = true;
+  leave_registry();
+  if (connection_ != nullptr) connection_->reset_stream(stream_id_, NGHTTP2_CANCEL);
+}
+
+void ServerCall::on_deadline() {
+  end_with({StatusCode::kDeadlineExceeded, "Deadline Exceeded"}, true);
+}
+
+void ServerCall::on_stream_closed(uint32_t error_code) {
+  if (!done_) {
+    Status why = error_code == NGHTTP2_NO_ERROR
+                     ? Status{StatusCode::kCancelled, "The client closed the stream"}
+                     : Status{StatusCode::kCancelled, "Cancelled by the client"};
+    detach();
+    end_with(std::move(why), true);
+  }
+  detach();
+}
+
+}  // namespace turbogrpc::internal

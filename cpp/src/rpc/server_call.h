@@ -1,0 +1,63 @@
+// ServerCall: one incoming RPC — request headers, when to hand it to the application, the
+// response headers, messages and trailers. I/O-free: its ServerConnection feeds and sends it.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "io/timer_queue.h"
+#include "rpc/call.h"
+
+namespace turbogrpc::internal {
+
+class ServerCall final : public Call {
+ public:
+  ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<CompletionQueue> cq,
+             const ServerOptions& options, CallRegistry& registry, std::string peer);
+
+  // Commands
+  void send(std::string&& message, bool end_of_stream) override;
+  void send_initial_metadata(Metadata&& metadata) override;
+  void finish(FinishCommand&& command) override;
+  void cancel(const Status& status) override;
+  void on_deadline() override;
+
+  // From the transport
+  void on_header(std::string_view name, std::string_view value);
+  // The request headers are complete. Returns false when the request is not gRPC (the call
+  // answered it already). `preread` holds the request back until its message is in.
+  bool on_request_headers(bool end_stream, bool preread);
+  void on_peer_end_stream();
+  void on_stream_closed(uint32_t error_code);
+  // Our final frame went out; true when the peer still sends (the stream then needs a reset).
+  bool ended_before_peer() const { return !peer_half_closed_; }
+  std::optional<Clock::time_point> deadline() const { return deadline_; }
+  const std::string& path() const { return path_; }
+
+ protected:
+  void on_deframe_error(DeframeError error) override;
+  void on_message_ready() override;
+  void on_outbound_end(uint32_t* data_flags) override;
+
+ private:
+  void deliver_call();
+  void send_headers(const Metadata& metadata);
+  // Ends the call with `status` on the wire; `notify` pushes kServerDone to the application.
+  void end_with(Status status, bool notify);
+  void respond_http_error(int http_status, StatusCode code, std::string message);
+
+  const uint64_t server_id_;
+  const std::string peer_;
+  std::string path_, authority_, method_verb_, content_type_;
+  Metadata request_metadata_;
+  std::optional<Clock::time_point> deadline_;
+  double timeout_seconds_ = -1;
+  bool preread_ = false;
+  bool delivered_ = false;    // kServerCall was pushed
+  bool headers_sent_ = false;
+  bool done_ = false;         // finished by the handler, or ended by the engine
+  Status final_status_;
+  Metadata final_trailing_;
+};
+
+}  // namespace turbogrpc::internal

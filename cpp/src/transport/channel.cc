@@ -1,0 +1,149 @@
+#include "transport/channel.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/engine_core.h"
+#include "transport/client_connection.h"
+
+namespace turbogrpc::internal {
+namespace {
+constexpr const char* kUserAgent = "grpc-python-turbogrpc/0.1.0";
+constexpr std::chrono::milliseconds kMaxBackoff{30'000};
+}  // namespace
+
+Channel::Channel(EngineCore& core, uint64_t id, std::string target, ChannelOptions options)
+    : core_(core), id_(id), target_(std::move(target)), options_(std::move(options)) {
+  user_agent_ = options_.user_agent.empty() ? kUserAgent : options_.user_agent + " " + kUserAgent;
+}
+
+Channel::~Channel() = default;
+
+void Channel::start_call(std::unique_ptr<ClientCall> call) {
+  if (call->finished()) return;  // e.g. its request was over the send limit
+  if (closed_) {
+    call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
+    return;
+  }
+  if (call->deadline()) core_.timers().add(*call->deadline(), TimerKind::kCallDeadline, call->id());
+  if (active_ != nullptr && active_->ready()) {
+    active_->start_call(std::move(call), addresses_.authority, user_agent_);
+    return;
+  }
+  pending_.push_back(std::move(call));
+  if (active_ == nullptr) connect();
+}
+
+void Channel::connect() {
+  if (!resolved_) {
+    // getaddrinfo blocks the poller; fine for numeric and /etc/hosts names (see docs).
+    addresses_ = resolve_target(target_);
+    if (!options_.authority.empty()) addresses_.authority = options_.authority;
+    resolved_ = addresses_.error.empty();
+    if (!resolved_) {
+      fail_pending({StatusCode::kUnavailable, addresses_.error});
+      return;
+    }
+  }
+  while (address_index_ < addresses_.addresses.size()) {
+    SysResult s = start_connect(addresses_.addresses[address_index_]);
+    if (s.ok()) {
+      auto connection = std::make_unique<ClientConnection>(core_, *this, static_cast<int>(s.value));
+      active_ = connection.get();
+      core_.adopt(std::move(connection));
+      return;
+    }
+    last_connect_error_ = s.message();
+    ++address_index_;
+  }
+  address_index_ = 0;
+  fail_pending({StatusCode::kUnavailable, "failed to connect to all addresses of '" + target_ +
+                                              "'; last error: " + last_connect_error_});
+}
+
+void Channel::on_connected(ClientConnection* connection) {
+  if (connection != active_) return;
+  address_index_ = 0;
+  backoff_ = std::chrono::milliseconds(1000);
+  submit_pending();
+}
+
+void Channel::on_connect_failed(ClientConnection* connection, int error) {
+  if (connection != active_) return;
+  active_ = nullptr;
+  last_connect_error_ = std::strerror(error);
+  connection->close({StatusCode::kUnavailable, last_connect_error_});
+  ++address_index_;
+  if (address_index_ < addresses_.addresses.size()) {
+    connect();
+    return;
+  }
+  address_index_ = 0;
+  fail_pending({StatusCode::kUnavailable, "failed to connect to all addresses of '" + target_ +
+                                              "'; last error: " + last_connect_error_});
+}
+
+void Channel::fail_pending(const Status& status) {
+  // Calls that wait for ready stay and are retried after a backoff; the others fail now.
+  std::vector<std::unique_ptr<ClientCall>> keep;
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& call : pending) {
+    if (call->finished()) continue;
+    if (call->wait_for_ready() && !closed_) keep.push_back(std::move(call));
+    else call->fail(status, "connect failed");
+  }
+  pending_ = std::move(keep);
+  if (!pending_.empty() && !reconnect_scheduled_) {
+    reconnect_scheduled_ = true;
+    core_.timers().add(Clock::now() + backoff_, TimerKind::kChannelReconnect, id_);
+    backoff_ = std::min(backoff_ * 16 / 10, kMaxBackoff);
+  }
+}
+
+void Channel::on_reconnect_timer() {
+  reconnect_scheduled_ = false;
+  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
+                                [](const auto& c) { return c->finished(); }),
+                 pending_.end());
+  if (!closed_ && !pending_.empty() && active_ == nullptr) connect();
+}
+
+void Channel::submit_pending() {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& call : pending) {
+    if (!call->finished()) active_->start_call(std::move(call), addresses_.authority, user_agent_);
+  }
+}
+
+void Channel::on_connection_closed(ClientConnection* connection, const Status& reason) {
+  draining_.erase(std::remove(draining_.begin(), draining_.end(), connection), draining_.end());
+  if (connection != active_) return;
+  active_ = nullptr;
+  if (!pending_.empty() && !closed_) connect();
+}
+
+void Channel::on_goaway(ClientConnection* connection) {
+  if (connection != active_) return;
+  active_ = nullptr;
+  draining_.push_back(connection);
+  if (!pending_.empty()) connect();
+}
+
+void Channel::close() {
+  if (closed_) return;
+  closed_ = true;
+  fail_pending({StatusCode::kCancelled, "Channel closed!"});
+  std::vector<ClientConnection*> connections = draining_;
+  if (active_ != nullptr) connections.push_back(active_);
+  active_ = nullptr;
+  draining_.clear();
+  for (ClientConnection* c : connections) {
+    c->shut_down();
+    c->flush();
+    c->close({StatusCode::kCancelled, "Channel closed!"});
+  }
+}
+
+}  // namespace turbogrpc::internal

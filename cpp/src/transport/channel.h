@@ -1,0 +1,62 @@
+// Channel: the engine side of one client channel — resolving its target, dialling, holding
+// calls until a connection is ready, and replacing connections that fail or drain (GOAWAY).
+// Poller thread only.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "io/address.h"
+#include "rpc/client_call.h"
+#include "turbogrpc/options.h"
+
+namespace turbogrpc::internal {
+
+class EngineCore;
+class ClientConnection;
+
+class Channel {
+ public:
+  Channel(EngineCore& core, uint64_t id, std::string target, ChannelOptions options);
+  ~Channel();
+
+  const ChannelOptions& options() const { return options_; }
+
+  void start_call(std::unique_ptr<ClientCall> call);
+  // Cancels every call and closes every connection. The channel is dead afterwards.
+  void close();
+
+  // From its connections and the engine's timers.
+  void on_connected(ClientConnection* connection);
+  void on_connect_failed(ClientConnection* connection, int error);
+  void on_connection_closed(ClientConnection* connection, const Status& reason);
+  void on_goaway(ClientConnection* connection);
+  void on_reconnect_timer();
+
+ private:
+  void connect();
+  void fail_pending(const Status& status);
+  void submit_pending();
+
+  EngineCore& core_;
+  const uint64_t id_;
+  const std::string target_;
+  const ChannelOptions options_;
+  std::string user_agent_;
+
+  bool resolved_ = false;
+  ResolvedTarget addresses_;
+  size_t address_index_ = 0;
+  std::string last_connect_error_;
+
+  ClientConnection* active_ = nullptr;  // connecting or ready; owned by the engine core
+  std::vector<ClientConnection*> draining_;  // got GOAWAY; finishing their streams
+  std::vector<std::unique_ptr<ClientCall>> pending_;  // waiting for a ready connection
+  bool reconnect_scheduled_ = false;
+  std::chrono::milliseconds backoff_{1000};
+  bool closed_ = false;
+};
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,134 @@
+#include "transport/client_connection.h"
+
+#include "codec/timeout_codec.h"
+#include "engine/engine_core.h"
+#include "io/address.h"
+#include "transport/channel.h"
+
+namespace turbogrpc::internal {
+
+ClientConnection::ClientConnection(EngineCore& core, Channel& channel, int fd)
+    : Connection(core, fd, Http2Role::kClient, Http2Settings{}), channel_(channel) {
+  connecting_ = true;
+  watch(EPOLLOUT);
+}
+
+void ClientConnection::on_connect_writable() {
+  int err = connect_error(fd_);
+  if (err != 0) {
+    connecting_ = false;
+    channel_.on_connect_failed(this, err);  // may close us
+    return;
+  }
+  connecting_ = false;
+  peer_ = peer_name(fd_);
+  watch(EPOLLIN);
+  mark_dirty();  // the preface and SETTINGS go out with the first flush
+  channel_.on_connected(this);
+}
+
+ClientCall* ClientConnection::call_of(int32_t stream_id) {
+  return static_cast<ClientCall*>(nghttp2_session_get_stream_user_data(session(), stream_id));
+}
+
+void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::string& authority,
+                                  const std::string& user_agent) {
+  std::vector<nghttp2_nv> nva = {
+      make_nv(":method", "POST"),      make_nv(":scheme", "http"),
+      make_nv(":path", call->method()), make_nv(":authority", authority),
+      make_nv("content-type", "application/grpc"), make_nv("te", "trailers"),
+      make_nv("user-agent", user_agent)};
+  std::string timeout;
+  if (call->deadline()) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*call->deadline() - Clock::now());
+    timeout = format_grpc_timeout(left.count());
+    nva.push_back(make_nv("grpc-timeout", timeout));
+  }
+  std::deque<std::string> storage;
+  append_metadata_nv(call->request_metadata(), nva, storage);
+  nghttp2_data_provider provider = data_provider();
+  int32_t stream_id =
+      nghttp2_submit_request(session(), nullptr, nva.data(), nva.size(), &provider, call.get());
+  if (stream_id < 0) {
+    call->fail({StatusCode::kUnavailable,
+                std::string("Cannot start a stream: ") + nghttp2_strerror(stream_id)},
+               "submit_request failed");
+    return;
+  }
+  call->attach(this, stream_id);
+  streams_[stream_id] = std::move(call);
+  mark_dirty();
+}
+
+void ClientConnection::shut_down() {
+  if (closed()) return;
+  nghttp2_session_terminate_session(session(), NGHTTP2_NO_ERROR);
+  mark_dirty();
+}
+
+int ClientConnection::on_begin_headers(const nghttp2_frame* frame) {
+  if (ClientCall* call = call_of(frame->hd.stream_id)) {
+    call->begin_headers(frame->headers.cat == NGHTTP2_HCAT_HEADERS,
+                        (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
+  }
+  return 0;
+}
+
+int ClientConnection::on_header(const nghttp2_frame* frame, std::string_view name,
+                                std::string_view value) {
+  if (ClientCall* call = call_of(frame->hd.stream_id)) call->on_header(name, value);
+  return 0;
+}
+
+int ClientConnection::on_frame_recv(const nghttp2_frame* frame) {
+  switch (frame->hd.type) {
+    case NGHTTP2_HEADERS:
+      if (ClientCall* call = call_of(frame->hd.stream_id)) call->end_headers();
+      break;
+    case NGHTTP2_GOAWAY:
+      // No new streams here; those above last_stream_id are closed by nghttp2 (REFUSED_STREAM).
+      goaway_received_ = true;
+      channel_.on_goaway(this);
+      break;
+    default:
+      break;
+  }
+  return 0;
+}
+
+int ClientConnection::on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) {
+  ClientCall* call = call_of(stream_id);
+  if (call == nullptr || call->finished()) {
+    consume(stream_id, length);  // nobody will read it: give the window straight back
+    return 0;
+  }
+  size_t give_back = call->on_data(data, length);
+  if (give_back > 0) consume(stream_id, give_back);
+  return 0;
+}
+
+int ClientConnection::on_stream_close(int32_t stream_id, uint32_t error_code) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  std::unique_ptr<ClientCall> call = std::move(it->second);
+  streams_.erase(it);
+  call->on_stream_closed(error_code);
+  return 0;
+}
+
+ssize_t ClientConnection::read_data(int32_t, uint8_t* buf, size_t length, uint32_t* data_flags,
+                                    void* stream_user_data) {
+  return static_cast<ClientCall*>(stream_user_data)->read_outbound(buf, length, data_flags);
+}
+
+void ClientConnection::on_closed(const Status& reason) {
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [id, call] : streams) {
+    call->detach();
+    call->fail(reason, "connection closed");
+  }
+  channel_.on_connection_closed(this, reason);
+}
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,168 @@
+#include "transport/connection.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "codec/base64.h"
+#include "codec/metadata_rules.h"
+#include "engine/engine_core.h"
+#include "io/address.h"
+#include "io/sys_error.h"
+
+namespace turbogrpc::internal {
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr int kMaxReadsPerWakeup = 16;      // fairness between connections
+constexpr size_t kSendBatchBytes = 256 * 1024;  // how much we take from nghttp2 per write
+}  // namespace
+
+Connection::Connection(EngineCore& core, int fd, Http2Role role, const Http2Settings& settings)
+    : core_(core), fd_(fd), session_(make_session(role, this, settings)) {}
+
+Connection::~Connection() { ::close(fd_); }
+
+void Connection::watch(uint32_t events) {
+  if (closed_ || events == watched_events_) return;
+  if (watched_events_ == 0) core_.poller().add(fd_, events, this);
+  else core_.poller().modify(fd_, events, this);
+  watched_events_ = events;
+}
+
+void Connection::on_io(uint32_t epoll_events) {
+  if (closed_) return;  // closed earlier in this poller batch; freed after it
+  if (connecting_) {
+    on_connect_writable();
+    return;
+  }
+  if (epoll_events & (EPOLLIN | EPOLLHUP | EPOLLERR)) read_socket();
+  if (!closed_ && (epoll_events & EPOLLOUT)) mark_dirty();
+}
+
+void Connection::read_socket() {
+  uint8_t buf[kReadChunk];
+  for (int i = 0; i < kMaxReadsPerWakeup && !closed_; ++i) {
+    SysResult r = sys_call([&] { return ::recv(fd_, buf, sizeof(buf), 0); });
+    if (!r.ok()) {
+      if (r.error == EAGAIN || r.error == EWOULDBLOCK) break;
+      close({StatusCode::kUnavailable, "Connection error on " + peer_ + ": " + r.message()});
+      return;
+    }
+    if (r.value == 0) {
+      close({StatusCode::kUnavailable, "Socket closed by " + peer_});
+      return;
+    }
+    ssize_t used = nghttp2_session_mem_recv(session_.get(), buf, static_cast<size_t>(r.value));
+    if (used < 0) {
+      // nghttp2 queued a GOAWAY where it could; send it, then drop the connection.
+      flush();
+      close({StatusCode::kInternal, std::string("HTTP/2 protocol error from ") + peer_ + ": " +
+                                        nghttp2_strerror(static_cast<int>(used))});
+      return;
+    }
+    if (static_cast<size_t>(r.value) < sizeof(buf)) break;
+  }
+  mark_dirty();
+}
+
+void Connection::mark_dirty() {
+  if (dirty_ || closed_) return;
+  dirty_ = true;
+  core_.mark_dirty(this);
+}
+
+void Connection::flush() {
+  dirty_ = false;
+  if (closed_ || connecting_) return;
+  for (;;) {
+    while (out_.size() - out_offset_ < kSendBatchBytes) {
+      const uint8_t* data = nullptr;
+      ssize_t n = nghttp2_session_mem_send(session_.get(), &data);
+      if (n < 0) {
+        close({StatusCode::kInternal, std::string("HTTP/2 error: ") + nghttp2_strerror(static_cast<int>(n))});
+        return;
+      }
+      if (n == 0) break;
+      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    }
+    if (out_.size() == out_offset_) break;
+    if (!write_out()) return;
+    if (out_.size() != out_offset_) break;  // socket full: EPOLLOUT brings us back
+  }
+  bool pending = out_.size() != out_offset_;
+  watch(EPOLLIN | (pending ? EPOLLOUT : 0));
+  if (!pending && !nghttp2_session_want_read(session_.get()) &&
+      !nghttp2_session_want_write(session_.get())) {
+    close({StatusCode::kUnavailable, "Connection to " + peer_ + " shut down"});
+  }
+}
+
+bool Connection::write_out() {
+  while (out_offset_ < out_.size()) {
+    SysResult w = sys_call([&] {
+      return ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
+    });
+    if (!w.ok()) {
+      if (w.error == EAGAIN || w.error == EWOULDBLOCK) return true;
+      close({StatusCode::kUnavailable, "Write to " + peer_ + " failed: " + w.message()});
+      return false;
+    }
+    out_offset_ += static_cast<size_t>(w.value);
+  }
+  out_.clear();
+  out_offset_ = 0;
+  return true;
+}
+
+void Connection::resume_data(int32_t stream_id) {
+  nghttp2_session_resume_data(session_.get(), stream_id);
+  mark_dirty();
+}
+
+void Connection::consume(int32_t stream_id, size_t bytes) {
+  nghttp2_session_consume(session_.get(), stream_id, bytes);
+  mark_dirty();
+}
+
+void Connection::reset_stream(int32_t stream_id, uint32_t error_code) {
+  if (closed_ || stream_id <= 0) return;
+  nghttp2_submit_rst_stream(session_.get(), NGHTTP2_FLAG_NONE, stream_id, error_code);
+  mark_dirty();
+}
+
+int Connection::submit_trailers(int32_t stream_id, const Metadata& fixed, const Metadata& custom) {
+  std::vector<nghttp2_nv> nva;
+  std::deque<std::string> storage;
+  for (const auto& [k, v] : fixed) nva.push_back(make_nv(k, v));
+  append_metadata_nv(custom, nva, storage);
+  mark_dirty();
+  return nghttp2_submit_trailer(session_.get(), stream_id, nva.data(), nva.size());
+}
+
+int Connection::submit_response(int32_t stream_id, const std::vector<nghttp2_nv>& nva,
+                                const nghttp2_data_provider* provider) {
+  mark_dirty();
+  return nghttp2_submit_response(session_.get(), stream_id, nva.data(), nva.size(), provider);
+}
+
+void Connection::close(const Status& reason) {
+  if (closed_) return;
+  closed_ = true;
+  if (watched_events_ != 0) core_.poller().remove(fd_);
+  ::shutdown(fd_, SHUT_RDWR);
+  on_closed(reason);
+  core_.retire(this);
+}
+
+void append_metadata_nv(const Metadata& metadata, std::vector<nghttp2_nv>& nva,
+                        std::deque<std::string>& storage) {
+  for (const auto& [key, value] : metadata) {
+    if (is_binary_key(key)) {
+      storage.push_back(base64_encode(value));
+      nva.push_back(make_nv(key, storage.back()));
+    } else {
+      nva.push_back(make_nv(key, value));
+    }
+  }
+}
+
+}  // namespace turbogrpc::internal

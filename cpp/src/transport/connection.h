@@ -1,0 +1,77 @@
+// Connection: one socket and its HTTP/2 session — reading, the once-per-iteration flush, and
+// closing. ClientConnection and ServerConnection add the gRPC side. Poller thread only.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "http2/session.h"
+#include "io/poller.h"
+#include "turbogrpc/metadata.h"
+#include "turbogrpc/status.h"
+
+namespace turbogrpc::internal {
+
+class EngineCore;
+
+class Connection : public IoHandler, public Http2Handler {
+ public:
+  Connection(EngineCore& core, int fd, Http2Role role, const Http2Settings& settings);
+  ~Connection() override;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  void on_io(uint32_t epoll_events) override;
+
+  // Writes everything the session has to send (the engine calls it once per iteration for
+  // each connection marked dirty). Closes the connection when both sides are done.
+  void flush();
+  void mark_dirty();
+
+  // Helpers the calls use on their stream.
+  void resume_data(int32_t stream_id);
+  void consume(int32_t stream_id, size_t bytes);
+  void reset_stream(int32_t stream_id, uint32_t error_code);
+  int submit_trailers(int32_t stream_id, const Metadata& fixed, const Metadata& custom);
+  // Server: response headers; `provider` null means the headers end the stream.
+  int submit_response(int32_t stream_id, const std::vector<nghttp2_nv>& nva,
+                      const nghttp2_data_provider* provider);
+
+  // Ends the connection at once; every stream on it fails with `reason`. Idempotent.
+  void close(const Status& reason);
+  bool closed() const { return closed_; }
+  const std::string& peer() const { return peer_; }
+
+ protected:
+  // The subclass fails its streams. Called once, from close().
+  virtual void on_closed(const Status& reason) = 0;
+  // Called when the socket becomes writable while `connecting_` (client connect).
+  virtual void on_connect_writable() {}
+  void watch(uint32_t events);
+  nghttp2_session* session() const { return session_.get(); }
+
+  EngineCore& core_;
+  const int fd_;  // owned; closed in the destructor
+  std::string peer_;
+  bool connecting_ = false;  // client: nonblocking connect in progress
+
+ private:
+  void read_socket();
+  bool write_out();  // false when the socket failed (the connection is closed then)
+
+  SessionPtr session_;
+  std::string out_;  // bytes from the session not yet written, from out_offset_
+  size_t out_offset_ = 0;
+  uint32_t watched_events_ = 0;
+  bool closed_ = false;
+  bool dirty_ = false;
+};
+
+// Base64-encodes -bin values; used wherever custom metadata becomes header fields.
+// `storage` keeps encoded values alive until the nv array is submitted (nghttp2 copies then).
+void append_metadata_nv(const Metadata& metadata, std::vector<nghttp2_nv>& nva,
+                        std::deque<std::string>& storage);
+
+}  // namespace turbogrpc::internal

@@ -1,0 +1,62 @@
+#include "transport/server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine/engine_core.h"
+#include "io/sys_error.h"
+#include "transport/server_connection.h"
+
+namespace turbogrpc::internal {
+
+Server::Server(EngineCore& core, StartServerCommand&& command)
+    : core_(core),
+      id_(command.server_id),
+      cq_(std::move(command.cq)),
+      options_(command.options),
+      unary_request_methods_(std::move(command.unary_request_methods)) {
+  settings_.max_concurrent_streams = options_.max_concurrent_streams;
+  for (int fd : command.listen_fds) {
+    listeners_.push_back(std::make_unique<Listener>(*this, fd));
+    core_.poller().add(fd, EPOLLIN, listeners_.back().get());
+  }
+}
+
+Server::~Server() { close_listeners(); }
+
+void Server::accept_from(int listen_fd) {
+  for (int i = 0; i < 64 && accepting_; ++i) {
+    SysResult r = sys_call([&] { return ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC); });
+    if (!r.ok()) break;  // EAGAIN, or a transient error such as EMFILE: try at the next wake-up
+    auto connection = std::make_unique<ServerConnection>(core_, *this, static_cast<int>(r.value));
+    connections_.insert(connection.get());
+    core_.adopt(std::move(connection));
+  }
+}
+
+void Server::close_listeners() {
+  for (auto& l : listeners_) {
+    core_.poller().remove(l->fd());
+    ::close(l->fd());
+  }
+  listeners_.clear();
+}
+
+void Server::stop(StopPhase phase) {
+  accepting_ = false;
+  close_listeners();
+  std::vector<ServerConnection*> connections(connections_.begin(), connections_.end());
+  for (ServerConnection* c : connections) {
+    if (phase == StopPhase::kStopAccepting) {
+      c->shut_down();
+    } else {
+      c->shut_down();
+      c->flush();
+      c->close({StatusCode::kUnavailable, "Server shutting down"});
+    }
+  }
+}
+
+void Server::on_connection_closed(ServerConnection* connection) { connections_.erase(connection); }
+
+}  // namespace turbogrpc::internal
