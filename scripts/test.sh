@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs everything, builds, and runs the whole test suite: C++ GoogleTest, then pytest
+# end to end (real sockets, real grpcio peers, stock asyncio and uvloop).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/bootstrap.sh
+python3 -m pip install -q --disable-pip-version-check --no-build-isolation . 2>&1 | grep -v "Running pip as the 'root' user" || true
+python3 -c "import turbogrpc._engine" # fail early, with the import error, if the build did not land
+
+echo "== C++ engine tests (GoogleTest)"
+cmake -S cpp -B build/cpp-tests -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+ninja -C build/cpp-tests >/dev/null
+(cd build/cpp-tests && ctest --output-on-failure --timeout 120)
+
+echo "== Python tests (pytest)"
+python3 -m pytest tests -q -p no:cacheprovider "$@"
