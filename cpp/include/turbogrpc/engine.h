@@ -23,20 +23,21 @@ class Engine {
   // Incremented in a forked child; ids made under another generation are void there.
   static uint64_t generation();
 
-  // Ids for calls, channels and servers: unique within the process, never 0.
-  uint64_t next_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  // Ids for calls, channels and servers: unique within the process (across engine restarts),
+  // never 0.
+  static uint64_t next_id();
 
   // Hands a command to the poller thread (any thread; never blocks on I/O).
   void submit(Command command);
 
-  // Stops the poller thread and drops every connection (process exit).
-  void shutdown();
+  // Stops the process's poller thread and drops every connection (process exit). A later
+  // instance() starts a fresh engine.
+  static void shutdown();
 
   ~Engine();
 
  private:
   Engine();
-  std::atomic<uint64_t> next_id_{1};
   std::unique_ptr<internal::EngineCore> core_;
 };
 

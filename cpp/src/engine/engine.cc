@@ -13,6 +13,7 @@ namespace {
 std::mutex g_mu;
 Engine* g_engine = nullptr;  // guarded by g_mu; deliberately leaked (no exit-time destructor)
 std::atomic<uint64_t> g_generation{1};
+std::atomic<uint64_t> g_next_id{1};
 
 void after_fork_in_child() {
   // The parent's poller thread does not exist here: forget its engine without touching it.
@@ -24,7 +25,7 @@ void after_fork_in_child() {
 std::once_flag g_atfork_once;
 }  // namespace
 
-Engine::Engine() : core_(std::make_unique<internal::EngineCore>(next_id_)) {}
+Engine::Engine() : core_(std::make_unique<internal::EngineCore>(g_next_id)) {}
 
 Engine::~Engine() = default;
 
@@ -39,7 +40,17 @@ uint64_t Engine::generation() { return g_generation.load(); }
 
 void Engine::submit(Command command) { core_->submit(std::move(command)); }
 
-void Engine::shutdown() { core_->stop(); }
+uint64_t Engine::next_id() { return g_next_id.fetch_add(1, std::memory_order_relaxed); }
+
+void Engine::shutdown() {
+  Engine* engine;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    engine = g_engine;
+    g_engine = nullptr;
+  }
+  if (engine != nullptr) engine->core_->stop();  // the object stays leaked: see g_engine
+}
 
 ListenResult listen_on(const std::string& address) {
   ListenResult out;

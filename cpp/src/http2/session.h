@@ -21,7 +21,7 @@ class Http2Handler {
   virtual int on_frame_recv(const nghttp2_frame* frame) = 0;
   virtual int on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) = 0;
   virtual int on_stream_close(int32_t stream_id, uint32_t error_code) = 0;
-  virtual int on_frame_send(const nghttp2_frame* frame) { return 0; }
+  virtual int on_frame_send(const nghttp2_frame* /*frame*/) { return 0; }
   // The body of every stream's data source (the stream's user data names the call).
   virtual ssize_t read_data(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* data_flags,
                             void* stream_user_data) = 0;

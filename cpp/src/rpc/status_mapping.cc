@@ -35,11 +35,11 @@ Status status_from_rst_stream(uint32_t error_code) {
 }
 
 std::optional<StatusCode> parse_grpc_status(std::string_view value) {
-  if (value.empty() || value.size() > 9) return std::nullopt;
+  if (value.empty()) return std::nullopt;
   int n = 0;
   for (char c : value) {
     if (c < '0' || c > '9') return std::nullopt;
-    n = n * 10 + (c - '0');
+    if (n <= 16) n = n * 10 + (c - '0');  // past 16 the exact value no longer matters
   }
   if (n > 16) return StatusCode::kUnknown;
   return static_cast<StatusCode>(n);

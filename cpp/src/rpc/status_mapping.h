@@ -16,8 +16,8 @@ Status status_from_http(int http_status);
 // RST_STREAM with `error_code` ended a call that had no trailers.
 Status status_from_rst_stream(uint32_t error_code);
 
-// The grpc-status trailer value; nullopt when it is not a number in 0..16... or any integer
-// (unknown numbers map to UNKNOWN as the spec says).
+// The grpc-status trailer value: nullopt when it is not a decimal number; numbers above 16
+// map to UNKNOWN, as the spec says for codes we do not know.
 std::optional<StatusCode> parse_grpc_status(std::string_view value);
 
 const char* status_code_name(StatusCode code);

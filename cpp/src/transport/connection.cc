@@ -53,7 +53,8 @@ void Connection::read_socket() {
     }
     ssize_t used = nghttp2_session_mem_recv(session_.get(), buf, static_cast<size_t>(r.value));
     if (used < 0) {
-      // nghttp2 queued a GOAWAY where it could; send it, then drop the connection.
+      // A fatal error queues nothing by itself: tell the peer why with a GOAWAY, then drop it.
+      nghttp2_session_terminate_session(session_.get(), NGHTTP2_PROTOCOL_ERROR);
       flush();
       close({StatusCode::kInternal, std::string("HTTP/2 protocol error from ") + peer_ + ": " +
                                         nghttp2_strerror(static_cast<int>(used))});
@@ -89,7 +90,7 @@ void Connection::flush() {
     if (out_.size() != out_offset_) break;  // socket full: EPOLLOUT brings us back
   }
   bool pending = out_.size() != out_offset_;
-  watch(EPOLLIN | (pending ? EPOLLOUT : 0));
+  watch(static_cast<uint32_t>(EPOLLIN) | (pending ? static_cast<uint32_t>(EPOLLOUT) : 0u));
   if (!pending && !nghttp2_session_want_read(session_.get()) &&
       !nghttp2_session_want_write(session_.get())) {
     close({StatusCode::kUnavailable, "Connection to " + peer_ + " shut down"});
