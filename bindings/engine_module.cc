@@ -2,7 +2,6 @@
 // values to commands and events to tuples; nothing else. Every function runs with the GIL held
 // and returns at once.
 #include <nanobind/nanobind.h>
-#include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -17,6 +16,13 @@ using namespace turbogrpc;
 namespace {
 
 Engine& engine() { return Engine::instance(); }
+
+// What Python holds: a plain C++ shared_ptr inside. The engine keeps copies of `queue`, so the
+// poller thread may drop the last reference without ever touching a Python object (a nanobind
+// shared_ptr holder would take the GIL in its deleter — the deadlock DESIGN.md §1 forbids).
+struct PyCompletionQueue {
+  std::shared_ptr<CompletionQueue> queue = std::make_shared<CompletionQueue>();
+};
 
 // Any buffer-protocol object (bytes, bytearray, memoryview, ...) copied into a std::string.
 std::string bytes_of(PyObject* obj, const char* what) {
@@ -177,7 +183,7 @@ uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, st
                     nb::handle metadata, std::optional<std::string> request, nb::handle timeout,
                     bool wait_for_ready) {
   StartCallCommand c;
-  c.call_id = engine().next_id();
+  c.call_id = Engine::next_id();
   c.channel_id = channel_id;
   c.cq = std::move(cq);
   c.method = std::move(method);
@@ -203,17 +209,17 @@ NB_MODULE(_engine, m) {
   m.attr("SERVER_CALL") = static_cast<int>(EventKind::kServerCall);
   m.attr("SERVER_DONE") = static_cast<int>(EventKind::kServerDone);
 
-  nb::class_<CompletionQueue>(m, "CompletionQueue")
-      .def(nb::new_([] { return std::make_shared<CompletionQueue>(); }))
-      .def_prop_ro("fd", &CompletionQueue::fd)
-      .def("drain", &drain);
+  nb::class_<PyCompletionQueue>(m, "CompletionQueue")
+      .def(nb::init<>())
+      .def_prop_ro("fd", [](PyCompletionQueue& q) { return q.queue->fd(); })
+      .def("drain", [](PyCompletionQueue& q) { return drain(*q.queue); });
 
-  m.def("next_id", [] { return engine().next_id(); });
+  m.def("next_id", [] { return Engine::next_id(); });
   m.def("generation", [] { return Engine::generation(); });
 
   m.def("create_channel", [](std::string target, nb::dict options) {
     CreateChannelCommand c;
-    c.channel_id = engine().next_id();
+    c.channel_id = Engine::next_id();
     c.target = std::move(target);
     read_limits(options, c.options);
     uint64_t id = c.channel_id;
@@ -222,15 +228,15 @@ NB_MODULE(_engine, m) {
   });
   m.def("close_channel", [](uint64_t id) { engine().submit(CloseChannelCommand{id}); });
 
-  m.def("unary_call", [](uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
+  m.def("unary_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
                          nb::handle metadata, nb::handle request, nb::handle timeout, bool wait_for_ready) {
-    return start_call(channel_id, std::move(cq), std::move(method), metadata,
+    return start_call(channel_id, cq.queue, std::move(method), metadata,
                       bytes_of(request.ptr(), "request"), timeout, wait_for_ready);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
      nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready"));
-  m.def("stream_call", [](uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
+  m.def("stream_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
                           nb::handle metadata, nb::handle timeout, bool wait_for_ready) {
-    return start_call(channel_id, std::move(cq), std::move(method), metadata, std::nullopt, timeout,
+    return start_call(channel_id, cq.queue, std::move(method), metadata, std::nullopt, timeout,
                       wait_for_ready);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
      nb::arg("timeout").none(), nb::arg("wait_for_ready"));
@@ -266,11 +272,11 @@ NB_MODULE(_engine, m) {
     }
     return nb::make_tuple(r.fd, r.port);
   });
-  m.def("start_server", [](uint64_t server_id, std::shared_ptr<CompletionQueue> cq, std::vector<int> fds,
+  m.def("start_server", [](uint64_t server_id, PyCompletionQueue& cq, std::vector<int> fds,
                            nb::dict options, std::vector<std::string> unary_request_methods) {
     StartServerCommand c;
     c.server_id = server_id;
-    c.cq = std::move(cq);
+    c.cq = cq.queue;
     c.listen_fds = std::move(fds);
     read_limits(options, c.options);
     c.unary_request_methods.insert(unary_request_methods.begin(), unary_request_methods.end());
@@ -279,5 +285,10 @@ NB_MODULE(_engine, m) {
   m.def("stop_server", [](uint64_t server_id, bool close_all) {
     engine().submit(StopServerCommand{server_id, close_all ? StopPhase::kCloseAll : StopPhase::kStopAccepting});
   });
-  m.def("shutdown", [] { engine().shutdown(); });
+  m.def("shutdown", [] {
+    nb::gil_scoped_release release;  // the poller never needs the GIL, but joining may take a moment
+    Engine::shutdown();
+  });
+  // Join the poller before the interpreter finalizes, so no engine thread outlives it.
+  nb::module_::import_("atexit").attr("register")(m.attr("shutdown"));
 }
