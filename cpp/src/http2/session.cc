@@ -56,6 +56,9 @@ SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settin
   // We return window only as the application reads messages: that is the backpressure.
   nghttp2_option_set_no_auto_window_update(option, 1);
   nghttp2_option_set_max_send_header_block_length(option, 1 << 20);
+  // Peers (grpc-core among them) send grpc-message values with trailing spaces; RFC 9113's
+  // strict check would turn those into a PROTOCOL_ERROR reset of a perfectly good status.
+  nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(option, 1);
 
   nghttp2_session* raw = nullptr;
   int rv = role == Http2Role::kClient

@@ -36,6 +36,7 @@ class ClientCall final : public Call {
 
  protected:
   void on_deframe_error(DeframeError error) override;
+  void on_message_ready() override { deliver_messages(); }
 
  private:
   Status resolve_status(uint32_t error_code);

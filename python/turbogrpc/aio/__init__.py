@@ -1,0 +1,37 @@
+"""turbogrpc.aio: the asyncio API, mirroring grpc.aio (migrating = changing an import).
+
+Example::
+
+    from turbogrpc import aio
+
+    async def main():
+        server = aio.server()
+        add_GreeterServicer_to_server(Greeter(), server)
+        port = server.add_insecure_port("localhost:0")
+        await server.start()
+        async with aio.insecure_channel(f"localhost:{port}") as channel:
+            reply = await GreeterStub(channel).SayHello(HelloRequest(name="you"))
+        await server.stop(None)
+"""
+
+from .._errors import UsageError
+from .._status import StatusCode
+from ._call import Call, UnaryUnaryCall
+from ._channel import Channel, ChannelConnectivity, insecure_channel
+from ._context import ServicerContext
+from ._metadata import Metadata
+from ._multicallable import (
+    StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
+    UnaryUnaryMultiCallable,
+)
+from ._rpc_error import EOF, AbortError, AioRpcError, RpcError
+from ._server import Server, server
+from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
+
+__all__ = [
+    "AbortError", "AioRpcError", "Call", "Channel", "ChannelConnectivity", "EOF",
+    "Metadata", "RpcError", "Server", "ServicerContext", "StatusCode",
+    "StreamStreamCall", "StreamStreamMultiCallable", "StreamUnaryCall",
+    "StreamUnaryMultiCallable", "UnaryStreamCall", "UnaryStreamMultiCallable",
+    "UnaryUnaryCall", "UnaryUnaryMultiCallable", "UsageError", "insecure_channel", "server",
+]

@@ -1,0 +1,275 @@
+"""Client call objects shared by every RPC shape, and the unary-unary call.
+
+A call is registered in its loop's LoopState under its engine call id and receives its
+events there. Status, metadata and response are plain attributes filled by ``_on_event``;
+awaiting code waits on per-waiter futures, so cancelling one waiter never disturbs another.
+"""
+
+import asyncio
+import logging
+import time
+
+from .. import _engine
+from .._status import code_from_int
+from ._completion import UNARY_DONE
+from ._metadata import Metadata
+from ._rpc_error import AioRpcError
+
+__all__ = ["Call", "UnaryUnaryCall"]
+
+_LOGGER = logging.getLogger("turbogrpc.aio")
+
+LOCAL_CANCELLATION_DETAILS = "Locally cancelled by application!"
+GC_CANCELLATION_DETAILS = "Cancelled upon garbage collection!"
+SERIALIZE_REQUEST_FAILED = "Exception serializing request!"
+DESERIALIZE_RESPONSE_FAILED = "Exception deserializing response!"
+_OK = 0
+_CANCELLED = 1
+_INTERNAL = 13
+
+
+class Call:
+    """What every client call offers: status, metadata, cancellation, done callbacks.
+
+    Example::
+
+        call = stub.SayHello(request, timeout=2)
+        call.add_done_callback(lambda c: print("finished"))
+        reply = await call
+        print(await call.code(), await call.trailing_metadata())
+    """
+
+    __slots__ = (
+        "_loop", "_channel", "_call_id", "_deadline", "_serializer", "_deserializer",
+        "_code", "_details", "_initial_md", "_trailing_md", "_debug_error",
+        "_locally_cancelled", "_cause", "_waiters", "_done_callbacks", "__weakref__",
+    )
+
+    def _init_call(self, loop, channel, serializer, deserializer, timeout):
+        self._loop = loop
+        self._channel = channel
+        self._call_id = 0
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._serializer = serializer
+        self._deserializer = deserializer
+        self._code = None  # int while running: None; set exactly once
+        self._details = ""
+        self._initial_md = None  # raw tuple of pairs from the engine
+        self._trailing_md = ()
+        self._debug_error = None
+        self._locally_cancelled = False
+        self._cause = None  # the exception behind a locally made status, for chaining
+        self._waiters = None
+        self._done_callbacks = None
+
+    # -- finishing ---------------------------------------------------------------------
+
+    def _set_status(self, code, details, trailing, debug_error):
+        self._code = code
+        self._details = details
+        self._trailing_md = trailing
+        self._debug_error = debug_error
+        self._wake_waiters()
+        callbacks = self._done_callbacks
+        if callbacks:
+            self._done_callbacks = None
+            for callback in callbacks:
+                try:
+                    callback(self)
+                except Exception:
+                    _LOGGER.exception("turbogrpc: done callback %r raised", callback)
+
+    def _fail_locally(self, code, details, cause=None):
+        """Ends the call here and now (cancel, serializer error, ...) and tells the engine."""
+        if self._code is not None:
+            return
+        self._cause = cause
+        if self._call_id:
+            try:
+                _engine.cancel(self._call_id, code, details)
+            except Exception:
+                _LOGGER.debug("turbogrpc: engine cancel failed", exc_info=True)
+        debug = None if cause is None else f"{type(cause).__name__}: {cause}"
+        self._set_status(code, details, (), debug)
+
+    def _error(self):
+        """The exception a non-OK (or locally cancelled) call raises to its awaiters."""
+        if self._locally_cancelled:
+            return asyncio.CancelledError()
+        error = AioRpcError(
+            code_from_int(self._code),
+            Metadata.from_tuple(self._initial_md),
+            Metadata.from_tuple(self._trailing_md),
+            self._details,
+            self._debug_error,
+        )
+        if self._cause is not None:
+            error.__cause__ = self._cause
+        return error
+
+    # -- waiting -----------------------------------------------------------------------
+
+    def _new_waiter(self):
+        waiter = self._loop.create_future()
+        if self._waiters is None:
+            self._waiters = [waiter]
+        else:
+            self._waiters.append(waiter)
+        return waiter
+
+    def _wake_waiters(self):
+        waiters = self._waiters
+        if waiters is not None:
+            self._waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _wait_done(self):
+        while self._code is None:
+            await self._new_waiter()
+
+    async def _raise_for_status(self):
+        await self._wait_done()
+        if self._locally_cancelled or self._code != _OK:
+            raise self._error()
+
+    # -- public API --------------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        """Cancels the RPC; True if it was still running. Awaiting it then raises CancelledError."""
+        if self._code is not None:
+            return False
+        self._locally_cancelled = True
+        self._fail_locally(_CANCELLED, LOCAL_CANCELLATION_DETAILS)
+        return True
+
+    def cancelled(self) -> bool:
+        return self._code == _CANCELLED
+
+    def done(self) -> bool:
+        return self._code is not None
+
+    def time_remaining(self):
+        """Seconds left before the deadline, or None without a deadline."""
+        if self._deadline is None:
+            return None
+        return max(self._deadline - time.monotonic(), 0.0)
+
+    def add_done_callback(self, callback) -> None:
+        """Calls ``callback(call)`` once the RPC ends (at once if it already has)."""
+        if self._code is not None:
+            callback(self)
+        elif self._done_callbacks is None:
+            self._done_callbacks = [callback]
+        else:
+            self._done_callbacks.append(callback)
+
+    def remove_done_callback(self, callback) -> None:
+        if self._done_callbacks and callback in self._done_callbacks:
+            self._done_callbacks.remove(callback)
+
+    async def initial_metadata(self) -> Metadata:
+        while self._initial_md is None and self._code is None:
+            await self._new_waiter()
+        return Metadata.from_tuple(self._initial_md)
+
+    async def trailing_metadata(self) -> Metadata:
+        await self._wait_done()
+        return Metadata.from_tuple(self._trailing_md)
+
+    async def code(self):
+        await self._wait_done()
+        return code_from_int(self._code)
+
+    async def details(self) -> str:
+        await self._wait_done()
+        return self._details
+
+    async def debug_error_string(self):
+        await self._wait_done()
+        return self._debug_error
+
+    async def wait_for_connection(self) -> None:
+        """Returns at once while the RPC runs; raises its error if it already failed."""
+        if self._code is not None:
+            await self._raise_for_status()
+
+    def __repr__(self):
+        name = type(self).__name__
+        if self._code is None:
+            return f"<{name} object of in-flight RPC>"
+        if self._code == _OK:
+            return (
+                f"<{name} of RPC that terminated with:\n"
+                f"\tstatus = {code_from_int(self._code)}\n"
+                f'\tdetails = "{self._details}"\n>'
+            )
+        return (
+            f"<{name} of RPC that terminated with:\n"
+            f"\tstatus = {code_from_int(self._code)}\n"
+            f'\tdetails = "{self._details}"\n'
+            f'\tdebug_error_string = "{self._debug_error}"\n>'
+        )
+
+    __str__ = __repr__
+
+
+class UnaryUnaryCall(Call):
+    """One request, one response: ``await`` it for the response.
+
+    Example::
+
+        call = stub.GetFeature(point, timeout=1.0)
+        feature = await call           # raises AioRpcError on a non-OK status
+    """
+
+    __slots__ = ("_response",)
+
+    def __init__(self, state, channel, method, request, serializer, deserializer,
+                 timeout, metadata, wait_for_ready):
+        self._init_call(state.loop, channel, serializer, deserializer, timeout)
+        self._response = None
+        if serializer is not None:
+            try:
+                request = serializer(request)
+            except Exception as exc:
+                self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
+                return
+        # The unary fast path: one command now, one UNARY_DONE event later.
+        self._call_id = _engine.unary_call(
+            channel._channel_id, state.cq, method, metadata, request, timeout, wait_for_ready
+        )
+        state.calls[self._call_id] = self
+
+    def _on_event(self, event):
+        if self._code is not None or event[0] != UNARY_DONE:
+            return  # already ended locally; this is the engine confirming it
+        _, _, code, details, initial, trailing, response, debug_error = event
+        self._initial_md = initial
+        if code == _OK:
+            deserializer = self._deserializer
+            if response is None:
+                code, details = _INTERNAL, "Server sent no response message"
+            elif deserializer is not None:
+                try:
+                    response = deserializer(response)
+                except Exception as exc:
+                    self._cause = exc
+                    code, details = _INTERNAL, DESERIALIZE_RESPONSE_FAILED
+                    debug_error = f"{type(exc).__name__}: {exc}"
+            self._response = response
+        self._set_status(code, details, trailing, debug_error)
+
+    def __await__(self):
+        if self._code is None:
+            waiter = self._new_waiter()
+            try:
+                yield from waiter
+            except asyncio.CancelledError:
+                # The awaiting task was cancelled: the RPC goes with it (as in grpc.aio).
+                self.cancel()
+                raise
+        if self._code == _OK:
+            return self._response
+        raise self._error()

@@ -1,0 +1,264 @@
+"""Finding a call's handler and running it, for all four RPC shapes.
+
+Handlers are grpcio's duck-typed objects: generic handlers with ``service(details)``
+returning an RpcMethodHandler-like object (``request_streaming``, ``response_streaming``,
+``request_deserializer``, ``response_serializer`` and the four behaviours). ``async def``
+handlers run on the loop; plain ``def`` handlers run in the server's thread pool.
+"""
+
+import asyncio
+import collections
+import inspect
+import logging
+
+from ._context import BadRequest
+from ._eager import continue_in_task, copy_context, first_step
+from ._rpc_error import EOF, AbortError
+
+__all__ = ["MethodEntry", "HandlerCallDetails", "dict_handler_table", "serve_inline",
+           "serve_in_task"]
+
+_LOGGER = logging.getLogger("turbogrpc.aio")
+_OK, _CANCELLED, _UNKNOWN, _INTERNAL = 0, 1, 2, 13
+DESERIALIZE_REQUEST_FAILED = "Exception deserializing request!"
+SERIALIZE_RESPONSE_FAILED = "Exception serializing response!"
+NO_REQUEST = "Expected one request message, the client sent none"
+
+HandlerCallDetails = collections.namedtuple(
+    "HandlerCallDetails", ("method", "invocation_metadata")
+)
+
+
+class MethodEntry:
+    """One method handler, classified once: shape, sync/async, inline-able."""
+
+    __slots__ = ("request_streaming", "response_streaming", "behavior", "is_async",
+                 "serializer", "deserializer", "inline")
+
+    def __init__(self, handler):
+        self.request_streaming = bool(handler.request_streaming)
+        self.response_streaming = bool(handler.response_streaming)
+        if self.request_streaming:
+            behavior = handler.stream_stream if self.response_streaming else handler.stream_unary
+        else:
+            behavior = handler.unary_stream if self.response_streaming else handler.unary_unary
+        if behavior is None:
+            raise TypeError(f"method handler {handler!r} has no behaviour for its shape")
+        self.behavior = behavior
+        self.is_async = inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(
+            behavior
+        )
+        self.serializer = handler.response_serializer
+        self.deserializer = handler.request_deserializer
+        # async unary-unary handlers run their first step inline, straight from the event.
+        self.inline = (
+            not self.request_streaming and not self.response_streaming
+            and inspect.iscoroutinefunction(behavior)
+        )
+
+
+def dict_handler_table(handler):
+    """The {path: handler} table of grpc.method_handlers_generic_handler's result, or None.
+
+    Its ``service()`` is a plain lookup in that table, so the server may look paths up
+    directly (and let the engine pre-read unary requests). Anything else is called.
+    """
+    kind = type(handler)
+    if kind.__name__ == "DictionaryGenericHandler" and kind.__module__ == "grpc._utilities":
+        table = getattr(handler, "_method_handlers", None)
+        if isinstance(table, dict):
+            return table
+    return None
+
+
+# -- running handlers ---------------------------------------------------------------------
+
+def serve_inline(ctx, entry, raw_request):
+    """The unary fast path: deserialize, run the handler's first step inline, finish."""
+    ctx._request_ended = True  # the engine already consumed the request stream
+    if raw_request is None:
+        ctx._finish(None, _INTERNAL, NO_REQUEST)
+        return
+    deserializer = entry.deserializer
+    request = raw_request
+    if deserializer is not None:
+        try:
+            request = deserializer(raw_request)
+        except Exception:
+            _LOGGER.exception("turbogrpc: cannot deserialize the request of %s", ctx._method)
+            ctx._finish(None, _INTERNAL, DESERIALIZE_REQUEST_FAILED)
+            return
+    context = copy_context()
+    try:
+        coro = entry.behavior(request, ctx)
+        pending = context.run(first_step, ctx._state, coro)
+    except StopIteration as stop:
+        response = stop.value
+    except BaseException as exc:  # noqa: B902 - every outcome must finish the call
+        _handler_failed(ctx, exc)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return
+    else:
+        # It really waits for something: continue it in a Task.
+        ctx._state.calls[ctx._call_id] = ctx
+        ctx._task = continue_in_task(
+            ctx._state, context, coro, pending, lambda rest: _complete_unary(ctx, entry, rest)
+        )
+        return
+    _send_response(ctx, entry, response)
+
+
+async def _complete_unary(ctx, entry, rest):
+    try:
+        response = await rest
+    except BaseException as exc:  # noqa: B902
+        _handler_failed(ctx, exc)
+        return
+    _send_response(ctx, entry, response)
+
+
+def serve_in_task(ctx, entry, preread, raw_request):
+    """Every other case: streams, sync handlers, requests not pre-read by the engine."""
+    state = ctx._state
+    ctx._messages = collections.deque()
+    if preread:
+        if raw_request is not None:
+            ctx._messages.append(raw_request)
+        ctx._request_ended = True
+    ctx._defer_initial = not entry.response_streaming
+    state.calls[ctx._call_id] = ctx
+    ctx._task = copy_context().run(state.loop.create_task, _serve(ctx, entry))
+
+
+async def _serve(ctx, entry):
+    loop = ctx._state.loop
+    try:
+        if entry.request_streaming:
+            request = _Requests(ctx) if entry.is_async else _SyncRequests(ctx, loop)
+        else:
+            request = await ctx.read()
+            if request is EOF:
+                ctx._finish(None, _INTERNAL, NO_REQUEST)
+                return
+        behavior = entry.behavior
+        if not entry.response_streaming:
+            if entry.is_async:
+                response = await behavior(request, ctx)
+            else:
+                response = await _in_pool(ctx, behavior, request, ctx)
+                if inspect.isawaitable(response):
+                    response = await response
+            _send_response(ctx, entry, response)
+            return
+        if inspect.isasyncgenfunction(behavior):
+            async for response in behavior(request, ctx):
+                await ctx.write(response)
+        elif entry.is_async:
+            await behavior(request, ctx)  # writes with context.write()
+        else:
+            responses = await _in_pool(ctx, behavior, request, ctx)
+            if responses is not None:
+                done = object()
+                iterator = iter(responses)
+                while True:
+                    response = await _in_pool(ctx, next, iterator, done)
+                    if response is done:
+                        break
+                    await ctx.write(response)
+        ctx._finish_with_status()
+    except BaseException as exc:  # noqa: B902 - every outcome must finish the call
+        _handler_failed(ctx, exc)
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+
+
+def _in_pool(ctx, function, *args):
+    return ctx._state.loop.run_in_executor(ctx._server._executor(), function, *args)
+
+
+class _Requests:
+    """The async iterator of requests a stream-request handler receives."""
+
+    __slots__ = ("_ctx",)
+
+    def __init__(self, ctx):
+        self._ctx = ctx
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        message = await self._ctx.read()
+        if message is EOF:
+            raise StopAsyncIteration
+        return message
+
+
+class _SyncRequests:
+    """The blocking iterator a sync stream-request handler receives (in a pool thread)."""
+
+    __slots__ = ("_ctx", "_loop")
+
+    def __init__(self, ctx, loop):
+        self._ctx = ctx
+        self._loop = loop
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        future = asyncio.run_coroutine_threadsafe(self._ctx.read(), self._loop)
+        message = future.result()
+        if message is EOF:
+            raise StopIteration
+        return message
+
+
+# -- finishing ------------------------------------------------------------------------------
+
+def _send_response(ctx, entry, response):
+    if ctx._finished:
+        return
+    if ctx._aborted or (ctx._code is not None and ctx._code != _OK):
+        ctx._finish_with_status()
+        return
+    serializer = entry.serializer
+    try:
+        if serializer is not None:
+            response = serializer(response)
+        elif isinstance(response, str):
+            response = response.encode("utf-8")
+        elif response is None:
+            raise TypeError("the handler returned None instead of a response message")
+    except Exception:
+        _LOGGER.exception("turbogrpc: cannot serialize the response of %s", ctx._method)
+        ctx._finish(None, _INTERNAL, SERIALIZE_RESPONSE_FAILED)
+        return
+    ctx._finish_with_status(response)
+
+
+def _handler_failed(ctx, exc):
+    if ctx._finished:
+        return  # cancelled, stopped, or already answered: nobody to tell
+    if ctx._aborted:
+        ctx._finish_with_status()
+    elif isinstance(exc, BadRequest):
+        _LOGGER.error("turbogrpc: cannot deserialize a request of %s: %r", ctx._method,
+                      exc.__cause__)
+        ctx._finish(None, _INTERNAL, DESERIALIZE_REQUEST_FAILED)
+    elif isinstance(exc, AbortError):  # a write found the call over
+        ctx._finish(None, _CANCELLED, "The RPC has ended")
+    elif isinstance(exc, asyncio.CancelledError):
+        ctx._finish(None, _CANCELLED, "Handler cancelled")
+    else:
+        _LOGGER.error("Unexpected [%s] raised by servicer method [%s]",
+                      type(exc).__name__, ctx._method, exc_info=exc)
+        details = f"Unexpected {type(exc)}: {exc}"
+        if ctx._code is not None and ctx._code != _OK:
+            # A code set before raising wins (grpc does the same; generated base classes
+            # rely on it: set_code(UNIMPLEMENTED) then raise NotImplementedError).
+            ctx._finish(None, ctx._code, ctx._details or details)
+        else:
+            ctx._finish(None, _UNKNOWN, details)
+

@@ -1,0 +1,138 @@
+"""Metadata: the ordered multimap of gRPC headers, API-compatible with grpc.aio.Metadata.
+
+Values are ``str``, or ``bytes`` for keys ending in ``-bin``. Entries are grouped by key in
+first-seen order, as grpc.aio does.
+"""
+
+from collections.abc import ItemsView, KeysView, ValuesView
+
+from .._errors import UsageError
+
+__all__ = ["Metadata", "as_pairs"]
+
+
+class Metadata:
+    """Ordered multimap of metadata entries.
+
+    Example::
+
+        md = Metadata(("client-id", "42"), ("trace-bin", b"\\x01"))
+        md.add("client-id", "43")
+        md["client-id"]           # '42' (first value)
+        md.get_all("client-id")   # ['42', '43']
+        await stub.Method(request, metadata=md)
+    """
+
+    __slots__ = ("_entries",)
+
+    def __init__(self, *args):
+        self._entries = {}
+        for key, value in args:
+            self.add(key, value)
+
+    @classmethod
+    def from_tuple(cls, raw_metadata):
+        """Builds Metadata from a sequence of ``(key, value)`` pairs (None gives empty)."""
+        if raw_metadata:
+            return cls(*raw_metadata)
+        return cls()
+
+    def add(self, key, value):
+        values = self._entries.get(key)
+        if values is None:
+            self._entries[key] = [value]
+        else:
+            values.append(value)
+
+    def __len__(self):
+        return sum(map(len, self._entries.values()))
+
+    def __getitem__(self, key):
+        values = self._entries.get(key)
+        if not values:
+            raise KeyError(repr(key))
+        return values[0]
+
+    def __setitem__(self, key, value):
+        values = self._entries.get(key)
+        if values:
+            values[0] = value
+        else:
+            self._entries[key] = [value]
+
+    def __delitem__(self, key):
+        values = self._entries.get(key)
+        if not values:
+            raise KeyError(repr(key))
+        del values[0]
+        if not values:
+            del self._entries[key]
+
+    def delete_all(self, key):
+        del self._entries[key]
+
+    def get(self, key, default=None):
+        values = self._entries.get(key)
+        return values[0] if values else default
+
+    def get_all(self, key):
+        return self._entries.get(key, [])
+
+    def set_all(self, key, values):
+        self._entries[key] = list(values)
+
+    def __contains__(self, key):
+        return isinstance(key, str) and key in self._entries
+
+    def __iter__(self):
+        for key, values in self._entries.items():
+            for value in values:
+                yield (key, value)
+
+    def keys(self):
+        return KeysView(self._entries)
+
+    def values(self):
+        return ValuesView(self._entries)
+
+    def items(self):
+        return ItemsView(self._entries)
+
+    def __eq__(self, other):
+        if isinstance(other, Metadata):
+            return self._entries == other._entries
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return NotImplemented
+
+    __hash__ = None  # mutable
+
+    def __add__(self, other):
+        if isinstance(other, Metadata):
+            return Metadata(*self, *other)
+        if isinstance(other, tuple):
+            return Metadata(*self, *other)
+        return NotImplemented
+
+    def __repr__(self):
+        return f"{type(self).__name__}({tuple(self)!r})"
+
+
+def as_pairs(metadata):
+    """User metadata (Metadata, sequence of pairs or None) as what the engine takes.
+
+    Tuples and lists pass through untouched: the engine validates every key and value and
+    says which one is wrong. Only Metadata and other iterables need flattening.
+    """
+    if metadata is None:
+        return ()
+    kind = type(metadata)
+    if kind is tuple or kind is list:
+        return metadata
+    if isinstance(metadata, Metadata):
+        return tuple(metadata)
+    if isinstance(metadata, (str, bytes, dict)) or not hasattr(metadata, "__iter__"):
+        raise UsageError(
+            f"metadata must be a sequence of (key, value) pairs or Metadata, got {metadata!r}"
+        )
+    return tuple(metadata)

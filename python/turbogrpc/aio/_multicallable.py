@@ -1,0 +1,115 @@
+"""Multicallables: what ``channel.unary_unary(...)`` returns and generated stubs call.
+
+``__call__`` is the client hot path: find the loop state, normalise metadata, build the
+call (which submits its first command at once). No Task is created for unary calls.
+"""
+
+from .._errors import UsageError
+from ._call import UnaryUnaryCall
+from ._metadata import as_pairs
+from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
+
+__all__ = [
+    "UnaryUnaryMultiCallable", "UnaryStreamMultiCallable",
+    "StreamUnaryMultiCallable", "StreamStreamMultiCallable",
+]
+
+
+def _check_call_options(timeout, credentials):
+    if credentials is not None:
+        raise UsageError("call credentials are not supported yet (they need TLS)")
+    if timeout is not None and not isinstance(timeout, (int, float)):
+        raise UsageError(f"timeout must be a number of seconds or None, got {timeout!r}")
+
+
+class _MultiCallable:
+    __slots__ = ("_channel", "_method", "_serializer", "_deserializer")
+
+    def __init__(self, channel, method, request_serializer, response_deserializer):
+        self._channel = channel
+        self._method = method
+        self._serializer = request_serializer
+        self._deserializer = response_deserializer
+
+    def _invoke(self, call_class, request, timeout, metadata, credentials, wait_for_ready):
+        if credentials is not None or (timeout is not None and type(timeout) is not float):
+            _check_call_options(timeout, credentials)
+            if timeout is not None:
+                timeout = float(timeout)
+        state = self._channel._loop_state()
+        return call_class(
+            state, self._channel, self._method, request, self._serializer,
+            self._deserializer, timeout, as_pairs(metadata), bool(wait_for_ready),
+        )
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self._method}>"
+
+
+class UnaryUnaryMultiCallable(_MultiCallable):
+    """Starts unary-unary calls.
+
+    Example::
+
+        say_hello = channel.unary_unary("/helloworld.Greeter/SayHello",
+                                        request_serializer=HelloRequest.SerializeToString,
+                                        response_deserializer=HelloReply.FromString)
+        reply = await say_hello(HelloRequest(name="you"), timeout=1)
+    """
+
+    __slots__ = ()
+
+    def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
+                 wait_for_ready=None, compression=None):
+        return self._invoke(UnaryUnaryCall, request, timeout, metadata, credentials,
+                            wait_for_ready)
+
+
+class UnaryStreamMultiCallable(_MultiCallable):
+    """Starts unary-stream calls.
+
+    Example::
+
+        async for feature in channel.unary_stream("/routeguide.RouteGuide/ListFeatures")(raw):
+            ...
+    """
+
+    __slots__ = ()
+
+    def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
+                 wait_for_ready=None, compression=None):
+        return self._invoke(UnaryStreamCall, request, timeout, metadata, credentials,
+                            wait_for_ready)
+
+
+class StreamUnaryMultiCallable(_MultiCallable):
+    """Starts stream-unary calls.
+
+    Example::
+
+        summary = await channel.stream_unary("/routeguide.RouteGuide/RecordRoute")(points)
+    """
+
+    __slots__ = ()
+
+    def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
+                 wait_for_ready=None, compression=None):
+        return self._invoke(StreamUnaryCall, request_iterator, timeout, metadata, credentials,
+                            wait_for_ready)
+
+
+class StreamStreamMultiCallable(_MultiCallable):
+    """Starts stream-stream calls.
+
+    Example::
+
+        call = channel.stream_stream("/routeguide.RouteGuide/RouteChat")()
+        await call.write(b"...")
+    """
+
+    __slots__ = ()
+
+    def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
+                 wait_for_ready=None, compression=None):
+        return self._invoke(StreamStreamCall, request_iterator, timeout, metadata, credentials,
+                            wait_for_ready)

@@ -1,0 +1,102 @@
+"""The exception a failed RPC raises on the client, and the end-of-stream marker."""
+
+__all__ = ["AioRpcError", "RpcError", "EOF", "AbortError"]
+
+
+class RpcError(Exception):
+    """Base class of RPC failures (the role grpc.RpcError plays in grpcio)."""
+
+
+class AioRpcError(RpcError):
+    """An RPC ended with a non-OK status: a snapshot of that final status.
+
+    Example::
+
+        try:
+            await stub.GetFeature(point)
+        except aio.AioRpcError as error:
+            if error.code() == StatusCode.NOT_FOUND:
+                print(error.details(), error.trailing_metadata())
+    """
+
+    def __init__(
+        self,
+        code,
+        initial_metadata=None,
+        trailing_metadata=None,
+        details=None,
+        debug_error_string=None,
+    ):
+        super().__init__()
+        self._code = code
+        self._initial_metadata = initial_metadata
+        self._trailing_metadata = trailing_metadata
+        self._details = details
+        self._debug_error_string = debug_error_string
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+    def initial_metadata(self):
+        return self._initial_metadata
+
+    def trailing_metadata(self):
+        return self._trailing_metadata
+
+    def debug_error_string(self):
+        return self._debug_error_string
+
+    def __str__(self):
+        return (
+            f"<{type(self).__name__} of RPC that terminated with:\n"
+            f"\tstatus = {self._code}\n"
+            f'\tdetails = "{self._details}"\n'
+            f'\tdebug_error_string = "{self._debug_error_string}"\n'
+            ">"
+        )
+
+    __repr__ = __str__
+
+    def __reduce__(self):
+        return (
+            type(self),
+            (
+                self._code,
+                self._initial_metadata,
+                self._trailing_metadata,
+                self._details,
+                self._debug_error_string,
+            ),
+        )
+
+
+class AbortError(Exception):
+    """Raised inside a server handler by ``await context.abort(...)`` to end it.
+
+    Let it propagate: the call has already ended with the abort's status.
+    """
+
+
+class _EOFType:
+    """The value ``read()`` returns once the stream has no more messages."""
+
+    __slots__ = ()
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self):
+        return "EOF"
+
+    def __reduce__(self):
+        return "EOF"
+
+
+EOF = _EOFType()
+EOF_TYPE = _EOFType

@@ -1,0 +1,285 @@
+"""Server: ports, handler registry, lifecycle, and the SERVER_CALL entry point.
+
+``_on_server_call`` is the server hot path: look the path up in one dict, build the
+context, and for async unary handlers run the handler inline (see _handlers.serve_inline).
+"""
+
+import asyncio
+import concurrent.futures
+import logging
+import os
+import threading
+
+from .. import _engine
+from .._errors import UsageError
+from ._completion import check_generation, running_loop_state
+from ._context import ServicerContext
+from ._handlers import (
+    HandlerCallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline,
+)
+from ._options import server_options
+
+__all__ = ["Server", "server"]
+
+_LOGGER = logging.getLogger("turbogrpc.aio")
+_UNIMPLEMENTED, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNKNOWN = 12, 8, 14, 2
+
+_NEW, _SERVING, _STOPPING, _STOPPED = "new", "serving", "stopping", "stopped"
+
+
+def server(migration_thread_pool=None, handlers=None, interceptors=None, options=None,
+           maximum_concurrent_rpcs=None, compression=None):
+    """Creates a Server (same arguments as grpc.aio.server).
+
+    Example::
+
+        server = aio.server()
+        helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
+        port = server.add_insecure_port("[::]:50051")
+        await server.start()
+        await server.wait_for_termination()
+    """
+    return Server(migration_thread_pool, handlers, interceptors, options,
+                  maximum_concurrent_rpcs, compression)
+
+
+class Server:
+    """Serves RPCs on the event loop that calls ``start()``.
+
+    Example::
+
+        server = aio.server()
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            "helloworld.Greeter", {"SayHello": grpc.unary_unary_rpc_method_handler(say_hello)}),))
+        server.add_insecure_port("localhost:0")
+        await server.start()
+        ...
+        await server.stop(grace=1.0)
+    """
+
+    def __init__(self, thread_pool=None, handlers=None, interceptors=None, options=None,
+                 maximum_concurrent_rpcs=None, compression=None):
+        if interceptors:
+            raise UsageError("server interceptors are not supported yet")
+        if maximum_concurrent_rpcs is not None and maximum_concurrent_rpcs < 1:
+            raise UsageError("maximum_concurrent_rpcs must be None or a positive int")
+        self._id = _engine.next_id()
+        self._generation = _engine.generation()
+        self._options = server_options(options)
+        self._limit = maximum_concurrent_rpcs
+        self._thread_pool = thread_pool
+        self._own_pool = None
+        self._generic = []  # generic handlers, in the order they were added
+        self._registered = {}  # path -> handler, from add_registered_method_handlers
+        self._methods = {}  # path -> MethodEntry: looked up before any generic handler
+        self._searched = []  # generic handlers that must be asked, in order
+        self._fds = []
+        self._phase = _NEW
+        self._state = None
+        self._loop_thread_id = None
+        self._active = 0
+        self._idle = None  # future set when no call is active (stop with grace)
+        self._terminated = asyncio.Event()  # binds to a loop only when awaited
+        if handlers:
+            self.add_generic_rpc_handlers(handlers)
+
+    # -- handlers -------------------------------------------------------------------------
+
+    def add_generic_rpc_handlers(self, generic_rpc_handlers):
+        """Adds grpcio-style generic handlers (objects with ``service(details)``)."""
+        for handler in generic_rpc_handlers:
+            if dict_handler_table(handler) is None and not hasattr(handler, "service"):
+                raise UsageError(f"{handler!r} is not a generic RPC handler (no service())")
+            self._generic.append(handler)
+        self._rebuild_methods()
+
+    def add_registered_method_handlers(self, service_name, method_handlers):
+        """Adds handlers by method name; they win over generic handlers for their path."""
+        for name, handler in method_handlers.items():
+            self._registered[f"/{service_name}/{name}"] = handler
+        self._rebuild_methods()
+
+    def _rebuild_methods(self):
+        # Dictionary handlers ahead of the first "real" generic handler are plain lookups,
+        # so they go into one table; from the first real one on, order matters: ask them.
+        table = {}
+        searched = list(self._generic)
+        while searched:
+            paths = dict_handler_table(searched[0])
+            if paths is None:
+                break
+            for path, handler in paths.items():
+                table.setdefault(path, handler)
+            searched.pop(0)
+        table.update(self._registered)
+        self._methods = {path: MethodEntry(handler) for path, handler in table.items()}
+        self._searched = searched
+
+    def _find_method(self, ctx):
+        if not self._searched:
+            return None
+        details = HandlerCallDetails(ctx._method, ctx.invocation_metadata())
+        for generic in self._searched:
+            handler = generic.service(details)
+            if handler is not None:
+                return MethodEntry(handler)
+        return None
+
+    def _executor(self):
+        pool = self._thread_pool or self._own_pool
+        if pool is None:
+            pool = self._own_pool = concurrent.futures.ThreadPoolExecutor(
+                thread_name_prefix="turbogrpc-handler"
+            )
+        return pool
+
+    # -- ports ----------------------------------------------------------------------------
+
+    def add_insecure_port(self, address):
+        """Binds ``address`` now and returns the port ("localhost:0" picks a free one)."""
+        if self._phase != _NEW:
+            raise UsageError("add_insecure_port() must be called before start()")
+        check_generation(self._generation, "server")
+        try:
+            fd, port = _engine.listen(address)
+        except OSError as exc:
+            reason = str(exc)
+            if not reason.startswith("Failed to bind"):
+                reason = f"Failed to bind to address {address}: {reason}"
+            raise RuntimeError(reason) from exc
+        self._fds.append(fd)
+        if not port and address.startswith("unix"):
+            return 1  # what grpcio returns for unix sockets
+        return port
+
+    def add_secure_port(self, address, server_credentials):
+        raise UsageError("TLS is not supported yet: use add_insecure_port()")
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self):
+        """Starts serving on the running event loop (once)."""
+        if self._phase != _NEW:
+            raise UsageError("start() may be called only once")
+        check_generation(self._generation, "server")
+        state = running_loop_state()
+        unary_request_paths = [
+            path for path, entry in self._methods.items() if not entry.request_streaming
+        ]
+        state.servers[self._id] = self
+        try:
+            _engine.start_server(self._id, state.cq, self._fds, self._options,
+                                 unary_request_paths)
+        except BaseException:
+            del state.servers[self._id]
+            raise
+        self._fds = []  # the engine owns them now
+        self._state = state
+        self._loop_thread_id = threading.get_ident()
+        self._phase = _SERVING
+
+    def _on_server_call(self, event):
+        _, call_id, _, method, metadata, timeout, peer, authority, preread, request = event
+        ctx = ServicerContext(self, self._state, call_id, method, metadata, timeout, peer,
+                              authority)
+        self._active += 1
+        if self._phase == _STOPPED:
+            ctx._finish(None, _UNAVAILABLE, "Server is shutting down")
+            return
+        if self._limit is not None and self._active > self._limit:
+            ctx._finish(None, _RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+            return
+        entry = self._methods.get(method)
+        if entry is None:
+            try:
+                entry = self._find_method(ctx)
+            except Exception as exc:
+                _LOGGER.exception("turbogrpc: generic handler failed for %s", method)
+                ctx._finish(None, _UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+                return
+            if entry is None:
+                ctx._finish(None, _UNIMPLEMENTED, "Method not found!")
+                return
+        ctx._serializer = entry.serializer
+        ctx._deserializer = entry.deserializer
+        if entry.inline and preread:
+            serve_inline(ctx, entry, request)
+        else:
+            serve_in_task(ctx, entry, preread, request)
+
+    def _call_ended(self):
+        self._active -= 1
+        if self._active == 0 and self._idle is not None and not self._idle.done():
+            self._idle.set_result(None)
+
+    async def stop(self, grace):
+        """Stops accepting at once; running calls get ``grace`` seconds, then are cancelled.
+
+        Idempotent; a later call with a shorter grace stops sooner. Returns once every
+        handler task has finished.
+        """
+        if self._phase == _NEW:
+            self._close_unused_fds()
+            self._phase = _STOPPED
+            self._terminated.set()
+            return
+        if self._phase == _SERVING:
+            self._phase = _STOPPING
+            _engine.stop_server(self._id, False)
+        if grace and self._active and self._phase == _STOPPING:
+            if self._idle is None or self._idle.done():
+                self._idle = self._state.loop.create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._idle), grace)
+            except asyncio.TimeoutError:
+                pass
+        tasks = self._stop_now()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _stop_now(self):
+        """Cancels every call still running and closes everything; returns handler tasks."""
+        tasks = []
+        if self._phase == _STOPPED:
+            return tasks
+        self._phase = _STOPPED
+        calls = self._state.calls
+        for ctx in list(calls.values()):
+            if type(ctx) is ServicerContext and ctx._server is self:
+                if ctx._task is not None and not ctx._task.done():
+                    tasks.append(ctx._task)
+                ctx._ended_by_engine(1, "Server stopped")
+        _engine.stop_server(self._id, True)
+        self._state.servers.pop(self._id, None)  # late SERVER_CALLs are refused by the loop
+        if self._own_pool is not None:
+            self._own_pool.shutdown(wait=False, cancel_futures=True)
+        self._terminated.set()
+        return tasks
+
+    async def wait_for_termination(self, timeout=None):
+        """Waits until the server stops; returns True if ``timeout`` expired first (grpc's rule)."""
+        try:
+            await asyncio.wait_for(self._terminated.wait(), timeout)
+        except asyncio.TimeoutError:
+            return True
+        return False
+
+    def _close_unused_fds(self):
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def __del__(self):
+        try:
+            if getattr(self, "_phase", _STOPPED) == _NEW:
+                self._close_unused_fds()
+            elif self._phase != _STOPPED and self._generation == _engine.generation():
+                _engine.stop_server(self._id, True)
+        except Exception:
+            pass
+
+    def __repr__(self):
+        return f"<turbogrpc.aio.Server id={self._id} {self._phase}>"

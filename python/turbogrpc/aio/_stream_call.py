@@ -1,0 +1,366 @@
+"""Client calls with a request stream, a response stream, or both.
+
+Responses are read on demand: ``_engine.read`` is asked for one message only when the
+local buffer is empty (the engine may also push messages it still holds before FINISHED;
+they are kept). Writes wait for WRITE_DONE, so a writer never runs ahead of HTTP/2 flow
+control. The loop's call table holds these calls weakly while nobody waits on them, so a
+dropped call is cancelled by garbage collection, as in grpc.aio.
+"""
+
+import asyncio
+import collections
+import logging
+import weakref
+
+from .. import _engine
+from .._errors import UsageError
+from ._call import (
+    DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, SERIALIZE_REQUEST_FAILED, Call,
+)
+from ._completion import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE
+from ._rpc_error import EOF, AioRpcError
+
+__all__ = ["UnaryStreamCall", "StreamUnaryCall", "StreamStreamCall"]
+
+_LOGGER = logging.getLogger("turbogrpc.aio")
+
+_OK, _CANCELLED, _UNKNOWN, _INTERNAL = 0, 1, 2, 13
+_ALREADY_FINISHED = "RPC already finished."
+_HALF_CLOSED = 'RPC is half closed after calling "done_writing".'
+_MIXED_STYLES = "The iterator and read/write APIs may not be mixed on a single RPC."
+_ITERATOR_FAILED = "Exception iterating requests!"
+
+
+class _WeakEntry:
+    """The call table's entry for a streaming call: weak while idle, strong while awaited."""
+
+    __slots__ = ("ref", "strong")
+
+    def __init__(self, call):
+        self.ref = weakref.ref(call)
+        self.strong = None
+
+    def get(self):
+        return self.ref()
+
+    def _on_event(self, event):
+        call = self.ref()
+        if call is not None:
+            call._on_event(event)
+
+
+class _StreamingCall(Call):
+    __slots__ = (
+        "_entry", "_messages", "_reads_pending", "_response_ended", "_read_waiter",
+        "_write_waiter", "_writes_closed", "_response_style", "_request_task",
+        "_iterating_requests",
+    )
+
+    def _init_stream(self, loop, channel, serializer, deserializer, timeout):
+        self._init_call(loop, channel, serializer, deserializer, timeout)
+        self._entry = _WeakEntry(self)
+        self._messages = collections.deque()
+        self._reads_pending = 0
+        self._response_ended = False
+        self._read_waiter = None
+        self._write_waiter = None
+        self._writes_closed = False
+        self._response_style = None
+        self._request_task = None
+        self._iterating_requests = False
+
+    def _start(self, state, method, timeout, metadata, wait_for_ready):
+        self._call_id = _engine.stream_call(
+            self._channel._channel_id, state.cq, method, metadata, timeout, wait_for_ready
+        )
+        state.calls[self._call_id] = self._entry
+
+    def __del__(self):
+        if getattr(self, "_code", 0) is None and self._call_id:
+            try:
+                _engine.cancel(self._call_id, _CANCELLED, GC_CANCELLATION_DETAILS)
+            except Exception:
+                pass
+
+    # Keep the call alive while a future of ours is pending: the engine's event is what
+    # resolves it, and the table only holds the call weakly.
+    def _new_waiter(self):
+        self._entry.strong = self
+        return super()._new_waiter()
+
+    def _on_event(self, event):
+        kind = event[0]
+        if kind == MESSAGE:
+            if self._reads_pending:
+                self._reads_pending -= 1
+            message = event[2]
+            if message is None:
+                self._response_ended = True
+            else:
+                self._messages.append(message)
+            self._wake_reader()
+        elif kind == WRITE_DONE:
+            waiter = self._write_waiter
+            if waiter is not None:
+                self._write_waiter = None
+                if not waiter.done():
+                    waiter.set_result(event[2])
+        elif kind == INITIAL_METADATA:
+            self._initial_md = event[2]
+            self._wake_waiters()
+        elif kind == FINISHED:
+            _, _, code, details, trailing, initial, debug_error = event
+            if self._initial_md is None:
+                self._initial_md = initial if initial is not None else ()
+            if self._code is None:
+                self._set_status(code, details, trailing, debug_error)
+        if self._waiters is None and self._read_waiter is None and self._write_waiter is None:
+            self._entry.strong = None
+
+    def _set_status(self, code, details, trailing, debug_error):
+        super()._set_status(code, details, trailing, debug_error)
+        self._wake_reader()
+        waiter = self._write_waiter
+        if waiter is not None:  # a WRITE_DONE owed at the end never comes: fail it here
+            self._write_waiter = None
+            if not waiter.done():
+                waiter.set_result(False)
+        task = self._request_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()  # nothing more can be sent; stop pulling from the user's iterator
+        self._entry.strong = None
+
+    def _wake_reader(self):
+        waiter = self._read_waiter
+        if waiter is not None:
+            self._read_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def cancel(self) -> bool:
+        task = self._request_task
+        if super().cancel():
+            if task is not None and not task.done():
+                task.cancel()
+            return True
+        return False
+
+    # -- responses ---------------------------------------------------------------------
+
+    def _deserialize(self, raw):
+        deserializer = self._deserializer
+        if deserializer is None:
+            return raw
+        try:
+            return deserializer(raw)
+        except Exception as exc:
+            self._fail_locally(_INTERNAL, DESERIALIZE_RESPONSE_FAILED, exc)
+            raise self._error() from exc
+
+    async def _read(self):
+        while True:
+            if self._locally_cancelled:
+                raise asyncio.CancelledError()
+            if self._messages:
+                return self._deserialize(self._messages.popleft())
+            if self._response_ended or self._code is not None:
+                await self._raise_for_status()
+                return EOF
+            if self._read_waiter is not None:
+                raise UsageError("another read() is already waiting on this call")
+            if not self._reads_pending:
+                self._reads_pending = 1
+                _engine.read(self._call_id)
+            self._entry.strong = self
+            waiter = self._read_waiter = self._loop.create_future()
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                self._read_waiter = None
+                self.cancel()
+                raise
+
+    def _use_response_style(self, style):
+        if self._response_style is None:
+            self._response_style = style
+        elif self._response_style != style:
+            raise UsageError(_MIXED_STYLES)
+
+    # -- requests ----------------------------------------------------------------------
+
+    async def _write(self, request):
+        if self._code is not None:
+            raise asyncio.InvalidStateError(_ALREADY_FINISHED)
+        if self._writes_closed:
+            raise asyncio.InvalidStateError(_HALF_CLOSED)
+        if self._write_waiter is not None:
+            raise UsageError("another write() is still in progress on this call")
+        if self._serializer is not None:
+            try:
+                request = self._serializer(request)
+            except Exception as exc:
+                self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
+                raise self._error() from exc
+        _engine.send_message(self._call_id, request)
+        self._entry.strong = self
+        waiter = self._write_waiter = self._loop.create_future()
+        try:
+            accepted = await waiter
+        except asyncio.CancelledError:
+            self._write_waiter = None
+            self.cancel()
+            raise
+        if not accepted:
+            await self._raise_for_status()
+            raise asyncio.InvalidStateError(_ALREADY_FINISHED)
+
+    async def _done_writing(self):
+        if self._code is None and not self._writes_closed:
+            self._writes_closed = True
+            _engine.half_close(self._call_id)
+
+    def _consume(self, request_iterator):
+        if request_iterator is not None:
+            self._iterating_requests = True
+            self._request_task = self._loop.create_task(self._send_requests(request_iterator))
+
+    async def _send_requests(self, request_iterator):
+        try:
+            if hasattr(request_iterator, "__aiter__"):
+                async for request in request_iterator:
+                    await self._write(request)
+            else:
+                for request in request_iterator:
+                    await self._write(request)
+            await self._done_writing()
+        except (AioRpcError, asyncio.InvalidStateError, asyncio.CancelledError):
+            pass  # the call has ended; its status says why
+        except Exception as exc:
+            _LOGGER.debug("turbogrpc: request iterator raised", exc_info=True)
+            self._fail_locally(_UNKNOWN, _ITERATOR_FAILED, exc)
+        finally:
+            self._request_task = None
+
+    def _check_request_style(self):
+        if self._iterating_requests:
+            raise UsageError(_MIXED_STYLES)
+
+
+class _ReadsResponses(_StreamingCall):
+    __slots__ = ()
+
+    def __aiter__(self):
+        self._use_response_style("iterator")
+        return self
+
+    async def __anext__(self):
+        message = await self._read()
+        if message is EOF:
+            raise StopAsyncIteration
+        return message
+
+    async def read(self):
+        """The next response, or ``EOF`` once the stream ended (raises on a non-OK status)."""
+        if self._code is not None and not self._messages:
+            await self._raise_for_status()
+            return EOF
+        self._use_response_style("reader")
+        return await self._read()
+
+
+class _WritesRequests(_StreamingCall):
+    __slots__ = ()
+
+    async def write(self, request):
+        """Sends one request; returns once the engine accepted it (flow control)."""
+        self._check_request_style()
+        await self._write(request)
+
+    async def done_writing(self):
+        """Tells the server no more requests come (idempotent)."""
+        self._check_request_style()
+        await self._done_writing()
+
+
+class UnaryStreamCall(_ReadsResponses):
+    """One request, a stream of responses: ``async for`` over it, or ``read()`` until EOF.
+
+    Example::
+
+        async for feature in stub.ListFeatures(rectangle):
+            print(feature)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, state, channel, method, request, serializer, deserializer,
+                 timeout, metadata, wait_for_ready):
+        self._init_stream(state.loop, channel, None, deserializer, timeout)
+        self._writes_closed = True
+        if serializer is not None:
+            try:
+                request = serializer(request)
+            except Exception as exc:
+                self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
+                return
+        self._start(state, method, timeout, metadata, wait_for_ready)
+        _engine.send_message(self._call_id, request, True)
+
+
+class StreamUnaryCall(_WritesRequests):
+    """A stream of requests, one response: pass an iterator, or ``write()`` then ``await``.
+
+    Example::
+
+        summary = await stub.RecordRoute(iter(points))
+
+        call = stub.RecordRoute()
+        for point in points:
+            await call.write(point)
+        await call.done_writing()
+        summary = await call
+    """
+
+    __slots__ = ()
+
+    def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
+                 timeout, metadata, wait_for_ready):
+        self._init_stream(state.loop, channel, serializer, deserializer, timeout)
+        self._start(state, method, timeout, metadata, wait_for_ready)
+        self._reads_pending = 1  # ask for the single response at once
+        _engine.read(self._call_id)
+        self._consume(request_iterator)
+
+    def __await__(self):
+        if self._code is None:
+            try:
+                yield from self._wait_done().__await__()
+            except asyncio.CancelledError:
+                self.cancel()
+                raise
+        if self._locally_cancelled or self._code != _OK:
+            raise self._error()
+        if not self._messages:
+            self._code, self._details = _INTERNAL, "Server sent no response message"
+            raise self._error()
+        return self._deserialize(self._messages[0])
+
+
+class StreamStreamCall(_ReadsResponses, _WritesRequests):
+    """Streams both ways: iterate responses while an iterator (or ``write()``) sends requests.
+
+    Example::
+
+        call = stub.RouteChat()
+        await call.write(note)
+        reply = await call.read()
+        await call.done_writing()
+    """
+
+    __slots__ = ()
+
+    def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
+                 timeout, metadata, wait_for_ready):
+        self._init_stream(state.loop, channel, serializer, deserializer, timeout)
+        self._start(state, method, timeout, metadata, wait_for_ready)
+        self._consume(request_iterator)
