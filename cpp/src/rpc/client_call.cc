@@ -134,6 +134,14 @@ Status ClientCall::resolve_status(uint32_t error_code) {
   return status;
 }
 
+void ClientCall::on_peer_end_stream() {
+  if (finished_) return;
+  bool still_sending = !end_of_stream_sent();
+  complete(resolve_status(NGHTTP2_NO_ERROR), "");
+  // The status is final; what we had left to send is moot. NO_ERROR: nothing went wrong.
+  if (still_sending && connection_ != nullptr) connection_->reset_stream(stream_id_, NGHTTP2_NO_ERROR);
+}
+
 void ClientCall::on_stream_closed(uint32_t error_code) {
   detach();
   if (finished_) return;

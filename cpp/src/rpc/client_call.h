@@ -30,6 +30,8 @@ class ClientCall final : public Call {
   void begin_headers(bool trailers_block, bool end_stream);
   void on_header(std::string_view name, std::string_view value);
   void end_headers();
+  // The server ended its side (END_STREAM): the call is over, whatever we were still sending.
+  void on_peer_end_stream();
   void on_stream_closed(uint32_t error_code);
   // Ends the call now (connection lost, connect failed, channel closed) and resets the stream.
   void fail(const Status& status, std::string debug_error);

@@ -25,6 +25,7 @@ ssize_t MessageStream::read_outbound(uint8_t* buf, size_t length, uint32_t* data
   if (unsent_bytes() == 0) {
     if (outbound_closed_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
+      end_of_stream_sent_ = true;
       on_outbound_end(data_flags);
       return static_cast<ssize_t>(n);
     }

@@ -49,6 +49,7 @@ class MessageStream {
   // No more messages from us after what is queued.
   void close_outbound();
   bool outbound_closed() const { return outbound_closed_; }
+  bool end_of_stream_sent() const { return end_of_stream_sent_; }
   size_t unsent_bytes() const { return out_.size() - out_offset_; }
   // The data source reached the end of what we will send: server calls send trailers here.
   virtual void on_outbound_end(uint32_t* data_flags) {}
@@ -87,6 +88,7 @@ class MessageStream {
   std::string out_;  // framed, unsent bytes from out_offset_
   size_t out_offset_ = 0;
   bool outbound_closed_ = false;
+  bool end_of_stream_sent_ = false;  // the data source reported EOF
   bool data_deferred_ = false;
 
   std::deque<std::string> inbox_;  // complete messages not yet delivered

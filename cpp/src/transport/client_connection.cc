@@ -81,9 +81,18 @@ int ClientConnection::on_header(const nghttp2_frame* frame, std::string_view nam
 }
 
 int ClientConnection::on_frame_recv(const nghttp2_frame* frame) {
+  bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:
-      if (ClientCall* call = call_of(frame->hd.stream_id)) call->end_headers();
+      if (ClientCall* call = call_of(frame->hd.stream_id)) {
+        call->end_headers();
+        if (end_stream) call->on_peer_end_stream();
+      }
+      break;
+    case NGHTTP2_DATA:
+      if (end_stream) {
+        if (ClientCall* call = call_of(frame->hd.stream_id)) call->on_peer_end_stream();
+      }
       break;
     case NGHTTP2_GOAWAY:
       // No new streams here; those above last_stream_id are closed by nghttp2 (REFUSED_STREAM).
