@@ -1,0 +1,74 @@
+"""Fixtures of the end-to-end tests: `pairing` (client stack × server stack), `ours_pairing`
+(our stack on both sides, for behaviour only we guarantee), and the protos compiled at test time.
+
+Pairings: "ours-ours", "ours-grpc", "grpc-ours" (client-server). With TURBOGRPC_TESTS_GRPC_ONLY=1
+only "grpc-grpc" is collected (validates the tests themselves against grpc.aio); without it,
+grpc-grpc is not collected and turbogrpc.aio must import or collection fails. Nothing is
+skipped: each mode collects only the pairings it runs.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from e2e.helpers import GRPC_ONLY, OURS_IMPORT_ERROR, Pairing
+
+TESTS_DIR = pathlib.Path(__file__).resolve().parent.parent
+PROTOS_DIR = TESTS_DIR / "protos"
+GENERATED_DIR = TESTS_DIR / "_generated"
+
+if GRPC_ONLY:
+    PAIRINGS = ["grpc-grpc"]
+    # Our stack on both sides; in grpc-only mode grpc.aio stands in so these tests are validated too.
+    OURS_PAIRINGS = ["grpc-grpc"]
+else:
+    PAIRINGS = ["ours-ours", "ours-grpc", "grpc-ours"]
+    OURS_PAIRINGS = ["ours-ours"]
+
+
+def pytest_generate_tests(metafunc):
+    uses = {"pairing", "ours_pairing"} & set(metafunc.fixturenames)
+    if uses and not GRPC_ONLY and OURS_IMPORT_ERROR is not None:
+        pytest.fail(
+            "turbogrpc.aio is not importable, so the e2e tests cannot run. Build/install it, or "
+            "set TURBOGRPC_TESTS_GRPC_ONLY=1 to validate the tests against grpc.aio only.\n"
+            + OURS_IMPORT_ERROR,
+            pytrace=False,
+        )
+
+
+@pytest.fixture(params=PAIRINGS)
+def pairing(request) -> Pairing:
+    return Pairing(request.param)
+
+
+@pytest.fixture(params=OURS_PAIRINGS)
+def ours_pairing(request) -> Pairing:
+    return Pairing(request.param)
+
+
+# ---- protos compiled by grpcio-tools at test time -----------------------------------------
+
+def _compile_protos() -> None:
+    protos = sorted(PROTOS_DIR.glob("*.proto"))
+    GENERATED_DIR.mkdir(exist_ok=True)
+    newest_source = max(p.stat().st_mtime for p in protos)
+    outputs = [GENERATED_DIR / f"{p.stem}_pb2{suffix}.py" for p in protos for suffix in ("", "_grpc")]
+    if all(o.exists() and o.stat().st_mtime >= newest_source for o in outputs):
+        return
+    # A subprocess keeps grpc_tools' own import-time warnings out of this (warnings-as-errors) run.
+    subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS_DIR}",
+         f"--python_out={GENERATED_DIR}", f"--grpc_python_out={GENERATED_DIR}",
+         *map(str, protos)],
+        check=True,
+    )
+
+
+_compile_protos()
+if str(GENERATED_DIR) not in sys.path:
+    sys.path.insert(0, str(GENERATED_DIR))
