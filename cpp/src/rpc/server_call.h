@@ -29,6 +29,8 @@ class ServerCall final : public Call {
   bool on_request_headers(bool end_stream, bool preread);
   void on_peer_end_stream();
   void on_stream_closed(uint32_t error_code);
+  // Our final frame went out; true when the peer still sends (the stream then needs a reset).
+  bool ended_before_peer() const { return !peer_half_closed_; }
   std::optional<Clock::time_point> deadline() const { return deadline_; }
   const std::string& path() const { return path_; }
 

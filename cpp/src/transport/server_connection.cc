@@ -65,6 +65,17 @@ int ServerConnection::on_data_chunk(int32_t stream_id, const uint8_t* data, size
   return 0;
 }
 
+int ServerConnection::on_frame_send(const nghttp2_frame* frame) {
+  // Our side ended the stream while the client still sends: reset it with NO_ERROR, as grpc's
+  // servers do, so the client stops sending and sees the status we sent (not a failed write).
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)) {
+    ServerCall* call = call_of(frame->hd.stream_id);
+    if (call != nullptr && call->ended_before_peer()) reset_stream(frame->hd.stream_id, NGHTTP2_NO_ERROR);
+  }
+  return 0;
+}
+
 int ServerConnection::on_stream_close(int32_t stream_id, uint32_t error_code) {
   auto it = streams_.find(stream_id);
   if (it == streams_.end()) return 0;

@@ -11,7 +11,7 @@ import time
 
 from .. import _engine
 from .._status import code_from_int
-from ._completion import UNARY_DONE
+from ._completion import UNARY_DONE, run_done_callbacks
 from ._metadata import Metadata
 from ._rpc_error import AioRpcError
 
@@ -73,11 +73,7 @@ class Call:
         callbacks = self._done_callbacks
         if callbacks:
             self._done_callbacks = None
-            for callback in callbacks:
-                try:
-                    callback(self)
-                except Exception:
-                    _LOGGER.exception("turbogrpc: done callback %r raised", callback)
+            run_done_callbacks(callbacks, self)
 
     def _fail_locally(self, code, details, cause=None):
         """Ends the call here and now (cancel, serializer error, ...) and tells the engine."""

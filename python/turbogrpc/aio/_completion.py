@@ -13,7 +13,7 @@ import os
 from .. import _engine
 from .._errors import UsageError
 
-__all__ = ["LoopState", "loop_state", "running_loop_state", "check_generation"]
+__all__ = ["LoopState", "loop_state", "running_loop_state", "check_generation", "run_done_callbacks"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
@@ -72,6 +72,15 @@ class LoopState:
                     obj._on_event(event)
             except Exception:
                 _LOGGER.exception("turbogrpc: error while handling engine event %r", event[:2])
+
+
+def run_done_callbacks(callbacks, owner):
+    """Call each done callback with `owner`; a failing callback is logged, never raised."""
+    for callback in callbacks:
+        try:
+            callback(owner)
+        except Exception:
+            _LOGGER.exception("turbogrpc: done callback %r raised", callback)
 
 
 def _reject_orphan_call(event):

@@ -12,7 +12,7 @@ import time
 from .. import _engine
 from .._errors import UsageError
 from .._status import code_from_int, code_to_int
-from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE
+from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks
 from ._metadata import as_pairs
 from ._rpc_error import EOF, AbortError
 
@@ -170,11 +170,7 @@ class ServicerContext:
         callbacks = self._done_callbacks
         if callbacks:
             self._done_callbacks = None
-            for callback in callbacks:
-                try:
-                    callback(self)
-                except Exception:
-                    _LOGGER.exception("turbogrpc: done callback %r raised", callback)
+            run_done_callbacks(callbacks, self)
 
     # -- streams ------------------------------------------------------------------------
 
