@@ -284,6 +284,25 @@ async def test_client_http_status_mapping(ours_pairing, status, expected):
             assert info.value.details()
 
 
+def html_with_grpc_status(writer, stream_id):
+    headers = hpack([(":status", "200"), ("content-type", "text/html"), ("grpc-status", "0")])
+    writer.write(frame(HEADERS, END_HEADERS | END_STREAM, stream_id, headers))
+    return False
+
+
+async def test_client_rejects_non_grpc_content_type(ours_pairing):
+    # A 200 that is not gRPC (a web server, a proxy page) must not pass as OK, even if it
+    # happens to carry a grpc-status header.
+    if not ours_pairing.client.is_ours:
+        pytest.skip("grpc.aio's client returns None with status OK here; we must say UNKNOWN")
+    async with raw_server(h2_peer(html_with_grpc_status)) as port:
+        async with ours_pairing.connect(f"127.0.0.1:{port}") as channel:
+            with pytest.raises(ours_pairing.client.AioRpcError) as info:
+                await channel.unary_unary("/test.Svc/Echo")(b"", timeout=15)
+            assert code_name(info.value.code()) == "UNKNOWN", (info.value.code(), info.value.details())
+            assert "content-type" in info.value.details()
+
+
 # ---- raw clients against our server -------------------------------------------------------
 
 def echo_handlers():

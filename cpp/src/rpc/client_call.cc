@@ -124,6 +124,8 @@ Status ClientCall::resolve_status(uint32_t error_code) {
     return {StatusCode::kInternal, "Server closed the stream without sending trailers"};
   }
   if (http_status_ != 200) return status_from_http(http_status_);
+  if (!content_type_.empty() && content_type_.rfind("application/grpc", 0) != 0)
+    return {StatusCode::kUnknown, "Invalid content-type '" + content_type_ + "' in the response"};
   if (!grpc_status_) {
     return {StatusCode::kUnknown, grpc_status_malformed_ ? "Invalid grpc-status in trailers"
                                                          : "Missing grpc-status in trailers"};
