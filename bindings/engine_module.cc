@@ -126,11 +126,11 @@ PyObject* event_tuple(Event& e) {
     case EventKind::kUnaryDone:
       return tuple_of(kind, py_int(e.call_id), py_code(e.status), new_str(e.status.details),
                       metadata_tuple(e.initial_metadata), metadata_tuple(e.trailing_metadata),
-                      optional_bytes(e.message), new_str(e.debug_error));
+                      optional_bytes(e.message), new_str(e.debug_error), PyBool_FromLong(e.message_compressed));
     case EventKind::kInitialMetadata:
       return tuple_of(kind, py_int(e.call_id), metadata_tuple(e.initial_metadata));
     case EventKind::kMessage:
-      return tuple_of(kind, py_int(e.call_id), optional_bytes(e.message));
+      return tuple_of(kind, py_int(e.call_id), optional_bytes(e.message), PyBool_FromLong(e.message_compressed));
     case EventKind::kWriteDone:
       return tuple_of(kind, py_int(e.call_id), PyBool_FromLong(e.ok));
     case EventKind::kFinished: {
@@ -142,7 +142,8 @@ PyObject* event_tuple(Event& e) {
       PyObject* timeout = e.timeout_seconds >= 0 ? PyFloat_FromDouble(e.timeout_seconds) : Py_NewRef(Py_None);
       return tuple_of(kind, py_int(e.call_id), py_int(e.server_id), new_str(e.method),
                       metadata_tuple(e.initial_metadata), timeout, new_str(e.peer), new_str(e.authority),
-                      PyBool_FromLong(e.request_preread), optional_bytes(e.message));
+                      PyBool_FromLong(e.request_preread), optional_bytes(e.message),
+                      PyBool_FromLong(e.message_compressed));
     }
     case EventKind::kServerDone:
       return tuple_of(kind, py_int(e.call_id), py_code(e.status), new_str(e.status.details));
@@ -173,6 +174,13 @@ void read_limits(nb::dict options, Options& out) {
   }
 }
 
+Compression compression_of(int value) {
+  if (value < 0 || value > static_cast<int>(Compression::kGzip))
+    throw nb::value_error(("unknown compression algorithm " + std::to_string(value) +
+                           " (expected 0 = none, 1 = deflate, 2 = gzip)").c_str());
+  return static_cast<Compression>(value);
+}
+
 double timeout_of(nb::handle timeout) {
   if (timeout.is_none()) return -1;
   double t = nb::cast<double>(timeout);
@@ -181,7 +189,7 @@ double timeout_of(nb::handle timeout) {
 
 uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
                     nb::handle metadata, std::optional<std::string> request, nb::handle timeout,
-                    bool wait_for_ready) {
+                    bool wait_for_ready, int compression) {
   StartCallCommand c;
   c.call_id = Engine::next_id();
   c.channel_id = channel_id;
@@ -192,6 +200,7 @@ uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, st
   c.wait_for_ready = wait_for_ready ? WaitForReady::kYes : WaitForReady::kNo;
   c.shape = request ? CallShape::kUnary : CallShape::kStreaming;
   c.message = std::move(request);
+  c.compression = compression_of(compression);
   uint64_t id = c.call_id;
   engine().submit(std::move(c));
   return id;
@@ -229,40 +238,48 @@ NB_MODULE(_engine, m) {
   m.def("close_channel", [](uint64_t id) { engine().submit(CloseChannelCommand{id}); });
 
   m.def("unary_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
-                         nb::handle metadata, nb::handle request, nb::handle timeout, bool wait_for_ready) {
+                         nb::handle metadata, nb::handle request, nb::handle timeout, bool wait_for_ready,
+                         int compression) {
     return start_call(channel_id, cq.queue, std::move(method), metadata,
-                      bytes_of(request.ptr(), "request"), timeout, wait_for_ready);
+                      bytes_of(request.ptr(), "request"), timeout, wait_for_ready, compression);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
-     nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready"));
+     nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0);
   m.def("stream_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
-                          nb::handle metadata, nb::handle timeout, bool wait_for_ready) {
+                          nb::handle metadata, nb::handle timeout, bool wait_for_ready, int compression) {
     return start_call(channel_id, cq.queue, std::move(method), metadata, std::nullopt, timeout,
-                      wait_for_ready);
+                      wait_for_ready, compression);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
-     nb::arg("timeout").none(), nb::arg("wait_for_ready"));
+     nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0);
 
-  m.def("send_message", [](uint64_t call_id, nb::handle message, bool end_of_stream) {
-    engine().submit(SendMessageCommand{call_id, bytes_of(message.ptr(), "message"), end_of_stream});
-  }, nb::arg("call_id"), nb::arg("message"), nb::arg("end_of_stream") = false);
+  m.def("send_message", [](uint64_t call_id, nb::handle message, bool end_of_stream, bool compress,
+                           int compression) {
+    engine().submit(SendMessageCommand{call_id, bytes_of(message.ptr(), "message"), end_of_stream,
+                                       compress, compression_of(compression)});
+  }, nb::arg("call_id"), nb::arg("message"), nb::arg("end_of_stream") = false,
+     nb::arg("compress") = true, nb::arg("compression") = 0);
   m.def("half_close", [](uint64_t call_id) { engine().submit(HalfCloseCommand{call_id}); });
   m.def("read", [](uint64_t call_id) { engine().submit(ReadCommand{call_id}); });
   m.def("cancel", [](uint64_t call_id, int code, std::string details) {
     engine().submit(CancelCommand{call_id, Status{static_cast<StatusCode>(code), std::move(details)}});
   });
-  m.def("send_initial_metadata", [](uint64_t call_id, nb::handle metadata) {
-    engine().submit(SendInitialMetadataCommand{call_id, metadata_from(metadata)});
-  }, nb::arg("call_id"), nb::arg("metadata").none());
+  m.def("send_initial_metadata", [](uint64_t call_id, nb::handle metadata, int compression) {
+    engine().submit(SendInitialMetadataCommand{call_id, metadata_from(metadata), compression_of(compression)});
+  }, nb::arg("call_id"), nb::arg("metadata").none(), nb::arg("compression") = 0);
   m.def("finish", [](uint64_t call_id, nb::handle initial_metadata, nb::handle message, int code,
-                     std::string details, nb::handle trailing_metadata) {
+                     std::string details, nb::handle trailing_metadata, int compression,
+                     bool compress_message) {
     FinishCommand c;
     c.call_id = call_id;
     c.initial_metadata = metadata_from(initial_metadata);
     if (!message.is_none()) c.message = bytes_of(message.ptr(), "response");
     c.status = Status{static_cast<StatusCode>(code), std::move(details)};
     c.trailing_metadata = metadata_from(trailing_metadata);
+    c.compression = compression_of(compression);
+    c.compress_message = compress_message;
     engine().submit(std::move(c));
   }, nb::arg("call_id"), nb::arg("initial_metadata").none(), nb::arg("message").none(),
-     nb::arg("code"), nb::arg("details"), nb::arg("trailing_metadata").none());
+     nb::arg("code"), nb::arg("details"), nb::arg("trailing_metadata").none(),
+     nb::arg("compression") = 0, nb::arg("compress_message") = true);
 
   m.def("listen", [](std::string address) {
     ListenResult r = listen_on(address);

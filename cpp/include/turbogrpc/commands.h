@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "turbogrpc/completion_queue.h"
+#include "turbogrpc/compression.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/options.h"
 #include "turbogrpc/status.h"
@@ -34,6 +35,7 @@ struct StartCallCommand {
   CallShape shape = CallShape::kUnary;
   WaitForReady wait_for_ready = WaitForReady::kNo;
   std::optional<std::string> message;  // kUnary: the request (sent with end of stream)
+  Compression compression = Compression::kNone;  // for the requests; announced in grpc-encoding
 };
 
 // Client or server: queue one message on a call. Answered by kWriteDone.
@@ -41,6 +43,9 @@ struct SendMessageCommand {
   uint64_t call_id = 0;
   std::string message;
   bool end_of_stream = false;  // client only: half-close right after this message
+  bool compress = true;        // false: this message goes uncompressed whatever the call uses
+  // Server only: the call's response compression, if this command sends the response headers.
+  Compression compression = Compression::kNone;
 };
 
 struct HalfCloseCommand {  // client: no more requests
@@ -59,6 +64,7 @@ struct CancelCommand {  // client: RST_STREAM and finish with `status`; server: 
 struct SendInitialMetadataCommand {  // server
   uint64_t call_id = 0;
   Metadata metadata;
+  Compression compression = Compression::kNone;  // for the responses; used if the client accepts it
 };
 
 // Server: end a call. Sends initial metadata (if not yet sent), the message (if any),
@@ -69,6 +75,8 @@ struct FinishCommand {
   std::optional<std::string> message;
   Status status;
   Metadata trailing_metadata;
+  Compression compression = Compression::kNone;  // as in SendMessageCommand
+  bool compress_message = true;
 };
 
 struct CreateChannelCommand {

@@ -43,6 +43,7 @@ struct Event {
 
   // kUnaryDone, kMessage, kServerCall (the request of a registered unary-request method)
   std::optional<std::string> message;
+  bool message_compressed = false;  // `message` arrived compressed (it is delivered inflated)
 
   // kWriteDone
   bool ok = true;

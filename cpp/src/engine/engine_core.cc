@@ -92,7 +92,7 @@ void EngineCore::execute(Command& command) {
             it->second->start_call(std::move(call));
           }
         } else if constexpr (std::is_same_v<T, SendMessageCommand>) {
-          if (Call* c = calls_.find(cmd.call_id)) c->send(std::move(cmd.message), cmd.end_of_stream);
+          if (Call* c = calls_.find(cmd.call_id)) c->send(std::move(cmd));
         } else if constexpr (std::is_same_v<T, HalfCloseCommand>) {
           if (Call* c = calls_.find(cmd.call_id)) c->half_close();
         } else if constexpr (std::is_same_v<T, ReadCommand>) {
@@ -100,7 +100,7 @@ void EngineCore::execute(Command& command) {
         } else if constexpr (std::is_same_v<T, CancelCommand>) {
           if (Call* c = calls_.find(cmd.call_id)) c->cancel(cmd.status);
         } else if constexpr (std::is_same_v<T, SendInitialMetadataCommand>) {
-          if (Call* c = calls_.find(cmd.call_id)) c->send_initial_metadata(std::move(cmd.metadata));
+          if (Call* c = calls_.find(cmd.call_id)) c->send_initial_metadata(std::move(cmd));
         } else if constexpr (std::is_same_v<T, FinishCommand>) {
           if (Call* c = calls_.find(cmd.call_id)) c->finish(std::move(cmd));
         } else if constexpr (std::is_same_v<T, CreateChannelCommand>) {

@@ -19,11 +19,11 @@ class Call : public MessageStream {
   }
   ~Call() override { registry_.remove(id_); }
 
-  virtual void send(std::string&& message, bool end_of_stream) = 0;
+  virtual void send(SendMessageCommand&& command) = 0;
   virtual void half_close() {}
   void read() { add_read_credit(); }
   virtual void cancel(const Status& status) = 0;
-  virtual void send_initial_metadata(Metadata&& metadata) {}
+  virtual void send_initial_metadata(SendInitialMetadataCommand&& command) {}
   virtual void finish(FinishCommand&& command) {}
   virtual void on_deadline() = 0;
 

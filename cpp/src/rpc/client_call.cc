@@ -22,17 +22,18 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
     deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(command.timeout_seconds));
   }
-  if (shape_ == CallShape::kUnary) send(std::move(command.message).value_or(std::string()), true);
+  set_send_compression(command.compression);
+  if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true);
 }
 
-void ClientCall::send(std::string&& message, bool end_of_stream) {
+void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress) {
   if (finished_) return;
   bool unary = shape_ == CallShape::kUnary;
   if (outbound_closed()) {
     if (!unary) push_write_done(false);
     return;
   }
-  if (!queue_message(message)) {
+  if (!queue_message(message, compress)) {
     fail({StatusCode::kResourceExhausted, "Sent message larger than max (" +
                                               std::to_string(message.size()) + " vs. " +
                                               std::to_string(max_send_size_) + ")"},
@@ -79,6 +80,10 @@ void ClientCall::on_header(std::string_view name, std::string_view value) {
     grpc_message_ = percent_decode(value);
     return;
   }
+  if (name == "grpc-encoding") {
+    set_receive_encoding(value);
+    return;
+  }
   if (is_hidden_received_header(name)) return;
   Metadata& target = in_trailers_ ? trailing_metadata_ : initial_metadata_;
   if (is_binary_key(name)) {
@@ -104,21 +109,17 @@ void ClientCall::end_headers() {
   }
 }
 
-void ClientCall::on_deframe_error(DeframeError error) {
-  if (error == DeframeError::kMessageTooLarge) {
-    fail({StatusCode::kResourceExhausted,
-          "Received message larger than max (" + std::to_string(deframer_.announced_length()) +
-              " vs. " + std::to_string(deframer_.max_message_size()) + ")"},
-         "receive limit");
-  } else {
-    fail({StatusCode::kInternal, "Received a message with invalid or unsupported flags "
-                                 "(compressed without a negotiated grpc-encoding?)"},
-         "bad message flags");
-  }
+void ClientCall::on_receive_error(Status status) {
+  std::string debug = status.details;
+  fail(std::move(status), std::move(debug));
 }
 
 Status ClientCall::resolve_status(uint32_t error_code) {
   if (!trailers_seen_) {
+    // A server whose copy of our deadline expired first resets with CANCEL; to the application
+    // that is still its deadline passing, as grpc-core and grpc-go report it.
+    if (error_code == NGHTTP2_CANCEL && deadline_ && Clock::now() >= *deadline_)
+      return {StatusCode::kDeadlineExceeded, "Deadline Exceeded"};
     if (error_code != NGHTTP2_NO_ERROR) return status_from_rst_stream(error_code);
     if (http_status_ != 0 && http_status_ != 200) return status_from_http(http_status_);
     return {StatusCode::kInternal, "Server closed the stream without sending trailers"};
@@ -164,7 +165,7 @@ void ClientCall::complete(Status status, std::string debug_error) {
   e.debug_error = std::move(debug_error);
   if (shape_ == CallShape::kUnary) {
     if (status.ok()) {
-      if (has_messages()) e.message = take_message();
+      if (has_messages()) set_event_message(e, take_message());
       if (!e.message || has_messages())
         status = {StatusCode::kInternal, e.message ? "Received more than one response message for a unary call"
                                                    : "Received no response message for a unary call"};

@@ -21,7 +21,9 @@ class ClientCall final : public Call {
   bool finished() const { return finished_; }
 
   // Commands
-  void send(std::string&& message, bool end_of_stream) override;
+  void send(SendMessageCommand&& command) override {
+    queue(std::move(command.message), command.end_of_stream, command.compress);
+  }
   void half_close() override;
   void cancel(const Status& status) override;
   void on_deadline() override;
@@ -37,10 +39,12 @@ class ClientCall final : public Call {
   void fail(const Status& status, std::string debug_error);
 
  protected:
-  void on_deframe_error(DeframeError error) override;
+  void on_receive_error(Status status) override;
+  StatusCode unsupported_encoding_code() const override { return StatusCode::kInternal; }
   void on_message_ready() override { deliver_messages(); }
 
  private:
+  void queue(std::string&& message, bool end_of_stream, bool compress);
   Status resolve_status(uint32_t error_code);
   void complete(Status status, std::string debug_error);
 

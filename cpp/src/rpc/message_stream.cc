@@ -37,11 +37,20 @@ ssize_t MessageStream::read_outbound(uint8_t* buf, size_t length, uint32_t* data
   return static_cast<ssize_t>(n);
 }
 
-bool MessageStream::queue_message(std::string_view payload) {
+bool MessageStream::queue_message(std::string_view payload, bool compress) {
   if (max_send_size_ >= 0 && static_cast<int64_t>(payload.size()) > max_send_size_) return false;
-  append_message_frame(out_, payload, /*compressed=*/false);
+  if (compress && compress_message(send_compression_, payload, compress_scratch_)) {
+    append_message_frame(out_, compress_scratch_, /*compressed=*/true);
+  } else {
+    append_message_frame(out_, payload, /*compressed=*/false);
+  }
   resume_data_source();
   return true;
+}
+
+void MessageStream::set_receive_encoding(std::string_view name) {
+  receive_encoding_ = parse_encoding(name);
+  receive_encoding_name_ = name;
 }
 
 void MessageStream::close_outbound() {
@@ -59,16 +68,18 @@ void MessageStream::resume_data_source() {
 size_t MessageStream::on_data(const uint8_t* data, size_t length) {
   scratch_.clear();
   DeframeError error = deframer_.feed(std::string_view(reinterpret_cast<const char*>(data), length), scratch_);
-  bool compressed = false;
-  for (auto& m : scratch_) {
-    compressed |= m.compressed;
-    inbox_bytes_ += m.payload.size();
-    inbox_.push_back(std::move(m.payload));
-  }
   size_t give_back = length + deferred_window_;
-  if (error != DeframeError::kNone || compressed) {
+  for (auto& m : scratch_) {
+    if (!decode(m)) {
+      deferred_window_ = 0;
+      return give_back;
+    }
+    inbox_bytes_ += m.payload.size();
+    inbox_.push_back(std::move(m));
+  }
+  if (error != DeframeError::kNone) {
     deferred_window_ = 0;
-    on_deframe_error(error == DeframeError::kNone ? DeframeError::kInvalidFlags : error);
+    on_receive_error(deframe_error_status(error));
     return give_back;
   }
   if (!scratch_.empty()) on_message_ready();
@@ -81,16 +92,61 @@ size_t MessageStream::on_data(const uint8_t* data, size_t length) {
   return 0;
 }
 
+bool MessageStream::decode(DeframedMessage& m) {
+  if (!m.compressed) return true;
+  if (!receive_encoding_ || *receive_encoding_ == Compression::kNone) {
+    if (!receive_encoding_) {
+      on_receive_error({unsupported_encoding_code(),
+                        "Compression algorithm '" + receive_encoding_name_ + "' is not supported"});
+    } else {
+      on_receive_error({StatusCode::kInternal, "Received a compressed message, but the stream's "
+                                               "grpc-encoding is identity or absent"});
+    }
+    return false;
+  }
+  std::string inflated;
+  int64_t limit = deframer_.max_message_size();
+  switch (decompress_message(*receive_encoding_, m.payload, limit, inflated)) {
+    case InflateError::kNone:
+      m.payload = std::move(inflated);
+      return true;
+    case InflateError::kTooLarge:
+      on_receive_error({StatusCode::kResourceExhausted,
+                        "Received message larger than max when decompressed (over " +
+                            std::to_string(limit) + " bytes, " + receive_encoding_name_ + ")"});
+      return false;
+    case InflateError::kCorrupt:
+      break;
+  }
+  on_receive_error({StatusCode::kInternal,
+                    "Could not decompress a received message (" + receive_encoding_name_ + ")"});
+  return false;
+}
+
+Status MessageStream::deframe_error_status(DeframeError error) const {
+  if (error == DeframeError::kMessageTooLarge) {
+    return {StatusCode::kResourceExhausted,
+            "Received message larger than max (" + std::to_string(deframer_.announced_length()) +
+                " vs. " + std::to_string(deframer_.max_message_size()) + ")"};
+  }
+  return {StatusCode::kInternal, "Received a message with an invalid compressed-flag byte"};
+}
+
 void MessageStream::add_read_credit() {
   ++read_credit_;
   deliver_messages();
 }
 
-std::string MessageStream::take_message() {
-  std::string m = std::move(inbox_.front());
+DeframedMessage MessageStream::take_message() {
+  DeframedMessage m = std::move(inbox_.front());
   inbox_.pop_front();
-  inbox_bytes_ -= m.size();
+  inbox_bytes_ -= m.payload.size();
   return m;
+}
+
+void MessageStream::set_event_message(Event& e, DeframedMessage&& m) {
+  e.message = std::move(m.payload);
+  e.message_compressed = m.compressed;
 }
 
 void MessageStream::deliver_messages() {
@@ -99,7 +155,7 @@ void MessageStream::deliver_messages() {
     Event e;
     e.kind = EventKind::kMessage;
     e.call_id = id_;
-    e.message = take_message();
+    set_event_message(e, take_message());
     push(std::move(e));
   }
   if (read_credit_ > 0 && inbox_.empty() && peer_half_closed_ && !end_marker_sent_) {
@@ -121,7 +177,7 @@ void MessageStream::flush_inbox(bool end_marker) {
     Event e;
     e.kind = EventKind::kMessage;
     e.call_id = id_;
-    e.message = take_message();
+    set_event_message(e, take_message());
     push(std::move(e));
   }
   if (end_marker && !end_marker_sent_) {

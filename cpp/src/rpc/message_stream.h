@@ -6,10 +6,13 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "codec/compression.h"
 #include "codec/message_framing.h"
 #include "turbogrpc/completion_queue.h"
+#include "turbogrpc/status.h"
 
 namespace turbogrpc::internal {
 
@@ -43,9 +46,16 @@ class MessageStream {
   // DATA payload from the peer. Returns the bytes to give back to flow control now.
   size_t on_data(const uint8_t* data, size_t length);
 
+  // The algorithm our compressed messages use (announced in grpc-encoding by the caller).
+  Compression send_compression() const { return send_compression_; }
+
  protected:
-  // Frames `payload` and queues it; wakes the data source. False if over max_send_size.
-  bool queue_message(std::string_view payload);
+  // Frames `payload` (compressed with send_compression() when `compress` and it helps) and
+  // queues it; wakes the data source. False if over max_send_size.
+  bool queue_message(std::string_view payload, bool compress = true);
+  void set_send_compression(Compression c) { send_compression_ = c; }
+  // The peer's grpc-encoding header: how its compressed messages are to be decoded.
+  void set_receive_encoding(std::string_view name);
   // No more messages from us after what is queued.
   void close_outbound();
   bool outbound_closed() const { return outbound_closed_; }
@@ -53,9 +63,13 @@ class MessageStream {
   size_t unsent_bytes() const { return out_.size() - out_offset_; }
   // The data source reached the end of what we will send: server calls send trailers here.
   virtual void on_outbound_end(uint32_t* data_flags) {}
-  // A complete message arrived / the deframer failed (over-size or bad flags).
+  // A complete message arrived / a received message cannot be accepted (over-size, bad flags,
+  // undecodable); the call must end with `status`.
   virtual void on_message_ready() {}
-  virtual void on_deframe_error(DeframeError error) = 0;
+  virtual void on_receive_error(Status status) = 0;
+  // The code for a message compressed with an algorithm we do not implement: the server answers
+  // UNIMPLEMENTED (gRPC's compression spec), a client reports INTERNAL.
+  virtual StatusCode unsupported_encoding_code() const = 0;
 
   // Read credit: one kMessage answers one read. Messages go out oldest first.
   void add_read_credit();
@@ -63,7 +77,10 @@ class MessageStream {
   // Pushes every held message (credit or not), then the end marker if `peer_done`.
   void flush_inbox(bool end_marker);
   bool has_messages() const { return !inbox_.empty(); }
-  std::string take_message();
+  // The oldest held message; `compressed` tells whether it arrived compressed.
+  DeframedMessage take_message();
+  // Puts `m` into `e` as a kMessage/kUnaryDone/kServerCall payload.
+  static void set_event_message(Event& e, DeframedMessage&& m);
 
   void push(Event event) { cq_->push(std::move(event)); }
   void push_write_done(bool ok);
@@ -91,7 +108,16 @@ class MessageStream {
   bool end_of_stream_sent_ = false;  // the data source reported EOF
   bool data_deferred_ = false;
 
-  std::deque<std::string> inbox_;  // complete messages not yet delivered
+  // Decodes one received message in place; false (the call ended) when it cannot be accepted.
+  bool decode(DeframedMessage& m);
+  Status deframe_error_status(DeframeError error) const;
+
+  Compression send_compression_ = Compression::kNone;
+  std::optional<Compression> receive_encoding_ = Compression::kNone;  // nullopt: unsupported
+  std::string receive_encoding_name_;
+  std::string compress_scratch_;
+
+  std::deque<DeframedMessage> inbox_;  // complete, decoded messages not yet delivered
   size_t inbox_bytes_ = 0;
   size_t deferred_window_ = 0;  // received bytes not yet given back to flow control
   std::vector<DeframedMessage> scratch_;

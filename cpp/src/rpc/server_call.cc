@@ -3,6 +3,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "codec/base64.h"
+#include "codec/compression.h"
 #include "codec/metadata_rules.h"
 #include "codec/percent_encoding.h"
 #include "codec/timeout_codec.h"
@@ -23,6 +24,8 @@ void ServerCall::on_header(std::string_view name, std::string_view value) {
   else if (name == ":authority") authority_ = value;
   else if (name == ":method") method_verb_ = value;
   else if (name == "content-type") content_type_ = value;
+  else if (name == "grpc-encoding") set_receive_encoding(value);
+  else if (name == "grpc-accept-encoding") peer_accepts_ = parse_accept_encoding(value);
   else if (name == "grpc-timeout") {
     if (auto ns = parse_grpc_timeout_ns(value)) {
       timeout_seconds_ = static_cast<double>(*ns) / 1e9;
@@ -70,7 +73,7 @@ void ServerCall::deliver_call() {
   e.timeout_seconds = timeout_seconds_;
   e.initial_metadata = std::move(request_metadata_);
   e.request_preread = preread_;
-  if (preread_ && has_messages()) e.message = take_message();
+  if (preread_ && has_messages()) set_event_message(e, take_message());
   push(std::move(e));
 }
 
@@ -85,36 +88,40 @@ void ServerCall::on_peer_end_stream() {
   else deliver_messages();
 }
 
-void ServerCall::on_deframe_error(DeframeError error) {
-  if (error == DeframeError::kMessageTooLarge) {
-    end_with({StatusCode::kResourceExhausted,
-              "Received message larger than max (" + std::to_string(deframer_.announced_length()) +
-                  " vs. " + std::to_string(deframer_.max_message_size()) + ")"},
-             true);
-  } else {
-    end_with({StatusCode::kInternal, "Received a message with invalid or unsupported flags"}, true);
-  }
+void ServerCall::on_receive_error(Status status) { end_with(std::move(status), true); }
+
+void ServerCall::choose_compression(Compression wanted) {
+  // A client only decodes what it listed in grpc-accept-encoding; otherwise send identity.
+  if (!headers_sent_) set_send_compression(contains(peer_accepts_, wanted) ? wanted : Compression::kNone);
 }
 
 void ServerCall::send_headers(const Metadata& metadata) {
   headers_sent_ = true;
-  std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc")};
+  std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
+                                 make_nv("grpc-accept-encoding", kAcceptEncodingValue)};
+  if (send_compression() != Compression::kNone)
+    nva.push_back(make_nv("grpc-encoding", encoding_name(send_compression())));
   std::deque<std::string> storage;
   append_metadata_nv(metadata, nva, storage);
   nghttp2_data_provider provider = data_provider();
   connection_->submit_response(stream_id_, nva, &provider);
 }
 
-void ServerCall::send_initial_metadata(Metadata&& metadata) {
+void ServerCall::send_initial_metadata(SendInitialMetadataCommand&& command) {
   if (done_ || headers_sent_ || connection_ == nullptr) return;
-  send_headers(metadata);
+  choose_compression(command.compression);
+  send_headers(command.metadata);
 }
 
-void ServerCall::send(std::string&& message, bool) {
+void ServerCall::send(SendMessageCommand&& command) {
   if (done_ || connection_ == nullptr) return;
-  if (!headers_sent_) send_headers({});
+  const std::string& message = command.message;
+  if (!headers_sent_) {
+    choose_compression(command.compression);
+    send_headers({});
+  }
   write_done_owed_ = true;
-  if (!queue_message(message)) {
+  if (!queue_message(message, command.compress)) {
     write_done_owed_ = false;
     end_with({StatusCode::kResourceExhausted, "Sent message larger than max (" +
                                                   std::to_string(message.size()) + " vs. " +
@@ -128,8 +135,9 @@ void ServerCall::send(std::string&& message, bool) {
 void ServerCall::finish(FinishCommand&& command) {
   if (done_ || connection_ == nullptr) return;
   Status status = std::move(command.status);
+  choose_compression(command.compression);
   if (command.message && !headers_sent_ && !done_) send_headers(command.initial_metadata);
-  if (command.message && !queue_message(*command.message)) {
+  if (command.message && !queue_message(*command.message, command.compress_message)) {
     status = {StatusCode::kResourceExhausted, "Sent message larger than max (" +
                                                   std::to_string(command.message->size()) + " vs. " +
                                                   std::to_string(max_send_size_) + ")"};
@@ -154,7 +162,8 @@ void ServerCall::end_with(Status status, bool notify) {
   final_status_ = std::move(status);
   if (!headers_sent_) {
     // Trailers-only: one HEADERS frame that ends the stream.
-    std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc")};
+    std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
+                                   make_nv("grpc-accept-encoding", kAcceptEncodingValue)};
     std::string code = std::to_string(static_cast<int>(final_status_.code));
     nva.push_back(make_nv("grpc-status", code));
     std::string message = percent_encode(final_status_.details);

@@ -16,8 +16,8 @@ class ServerCall final : public Call {
              const ServerOptions& options, CallRegistry& registry, std::string peer);
 
   // Commands
-  void send(std::string&& message, bool end_of_stream) override;
-  void send_initial_metadata(Metadata&& metadata) override;
+  void send(SendMessageCommand&& command) override;
+  void send_initial_metadata(SendInitialMetadataCommand&& command) override;
   void finish(FinishCommand&& command) override;
   void cancel(const Status& status) override;
   void on_deadline() override;
@@ -35,12 +35,15 @@ class ServerCall final : public Call {
   const std::string& path() const { return path_; }
 
  protected:
-  void on_deframe_error(DeframeError error) override;
+  void on_receive_error(Status status) override;
+  StatusCode unsupported_encoding_code() const override { return StatusCode::kUnimplemented; }
   void on_message_ready() override;
   void on_outbound_end(uint32_t* data_flags) override;
 
  private:
   void deliver_call();
+  // Sets the response compression from the application's wish, before the headers go out.
+  void choose_compression(Compression wanted);
   void send_headers(const Metadata& metadata);
   // Ends the call with `status` on the wire; `notify` pushes kServerDone to the application.
   void end_with(Status status, bool notify);
@@ -52,6 +55,7 @@ class ServerCall final : public Call {
   Metadata request_metadata_;
   std::optional<Clock::time_point> deadline_;
   double timeout_seconds_ = -1;
+  EncodingSet peer_accepts_ = kIdentityOnly;  // from the client's grpc-accept-encoding
   bool preread_ = false;
   bool delivered_ = false;    // kServerCall was pushed
   bool headers_sent_ = false;

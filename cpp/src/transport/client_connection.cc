@@ -1,5 +1,6 @@
 #include "transport/client_connection.h"
 
+#include "codec/compression.h"
 #include "codec/timeout_codec.h"
 #include "engine/engine_core.h"
 #include "io/address.h"
@@ -37,7 +38,9 @@ void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::s
       make_nv(":method", "POST"),      make_nv(":scheme", "http"),
       make_nv(":path", call->method()), make_nv(":authority", authority),
       make_nv("content-type", "application/grpc"), make_nv("te", "trailers"),
-      make_nv("user-agent", user_agent)};
+      make_nv("user-agent", user_agent), make_nv("grpc-accept-encoding", kAcceptEncodingValue)};
+  if (call->send_compression() != Compression::kNone)
+    nva.push_back(make_nv("grpc-encoding", encoding_name(call->send_compression())));
   std::string timeout;
   if (call->deadline()) {
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*call->deadline() - Clock::now());

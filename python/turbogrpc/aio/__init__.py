@@ -18,6 +18,7 @@ from .._errors import UsageError
 from .._status import StatusCode
 from ._call import Call, UnaryUnaryCall
 from ._channel import Channel, ChannelConnectivity, insecure_channel
+from ._compression import Compression
 from ._context import ServicerContext
 from ._metadata import Metadata
 from ._multicallable import (
@@ -29,7 +30,7 @@ from ._server import Server, server
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
 
 __all__ = [
-    "AbortError", "AioRpcError", "Call", "Channel", "ChannelConnectivity", "EOF",
+    "AbortError", "AioRpcError", "Call", "Channel", "ChannelConnectivity", "Compression", "EOF",
     "Metadata", "RpcError", "Server", "ServicerContext", "StatusCode",
     "StreamStreamCall", "StreamStreamMultiCallable", "StreamUnaryCall",
     "StreamUnaryMultiCallable", "UnaryStreamCall", "UnaryStreamMultiCallable",

@@ -13,11 +13,12 @@ import logging
 from .. import _engine
 from .._errors import UsageError
 from ._completion import check_generation, loop_state
+from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
 from ._multicallable import (
     StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
     UnaryUnaryMultiCallable,
 )
-from ._options import channel_options
+from ._options import channel_options, option_value
 
 __all__ = ["Channel", "ChannelConnectivity", "insecure_channel"]
 
@@ -68,6 +69,9 @@ class Channel:
         self._loop = None
         self._state = None
         self._closed = False
+        # Calls without their own ``compression=`` use this (grpcio's option or argument).
+        self._compression = compression_value(
+            compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
         self._channel_id = _engine.create_channel(target, channel_options(options))
 
     def _loop_state(self):

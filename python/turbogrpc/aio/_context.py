@@ -13,6 +13,7 @@ from .. import _engine
 from .._errors import UsageError
 from .._status import code_from_int, code_to_int
 from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks
+from ._compression import compression_value
 from ._metadata import as_pairs
 from ._rpc_error import EOF, AbortError
 
@@ -64,7 +65,8 @@ class ServicerContext:
         "_peer", "_authority", "_serializer", "_deserializer", "_defer_initial",
         "_code", "_details", "_trailing", "_initial_pending", "_initial_sent", "_finished",
         "_cancelled", "_aborted", "_task", "_done_callbacks", "_messages", "_reads_pending",
-        "_request_ended", "_read_waiter", "_write_waiter", "__weakref__",
+        "_request_ended", "_read_waiter", "_write_waiter", "_compression", "_compress_next",
+        "_compressed_flags", "_request_compressed", "__weakref__",
     )
 
     def __init__(self, server, state, call_id, method, metadata, timeout, peer, authority):
@@ -95,6 +97,10 @@ class ServicerContext:
         self._request_ended = False
         self._read_waiter = None
         self._write_waiter = None
+        self._compression = server._compression  # for the responses (engine numbering)
+        self._compress_next = True  # False after disable_next_message_compression()
+        self._compressed_flags = None  # with _messages: how each held request arrived
+        self._request_compressed = False
 
     # -- ending the call ----------------------------------------------------------------
 
@@ -108,7 +114,8 @@ class ServicerContext:
         initial = self._initial_pending
         self._initial_pending = None
         try:
-            _engine.finish(self._call_id, initial, message, code, details, self._trailing)
+            _engine.finish(self._call_id, initial, message, code, details, self._trailing,
+                           self._compression, self._compress_next)
         except ValueError as exc:  # bad trailing metadata: tell the client something useful
             _LOGGER.error("turbogrpc: invalid trailing metadata for %s: %s", self._method, exc)
             _engine.finish(self._call_id, None, None, _INTERNAL, f"Invalid metadata: {exc}", ())
@@ -130,6 +137,7 @@ class ServicerContext:
                 self._request_ended = True
             else:
                 self._messages.append(event[2])
+                self._compressed_flags.append(event[3])
             self._wake(False)
         elif kind == WRITE_DONE:
             waiter = self._write_waiter
@@ -187,6 +195,7 @@ class ServicerContext:
     async def _read_raw(self):
         while True:
             if self._messages:
+                self._request_compressed = self._compressed_flags.popleft()
                 return self._messages.popleft()
             if self._request_ended or self._finished:
                 return EOF
@@ -214,7 +223,8 @@ class ServicerContext:
             message = message.encode("utf-8")
         self._flush_initial_metadata()
         self._initial_sent = True  # the first message carries the headers
-        _engine.send_message(self._call_id, message)
+        _engine.send_message(self._call_id, message, False, self._compress_next, self._compression)
+        self._compress_next = True
         waiter = self._write_waiter = self._state.loop.create_future()
         try:
             accepted = await waiter
@@ -226,7 +236,7 @@ class ServicerContext:
     def _flush_initial_metadata(self):
         if self._initial_pending is not None:
             initial, self._initial_pending = self._initial_pending, None
-            _engine.send_initial_metadata(self._call_id, initial)
+            _engine.send_initial_metadata(self._call_id, initial, self._compression)
 
     # -- metadata and status -------------------------------------------------------------
 
@@ -289,10 +299,25 @@ class ServicerContext:
         self.abort(status.code, status.details, getattr(status, "trailing_metadata", ()))
 
     def set_compression(self, compression):
-        """Accepted; compression is not implemented yet."""
+        """Compresses this call's responses with ``compression`` (if the client accepts it).
+
+        Must come before the response headers go out (the first write, or an explicit
+        ``send_initial_metadata`` on a streaming call).
+        """
+        if self._initial_sent and self._initial_pending is None:
+            raise UsageError("Compression setting must be specified before sending initial metadata")
+        self._compression = compression_value(compression)
 
     def disable_next_message_compression(self):
-        """Accepted; compression is not implemented yet."""
+        """Sends the next response message uncompressed, whatever the call's compression."""
+        self._compress_next = False
+
+    def last_request_compressed(self) -> bool:
+        """Whether the request message last returned to the handler crossed the wire compressed.
+
+        A turbogrpc extension (grpc.aio has no equivalent), e.g. for the interop tests.
+        """
+        return self._request_compressed
 
     # -- call state -------------------------------------------------------------------------
 

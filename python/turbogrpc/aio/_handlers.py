@@ -122,9 +122,11 @@ def serve_in_task(ctx, entry, preread, raw_request):
     """Every other case: streams, sync handlers, requests not pre-read by the engine."""
     state = ctx._state
     ctx._messages = collections.deque()
+    ctx._compressed_flags = collections.deque()
     if preread:
         if raw_request is not None:
             ctx._messages.append(raw_request)
+            ctx._compressed_flags.append(ctx._request_compressed)
         ctx._request_ended = True
     ctx._defer_initial = not entry.response_streaming
     state.calls[ctx._call_id] = ctx

@@ -6,6 +6,7 @@ call (which submits its first command at once). No Task is created for unary cal
 
 from .._errors import UsageError
 from ._call import UnaryUnaryCall
+from ._compression import compression_value
 from ._metadata import as_pairs
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
 
@@ -31,15 +32,18 @@ class _MultiCallable:
         self._serializer = request_serializer
         self._deserializer = response_deserializer
 
-    def _invoke(self, call_class, request, timeout, metadata, credentials, wait_for_ready):
+    def _invoke(self, call_class, request, timeout, metadata, credentials, wait_for_ready,
+                compression):
         if credentials is not None or (timeout is not None and type(timeout) is not float):
             _check_call_options(timeout, credentials)
             if timeout is not None:
                 timeout = float(timeout)
-        state = self._channel._loop_state()
+        channel = self._channel
+        state = channel._loop_state()
         return call_class(
-            state, self._channel, self._method, request, self._serializer,
+            state, channel, self._method, request, self._serializer,
             self._deserializer, timeout, as_pairs(metadata), bool(wait_for_ready),
+            channel._compression if compression is None else compression_value(compression),
         )
 
     def __repr__(self):
@@ -62,7 +66,7 @@ class UnaryUnaryMultiCallable(_MultiCallable):
     def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
                  wait_for_ready=None, compression=None):
         return self._invoke(UnaryUnaryCall, request, timeout, metadata, credentials,
-                            wait_for_ready)
+                            wait_for_ready, compression)
 
 
 class UnaryStreamMultiCallable(_MultiCallable):
@@ -79,7 +83,7 @@ class UnaryStreamMultiCallable(_MultiCallable):
     def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
                  wait_for_ready=None, compression=None):
         return self._invoke(UnaryStreamCall, request, timeout, metadata, credentials,
-                            wait_for_ready)
+                            wait_for_ready, compression)
 
 
 class StreamUnaryMultiCallable(_MultiCallable):
@@ -95,7 +99,7 @@ class StreamUnaryMultiCallable(_MultiCallable):
     def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
                  wait_for_ready=None, compression=None):
         return self._invoke(StreamUnaryCall, request_iterator, timeout, metadata, credentials,
-                            wait_for_ready)
+                            wait_for_ready, compression)
 
 
 class StreamStreamMultiCallable(_MultiCallable):
@@ -112,4 +116,4 @@ class StreamStreamMultiCallable(_MultiCallable):
     def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
                  wait_for_ready=None, compression=None):
         return self._invoke(StreamStreamCall, request_iterator, timeout, metadata, credentials,
-                            wait_for_ready)
+                            wait_for_ready, compression)

@@ -4,7 +4,7 @@ import logging
 
 from .._errors import UsageError
 
-__all__ = ["channel_options", "server_options"]
+__all__ = ["channel_options", "server_options", "option_value"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
@@ -58,3 +58,14 @@ def channel_options(options):
 def server_options(options):
     """The dict ``_engine.start_server`` takes."""
     return _convert(options, _SERVER_KEYS, "server")
+
+
+def option_value(options, name):
+    """The last value given for ``name`` in grpc-style options, or None."""
+    if isinstance(options, dict):
+        return options.get(name)
+    found = None
+    for item in options or ():
+        if isinstance(item, (tuple, list)) and len(item) == 2 and item[0] == name:
+            found = item[1]
+    return found

@@ -13,11 +13,12 @@ import threading
 from .. import _engine
 from .._errors import UsageError
 from ._completion import check_generation, running_loop_state
+from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
 from ._context import ServicerContext
 from ._handlers import (
     HandlerCallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline,
 )
-from ._options import server_options
+from ._options import option_value, server_options
 
 __all__ = ["Server", "server"]
 
@@ -66,6 +67,9 @@ class Server:
         self._id = _engine.next_id()
         self._generation = _engine.generation()
         self._options = server_options(options)
+        # Responses use this unless a handler calls context.set_compression().
+        self._compression = compression_value(
+            compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
         self._limit = maximum_concurrent_rpcs
         self._thread_pool = thread_pool
         self._own_pool = None
@@ -179,9 +183,11 @@ class Server:
         self._phase = _SERVING
 
     def _on_server_call(self, event):
-        _, call_id, _, method, metadata, timeout, peer, authority, preread, request = event
+        (_, call_id, _, method, metadata, timeout, peer, authority, preread, request,
+         compressed) = event
         ctx = ServicerContext(self, self._state, call_id, method, metadata, timeout, peer,
                               authority)
+        ctx._request_compressed = compressed
         self._active += 1
         if self._phase == _STOPPED:
             ctx._finish(None, _UNAVAILABLE, "Server is shutting down")

@@ -51,7 +51,7 @@ class _WeakEntry:
 
 class _StreamingCall(Call):
     __slots__ = (
-        "_entry", "_messages", "_reads_pending", "_response_ended", "_read_waiter",
+        "_entry", "_messages", "_compressed_flags", "_reads_pending", "_response_ended", "_read_waiter",
         "_write_waiter", "_writes_closed", "_response_style", "_request_task",
         "_iterating_requests",
     )
@@ -60,6 +60,7 @@ class _StreamingCall(Call):
         self._init_call(loop, channel, serializer, deserializer, timeout)
         self._entry = _WeakEntry(self)
         self._messages = collections.deque()
+        self._compressed_flags = collections.deque()  # one per held message
         self._reads_pending = 0
         self._response_ended = False
         self._read_waiter = None
@@ -69,9 +70,10 @@ class _StreamingCall(Call):
         self._request_task = None
         self._iterating_requests = False
 
-    def _start(self, state, method, timeout, metadata, wait_for_ready):
+    def _start(self, state, method, timeout, metadata, wait_for_ready, compression):
         self._call_id = _engine.stream_call(
-            self._channel._channel_id, state.cq, method, metadata, timeout, wait_for_ready
+            self._channel._channel_id, state.cq, method, metadata, timeout, wait_for_ready,
+            compression,
         )
         state.calls[self._call_id] = self._entry
 
@@ -98,6 +100,7 @@ class _StreamingCall(Call):
                 self._response_ended = True
             else:
                 self._messages.append(message)
+                self._compressed_flags.append(event[3])
             self._wake_reader()
         elif kind == WRITE_DONE:
             waiter = self._write_waiter
@@ -162,6 +165,7 @@ class _StreamingCall(Call):
             if self._locally_cancelled:
                 raise asyncio.CancelledError()
             if self._messages:
+                self._last_compressed = self._compressed_flags.popleft()
                 return self._deserialize(self._messages.popleft())
             if self._response_ended or self._code is not None:
                 await self._raise_for_status()
@@ -188,7 +192,7 @@ class _StreamingCall(Call):
 
     # -- requests ----------------------------------------------------------------------
 
-    async def _write(self, request):
+    async def _write(self, request, compress=True):
         if self._code is not None:
             raise asyncio.InvalidStateError(_ALREADY_FINISHED)
         if self._writes_closed:
@@ -201,7 +205,7 @@ class _StreamingCall(Call):
             except Exception as exc:
                 self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
                 raise self._error() from exc
-        _engine.send_message(self._call_id, request)
+        _engine.send_message(self._call_id, request, False, compress)
         self._entry.strong = self
         waiter = self._write_waiter = self._loop.create_future()
         try:
@@ -271,10 +275,14 @@ class _ReadsResponses(_StreamingCall):
 class _WritesRequests(_StreamingCall):
     __slots__ = ()
 
-    async def write(self, request):
-        """Sends one request; returns once the engine accepted it (flow control)."""
+    async def write(self, request, *, compress=True):
+        """Sends one request; returns once the engine accepted it (flow control).
+
+        ``compress=False`` (a turbogrpc extension) sends this one request uncompressed even
+        when the call has a compression algorithm.
+        """
         self._check_request_style()
-        await self._write(request)
+        await self._write(request, compress)
 
     async def done_writing(self):
         """Tells the server no more requests come (idempotent)."""
@@ -294,7 +302,7 @@ class UnaryStreamCall(_ReadsResponses):
     __slots__ = ()
 
     def __init__(self, state, channel, method, request, serializer, deserializer,
-                 timeout, metadata, wait_for_ready):
+                 timeout, metadata, wait_for_ready, compression):
         self._init_stream(state.loop, channel, None, deserializer, timeout)
         self._writes_closed = True
         if serializer is not None:
@@ -303,7 +311,7 @@ class UnaryStreamCall(_ReadsResponses):
             except Exception as exc:
                 self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
                 return
-        self._start(state, method, timeout, metadata, wait_for_ready)
+        self._start(state, method, timeout, metadata, wait_for_ready, compression)
         _engine.send_message(self._call_id, request, True)
 
 
@@ -324,9 +332,9 @@ class StreamUnaryCall(_WritesRequests):
     __slots__ = ()
 
     def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
-                 timeout, metadata, wait_for_ready):
+                 timeout, metadata, wait_for_ready, compression):
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
-        self._start(state, method, timeout, metadata, wait_for_ready)
+        self._start(state, method, timeout, metadata, wait_for_ready, compression)
         self._reads_pending = 1  # ask for the single response at once
         _engine.read(self._call_id)
         self._consume(request_iterator)
@@ -343,6 +351,7 @@ class StreamUnaryCall(_WritesRequests):
         if not self._messages:
             self._code, self._details = _INTERNAL, "Server sent no response message"
             raise self._error()
+        self._last_compressed = self._compressed_flags[0]
         return self._deserialize(self._messages[0])
 
 
@@ -360,7 +369,7 @@ class StreamStreamCall(_ReadsResponses, _WritesRequests):
     __slots__ = ()
 
     def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
-                 timeout, metadata, wait_for_ready):
+                 timeout, metadata, wait_for_ready, compression):
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
-        self._start(state, method, timeout, metadata, wait_for_ready)
+        self._start(state, method, timeout, metadata, wait_for_ready, compression)
         self._consume(request_iterator)
