@@ -22,3 +22,5 @@ if ! "$python" "$here/scripts/check_requirements.py" "$here/requirements-dev.txt
   echo "bootstrap: installing Python packages from requirements-dev.txt"
   "$python" -m pip install -q --disable-pip-version-check -r "$here/requirements-dev.txt"
 fi
+
+bash "$here/scripts/install_go_peers.sh" # grpc-go's interop client and server, for interop/run_matrix.py

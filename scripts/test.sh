@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything, builds, and runs the whole test suite: C++ GoogleTest, then pytest
-# end to end (real sockets, real grpcio peers, stock asyncio and uvloop).
+# end to end (real sockets, real grpcio peers, stock asyncio and uvloop), then the official
+# gRPC interop cases against grpc-go in both directions.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
@@ -14,3 +15,6 @@ ninja -C build/cpp-tests >/dev/null
 
 echo "== Python tests (pytest)"
 python3 -m pytest tests -q -p no:cacheprovider "$@"
+
+echo "== Interop matrix (grpc-go, both ways)"
+python3 interop/run_matrix.py
