@@ -1,7 +1,8 @@
 """Fixtures of the end-to-end tests: `pairing` (client stack × server stack), `ours_pairing`
 (our stack on both sides, for behaviour only we guarantee), and the protos compiled at test time.
 
-Pairings: "ours-ours", "ours-grpc", "grpc-ours" (client-server). With TURBOGRPC_TESTS_GRPC_ONLY=1
+Pairings: "ours-ours", "ours-grpc", "grpc-ours" (client-server); `our_client_pairing` is the
+first two. With TURBOGRPC_TESTS_GRPC_ONLY=1
 only "grpc-grpc" is collected (validates the tests themselves against grpc.aio); without it,
 grpc-grpc is not collected and turbogrpc.aio must import or collection fails. Nothing is
 skipped: each mode collects only the pairings it runs.
@@ -28,10 +29,13 @@ if GRPC_ONLY:
 else:
     PAIRINGS = ["ours-ours", "ours-grpc", "grpc-ours"]
     OURS_PAIRINGS = ["ours-ours"]
+# Our client against both servers: for client behaviour grpc.aio's client does not share (tests
+# using it are marked ours_only, so grpc-only mode does not collect them).
+OUR_CLIENT_PAIRINGS = ["ours-ours", "ours-grpc"]
 
 
 def pytest_generate_tests(metafunc):
-    uses = {"pairing", "ours_pairing"} & set(metafunc.fixturenames)
+    uses = {"pairing", "ours_pairing", "our_client_pairing"} & set(metafunc.fixturenames)
     if uses and not GRPC_ONLY and OURS_IMPORT_ERROR is not None:
         pytest.fail(
             "turbogrpc.aio is not importable, so the e2e tests cannot run. Build/install it, or "
@@ -48,6 +52,11 @@ def pairing(request) -> Pairing:
 
 @pytest.fixture(params=OURS_PAIRINGS)
 def ours_pairing(request) -> Pairing:
+    return Pairing(request.param)
+
+
+@pytest.fixture(params=OUR_CLIENT_PAIRINGS)
+def our_client_pairing(request) -> Pairing:
     return Pairing(request.param)
 
 

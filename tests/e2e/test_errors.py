@@ -1,13 +1,16 @@
 """Errors that need no handler: unknown method/service → UNIMPLEMENTED in every shape; nothing
-listening → UNAVAILABLE, fast."""
+listening → UNAVAILABLE, fast. Serializers that raise, in every shape: the client's request
+serializer or response deserializer → INTERNAL on our client; the server's request
+deserializer → INTERNAL from our server (UNKNOWN from grpc.aio's); the server keeps serving."""
 
 from __future__ import annotations
 
 import time
 
 import grpc
+import pytest
 
-from e2e.helpers import rpc_error, free_port_refusing
+from e2e.helpers import eventually, free_port_refusing, ours_only, rpc_error
 
 
 def handlers():
@@ -47,3 +50,93 @@ async def test_connection_refused_unavailable(pairing):
             assert err.details()
             call = channel.unary_stream("/test.Svc/Echo")(b"", timeout=20)
             await rpc_error(pairing, call.read(), "UNAVAILABLE")
+
+
+# ---- serializers that raise ------------------------------------------------------------------
+
+SHAPES = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+# grpc.aio's client logs a raising serializer and sends an empty message instead, and returns
+# None for a response its deserializer raised on; ours ends the call INTERNAL. So the tests of
+# that run our client only (against both servers), and grpc-only mode does not collect them.
+# grpc.aio's server reports a raising request deserializer like a handler exception.
+GRPC_SERVER_DESERIALIZE_CODE = "UNKNOWN"
+
+
+def boom(message):
+    raise ValueError("boom")
+
+
+def echo_handlers():
+    """An echo per shape, named after it, and the same with a raising request deserializer
+    ("bad_" + shape)."""
+    async def echo(request, context):
+        return request
+
+    async def repeat(request, context):
+        yield request
+
+    async def concat(request_iterator, context):
+        return b"".join([m async for m in request_iterator])
+
+    async def bidi(request_iterator, context):
+        async for message in request_iterator:
+            yield message
+
+    kinds = {"unary_unary": (grpc.unary_unary_rpc_method_handler, echo),
+             "unary_stream": (grpc.unary_stream_rpc_method_handler, repeat),
+             "stream_unary": (grpc.stream_unary_rpc_method_handler, concat),
+             "stream_stream": (grpc.stream_stream_rpc_method_handler, bidi)}
+    handlers = {}
+    for shape, (make, behaviour) in kinds.items():
+        handlers[shape] = make(behaviour)
+        handlers["bad_" + shape] = make(behaviour, request_deserializer=boom)
+    return handlers
+
+
+def start_call(env, shape, method=None, **multicallable_kwargs):
+    """A call of `shape` to `method` (default: the echo of that shape) sending b"x"."""
+    path = f"/test.Svc/{method or shape}"
+    multicallable = getattr(env.channel, shape)(path, **multicallable_kwargs)
+    return multicallable(b"x" if shape.startswith("unary_") else iter([b"x"]))
+
+
+def outcome(shape, call):
+    """What to await for the call's (first) response."""
+    return call.read() if shape.endswith("_stream") else call
+
+
+@ours_only
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_request_serializer_raising(our_client_pairing, shape):
+    pairing = our_client_pairing
+    async with pairing.env(echo_handlers()) as env:
+        call = start_call(env, shape, request_serializer=boom)
+        err = await rpc_error(pairing, outcome(shape, call), "INTERNAL")
+        assert "serializing" in err.details(), err.details()
+        assert await env.uu("unary_unary")(b"fine") == b"fine"
+
+
+@ours_only
+@pytest.mark.parametrize("when", ["while running", "after the end"])
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_response_deserializer_raising(our_client_pairing, shape, when):
+    pairing = our_client_pairing
+    async with pairing.env(echo_handlers()) as env:
+        call = start_call(env, shape, response_deserializer=boom)
+        if when == "after the end":
+            # The status (OK) is in before the response is deserialized: still INTERNAL.
+            await eventually(call.done, what="the call's end")
+        err = await rpc_error(pairing, outcome(shape, call), "INTERNAL")
+        assert "deserializing" in err.details(), err.details()
+        assert await env.uu("unary_unary")(b"fine") == b"fine"
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+async def test_server_request_deserializer_raising(pairing, shape):
+    expected = "INTERNAL" if pairing.server.is_ours else GRPC_SERVER_DESERIALIZE_CODE
+    async with pairing.env(echo_handlers()) as env:
+        call = start_call(env, shape, method="bad_" + shape)
+        err = await rpc_error(pairing, outcome(shape, call), expected)
+        if pairing.server.is_ours:
+            assert "deserializing" in err.details(), err.details()
+        assert await env.uu("unary_unary")(b"fine") == b"fine"

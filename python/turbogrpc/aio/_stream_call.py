@@ -157,7 +157,11 @@ class _StreamingCall(Call):
         try:
             return deserializer(raw)
         except Exception as exc:
-            self._fail_locally(_INTERNAL, DESERIALIZE_RESPONSE_FAILED, exc)
+            if self._code is None:
+                self._fail_locally(_INTERNAL, DESERIALIZE_RESPONSE_FAILED, exc)
+            else:  # ended OK, but a response it delivered is unusable: the status says so now
+                self._code, self._details, self._cause = _INTERNAL, DESERIALIZE_RESPONSE_FAILED, exc
+                self._debug_error = f"{type(exc).__name__}: {exc}"
             raise self._error() from exc
 
     async def _read(self):
