@@ -101,6 +101,15 @@ class Call:
         debug = None if cause is None else f"{type(cause).__name__}: {cause}"
         self._set_status(code, details, (), debug)
 
+    def _serialized(self, serializer, request):
+        """``request`` as bytes, or None when the serializer raised (the call then ended
+        INTERNAL, with the exception as its cause)."""
+        try:
+            return serializer(request)
+        except Exception as exc:
+            self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
+            return None
+
     def _error(self):
         """The exception a non-OK (or locally cancelled) call raises to its awaiters."""
         if self._locally_cancelled:
@@ -240,10 +249,8 @@ class UnaryUnaryCall(Call):
         self._init_call(state.loop, channel, serializer, deserializer, timeout)
         self._response = None
         if serializer is not None:
-            try:
-                request = serializer(request)
-            except Exception as exc:
-                self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
+            request = self._serialized(serializer, request)
+            if request is None:
                 return
         # The unary fast path: one command now, one UNARY_DONE event later.
         self._call_id = _engine.unary_call(

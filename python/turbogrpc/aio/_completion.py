@@ -74,6 +74,12 @@ class LoopState:
                 _LOGGER.exception("turbogrpc: error while handling engine event %r", event[:2])
 
 
+def settle(waiter, value):
+    """Resolve a pending waiter future (None or already done: nothing to do)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(value)
+
+
 def run_done_callbacks(callbacks, owner):
     """Call each done callback with `owner`; a failing callback is logged, never raised."""
     for callback in callbacks:

@@ -12,7 +12,7 @@ import time
 from .. import _engine
 from .._errors import UsageError
 from .._status import code_from_int, code_to_int
-from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks
+from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks, settle
 from ._compression import compression_value
 from ._metadata import as_pairs
 from ._rpc_error import EOF, AbortError
@@ -140,11 +140,8 @@ class ServicerContext:
                 self._compressed_flags.append(event[3])
             self._wake(False)
         elif kind == WRITE_DONE:
-            waiter = self._write_waiter
-            if waiter is not None:
-                self._write_waiter = None
-                if not waiter.done():
-                    waiter.set_result(event[2])
+            waiter, self._write_waiter = self._write_waiter, None
+            settle(waiter, event[2])
         elif kind == SERVER_DONE:
             self._ended_by_engine(event[2], event[3])
 
@@ -163,16 +160,11 @@ class ServicerContext:
         self._run_done_callbacks()
 
     def _wake(self, write_too):
-        waiter = self._read_waiter
-        if waiter is not None:
-            self._read_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        waiter = self._write_waiter
-        if write_too and waiter is not None:
-            self._write_waiter = None
-            if not waiter.done():
-                waiter.set_result(False)
+        waiter, self._read_waiter = self._read_waiter, None
+        settle(waiter, None)
+        if write_too:
+            waiter, self._write_waiter = self._write_waiter, None
+            settle(waiter, False)
 
     def _run_done_callbacks(self):
         callbacks = self._done_callbacks

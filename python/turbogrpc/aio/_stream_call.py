@@ -15,9 +15,9 @@ import weakref
 from .. import _engine
 from .._errors import UsageError
 from ._call import (
-    DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, SERIALIZE_REQUEST_FAILED, Call,
+    DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, Call,
 )
-from ._completion import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE
+from ._completion import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE, settle
 from ._rpc_error import EOF, AioRpcError
 
 __all__ = ["UnaryStreamCall", "StreamUnaryCall", "StreamStreamCall"]
@@ -103,11 +103,8 @@ class _StreamingCall(Call):
                 self._compressed_flags.append(event[3])
             self._wake_reader()
         elif kind == WRITE_DONE:
-            waiter = self._write_waiter
-            if waiter is not None:
-                self._write_waiter = None
-                if not waiter.done():
-                    waiter.set_result(event[2])
+            waiter, self._write_waiter = self._write_waiter, None
+            settle(waiter, event[2])
         elif kind == INITIAL_METADATA:
             self._initial_md = event[2]
             self._wake_waiters()
@@ -123,22 +120,17 @@ class _StreamingCall(Call):
     def _set_status(self, code, details, trailing, debug_error):
         super()._set_status(code, details, trailing, debug_error)
         self._wake_reader()
-        waiter = self._write_waiter
-        if waiter is not None:  # a WRITE_DONE owed at the end never comes: fail it here
-            self._write_waiter = None
-            if not waiter.done():
-                waiter.set_result(False)
+        # A WRITE_DONE owed at the end never comes: fail the write here.
+        waiter, self._write_waiter = self._write_waiter, None
+        settle(waiter, False)
         task = self._request_task
         if task is not None and not task.done() and task is not asyncio.current_task():
             task.cancel()  # nothing more can be sent; stop pulling from the user's iterator
         self._entry.strong = None
 
     def _wake_reader(self):
-        waiter = self._read_waiter
-        if waiter is not None:
-            self._read_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        waiter, self._read_waiter = self._read_waiter, None
+        settle(waiter, None)
 
     def cancel(self) -> bool:
         task = self._request_task
@@ -204,11 +196,9 @@ class _StreamingCall(Call):
         if self._write_waiter is not None:
             raise UsageError("another write() is still in progress on this call")
         if self._serializer is not None:
-            try:
-                request = self._serializer(request)
-            except Exception as exc:
-                self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
-                raise self._error() from exc
+            request = self._serialized(self._serializer, request)
+            if request is None:
+                raise self._error() from self._cause
         _engine.send_message(self._call_id, request, False, compress)
         self._entry.strong = self
         waiter = self._write_waiter = self._loop.create_future()
@@ -310,10 +300,8 @@ class UnaryStreamCall(_ReadsResponses):
         self._init_stream(state.loop, channel, None, deserializer, timeout)
         self._writes_closed = True
         if serializer is not None:
-            try:
-                request = serializer(request)
-            except Exception as exc:
-                self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
+            request = self._serialized(serializer, request)
+            if request is None:
                 return
         self._start(state, method, timeout, metadata, wait_for_ready, compression)
         _engine.send_message(self._call_id, request, True)
