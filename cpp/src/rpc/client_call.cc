@@ -41,9 +41,7 @@ void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress)
     return;
   }
   if (end_of_stream) close_outbound();
-  if (unary) return;
-  write_done_owed_ = true;
-  if (unsent_bytes() < kWriteDoneBelowBytes) push_write_done(true);
+  if (!unary) owe_write_done();
 }
 
 void ClientCall::half_close() {

@@ -21,7 +21,7 @@ ssize_t MessageStream::read_outbound(uint8_t* buf, size_t length, uint32_t* data
     out_.clear();
     out_offset_ = 0;
   }
-  if (write_done_owed_ && unsent_bytes() < kWriteDoneBelowBytes) push_write_done(true);
+  if (writes_owed_ > 0 && unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
   if (unsent_bytes() == 0) {
     if (outbound_closed_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -191,7 +191,6 @@ void MessageStream::flush_inbox(bool end_marker) {
 }
 
 void MessageStream::push_write_done(bool ok) {
-  write_done_owed_ = false;
   Event e;
   e.kind = EventKind::kWriteDone;
   e.call_id = id_;
@@ -199,7 +198,14 @@ void MessageStream::push_write_done(bool ok) {
   push(std::move(e));
 }
 
-void MessageStream::fail_owed_write() { write_done_owed_ = false; }
+void MessageStream::owe_write_done() {
+  ++writes_owed_;
+  if (unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
+}
+
+void MessageStream::ack_owed_writes() {
+  for (; writes_owed_ > 0; --writes_owed_) push_write_done(true);
+}
 
 void MessageStream::give_back_window(size_t bytes) {
   if (connection_ != nullptr && bytes > 0) connection_->consume(stream_id_, bytes);

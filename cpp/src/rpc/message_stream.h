@@ -83,8 +83,9 @@ class MessageStream {
   static void set_event_message(Event& e, DeframedMessage&& m);
 
   void push(Event event) { cq_->push(std::move(event)); }
-  void push_write_done(bool ok);
-  void fail_owed_write();  // a write still waiting for kWriteDone will not get one
+  // A queued write is owed one kWriteDone(ok): sent as soon as unsent bytes are under the bound.
+  void owe_write_done();
+  void push_write_done(bool ok);  // one kWriteDone now, for a write that is not owed one
   void resume_data_source();
   void give_back_window(size_t bytes);  // returns flow-control window for consumed bytes
   size_t deferred_window() const { return deferred_window_; }
@@ -95,7 +96,7 @@ class MessageStream {
   Connection* connection_ = nullptr;  // null before submission and after close
   int32_t stream_id_ = -1;
 
-  bool write_done_owed_ = false;  // a kSendMessage waits for its kWriteDone
+  int writes_owed_ = 0;  // kSendMessages still waiting for their kWriteDone (answered in order)
   int read_credit_ = 0;
   bool peer_half_closed_ = false;  // END_STREAM seen from the peer
   bool end_marker_sent_ = false;
@@ -108,6 +109,7 @@ class MessageStream {
   bool end_of_stream_sent_ = false;  // the data source reported EOF
   bool data_deferred_ = false;
 
+  void ack_owed_writes();
   // Decodes one received message in place; false (the call ended) when it cannot be accepted.
   bool decode(DeframedMessage& m);
   Status deframe_error_status(DeframeError error) const;

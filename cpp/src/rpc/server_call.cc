@@ -120,16 +120,14 @@ void ServerCall::send(SendMessageCommand&& command) {
     choose_compression(command.compression);
     send_headers({});
   }
-  write_done_owed_ = true;
   if (!queue_message(message, command.compress)) {
-    write_done_owed_ = false;
     end_with({StatusCode::kResourceExhausted, "Sent message larger than max (" +
                                                   std::to_string(message.size()) + " vs. " +
                                                   std::to_string(max_send_size_) + ")"},
              true);
     return;
   }
-  if (unsent_bytes() < kWriteDoneBelowBytes) push_write_done(true);
+  owe_write_done();
 }
 
 void ServerCall::finish(FinishCommand&& command) {

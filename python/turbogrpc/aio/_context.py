@@ -15,6 +15,7 @@ from .._status import code_from_int, code_to_int
 from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks, settle
 from ._compression import compression_value
 from ._metadata import as_pairs
+from ._write_window import WriteWindow
 from ._rpc_error import EOF, AbortError
 
 __all__ = ["ServicerContext", "BadRequest"]
@@ -66,7 +67,7 @@ class ServicerContext:
         "_code", "_details", "_trailing", "_initial_pending", "_initial_sent", "_finished",
         "_cancelled", "_aborted", "_task", "_done_callbacks", "_messages", "_reads_pending",
         "_request_ended", "_read_waiter", "_write_waiter", "_compression", "_compress_next",
-        "_compressed_flags", "_request_compressed", "__weakref__",
+        "_compressed_flags", "_request_compressed", "_writes", "__weakref__",
     )
 
     def __init__(self, server, state, call_id, method, metadata, timeout, peer, authority):
@@ -101,6 +102,7 @@ class ServicerContext:
         self._compress_next = True  # False after disable_next_message_compression()
         self._compressed_flags = None  # with _messages: how each held request arrived
         self._request_compressed = False
+        self._writes = WriteWindow()
 
     # -- ending the call ----------------------------------------------------------------
 
@@ -140,8 +142,9 @@ class ServicerContext:
                 self._compressed_flags.append(event[3])
             self._wake(False)
         elif kind == WRITE_DONE:
-            waiter, self._write_waiter = self._write_waiter, None
-            settle(waiter, event[2])
+            if self._writes.acked(event[2]):
+                waiter, self._write_waiter = self._write_waiter, None
+                settle(waiter, event[2])
         elif kind == SERVER_DONE:
             self._ended_by_engine(event[2], event[3])
 
@@ -203,7 +206,8 @@ class ServicerContext:
                 self._read_waiter = None
 
     async def write(self, message):
-        """Sends one response of a response stream; returns once the engine accepted it."""
+        """Sends one response of a response stream; waits only while the engine holds too much
+        unsent data for this call (flow control)."""
         if self._finished:
             raise AbortError("the RPC has already ended")
         if self._write_waiter is not None:
@@ -217,6 +221,8 @@ class ServicerContext:
         self._initial_sent = True  # the first message carries the headers
         _engine.send_message(self._call_id, message, False, self._compress_next, self._compression)
         self._compress_next = True
+        if not self._writes.sent(len(message)):
+            return
         waiter = self._write_waiter = self._state.loop.create_future()
         try:
             accepted = await waiter

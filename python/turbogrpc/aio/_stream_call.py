@@ -2,8 +2,8 @@
 
 Responses are read on demand: ``_engine.read`` is asked for one message only when the
 local buffer is empty (the engine may also push messages it still holds before FINISHED;
-they are kept). Writes wait for WRITE_DONE, so a writer never runs ahead of HTTP/2 flow
-control. The loop's call table holds these calls weakly while nobody waits on them, so a
+they are kept). Writes run ahead of their WRITE_DONEs by a bounded window (_write_window),
+so a writer never runs far ahead of HTTP/2 flow control. The loop's call table holds these calls weakly while nobody waits on them, so a
 dropped call is cancelled by garbage collection, as in grpc.aio.
 """
 
@@ -19,6 +19,7 @@ from ._call import (
 )
 from ._completion import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE, settle
 from ._rpc_error import EOF, AioRpcError
+from ._write_window import WriteWindow
 
 __all__ = ["UnaryStreamCall", "StreamUnaryCall", "StreamStreamCall"]
 
@@ -53,7 +54,7 @@ class _StreamingCall(Call):
     __slots__ = (
         "_entry", "_messages", "_compressed_flags", "_reads_pending", "_response_ended", "_read_waiter",
         "_write_waiter", "_writes_closed", "_response_style", "_request_task",
-        "_iterating_requests",
+        "_iterating_requests", "_writes",
     )
 
     def _init_stream(self, loop, channel, serializer, deserializer, timeout):
@@ -69,6 +70,7 @@ class _StreamingCall(Call):
         self._response_style = None
         self._request_task = None
         self._iterating_requests = False
+        self._writes = WriteWindow()
 
     def _start(self, state, method, timeout, metadata, wait_for_ready, compression):
         self._call_id = _engine.stream_call(
@@ -103,8 +105,9 @@ class _StreamingCall(Call):
                 self._compressed_flags.append(event[3])
             self._wake_reader()
         elif kind == WRITE_DONE:
-            waiter, self._write_waiter = self._write_waiter, None
-            settle(waiter, event[2])
+            if self._writes.acked(event[2]):
+                waiter, self._write_waiter = self._write_waiter, None
+                settle(waiter, event[2])
         elif kind == INITIAL_METADATA:
             self._initial_md = event[2]
             self._wake_waiters()
@@ -200,6 +203,8 @@ class _StreamingCall(Call):
             if request is None:
                 raise self._error() from self._cause
         _engine.send_message(self._call_id, request, False, compress)
+        if not self._writes.sent(len(request)):
+            return
         self._entry.strong = self
         waiter = self._write_waiter = self._loop.create_future()
         try:

@@ -1,0 +1,33 @@
+"""WriteWindow: how far a writer may run ahead of the engine's WRITE_DONE acknowledgements.
+
+A write returns as soon as it is submitted while less than WRITE_AHEAD_BYTES are unacknowledged,
+so a stream of small messages costs no loop round trip per message; past that the writer waits
+for acknowledgements. Memory per stream stays bounded: this window in flight plus the engine's
+own bound on unsent bytes. A failed write (the call ended) shows at the next write or await.
+"""
+
+import collections
+
+__all__ = ["WRITE_AHEAD_BYTES", "WriteWindow"]
+
+WRITE_AHEAD_BYTES = 64 * 1024
+
+
+class WriteWindow:
+    __slots__ = ("_sizes", "_bytes")
+
+    def __init__(self):
+        self._sizes = collections.deque()  # one per unacknowledged write, oldest first
+        self._bytes = 0
+
+    def sent(self, size) -> bool:
+        """Records a submitted write; True when the writer must wait for acknowledgements."""
+        self._sizes.append(size)
+        self._bytes += size
+        return self._bytes >= WRITE_AHEAD_BYTES
+
+    def acked(self, ok) -> bool:
+        """Records one WRITE_DONE (they come in order); True when a waiting writer may go on."""
+        if self._sizes:
+            self._bytes -= self._sizes.popleft()
+        return not ok or self._bytes < WRITE_AHEAD_BYTES
