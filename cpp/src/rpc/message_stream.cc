@@ -150,21 +150,11 @@ void MessageStream::set_event_message(Event& e, DeframedMessage&& m) {
 }
 
 void MessageStream::deliver_messages() {
-  while (read_credit_ > 0 && !inbox_.empty()) {
+  // One read is answered with everything already here (and the end marker, if the peer is
+  // done): the consumer keeps extra messages, and a burst costs one round trip, not one each.
+  if (read_credit_ > 0 && (!inbox_.empty() || (peer_half_closed_ && !end_marker_sent_))) {
     --read_credit_;
-    Event e;
-    e.kind = EventKind::kMessage;
-    e.call_id = id_;
-    set_event_message(e, take_message());
-    push(std::move(e));
-  }
-  if (read_credit_ > 0 && inbox_.empty() && peer_half_closed_ && !end_marker_sent_) {
-    --read_credit_;
-    end_marker_sent_ = true;
-    Event e;
-    e.kind = EventKind::kMessage;
-    e.call_id = id_;
-    push(std::move(e));
+    push_held_messages(peer_half_closed_);
   }
   if (deferred_window_ > 0 && inbox_bytes_ < kInboxLimitBytes) {
     give_back_window(deferred_window_);
@@ -173,6 +163,11 @@ void MessageStream::deliver_messages() {
 }
 
 void MessageStream::flush_inbox(bool end_marker) {
+  push_held_messages(end_marker);
+  read_credit_ = 0;
+}
+
+void MessageStream::push_held_messages(bool end_marker) {
   while (!inbox_.empty()) {
     Event e;
     e.kind = EventKind::kMessage;
@@ -187,7 +182,6 @@ void MessageStream::flush_inbox(bool end_marker) {
     e.call_id = id_;
     push(std::move(e));
   }
-  read_credit_ = 0;
 }
 
 void MessageStream::push_write_done(bool ok) {

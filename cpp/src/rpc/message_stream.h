@@ -71,7 +71,7 @@ class MessageStream {
   // UNIMPLEMENTED (gRPC's compression spec), a client reports INTERNAL.
   virtual StatusCode unsupported_encoding_code() const = 0;
 
-  // Read credit: one kMessage answers one read. Messages go out oldest first.
+  // Read credit: one read is answered by every message held (oldest first), or the end marker.
   void add_read_credit();
   void deliver_messages();
   // Pushes every held message (credit or not), then the end marker if `peer_done`.
@@ -110,6 +110,7 @@ class MessageStream {
   bool data_deferred_ = false;
 
   void ack_owed_writes();
+  void push_held_messages(bool end_marker);
   // Decodes one received message in place; false (the call ended) when it cannot be accepted.
   bool decode(DeframedMessage& m);
   Status deframe_error_status(DeframeError error) const;

@@ -1,8 +1,8 @@
 """Client calls with a request stream, a response stream, or both.
 
-Responses are read on demand: ``_engine.read`` is asked for one message only when the
-local buffer is empty (the engine may also push messages it still holds before FINISHED;
-they are kept). Writes run ahead of their WRITE_DONEs by a bounded window (_write_window),
+Responses are read on demand: ``_engine.read`` is asked only when the local buffer is empty,
+and answers with every message the engine holds (also pushed unasked before FINISHED; all
+are kept). Writes run ahead of their WRITE_DONEs by a bounded window (_write_window),
 so a writer never runs far ahead of HTTP/2 flow control. The loop's call table holds these calls weakly while nobody waits on them, so a
 dropped call is cancelled by garbage collection, as in grpc.aio.
 """
