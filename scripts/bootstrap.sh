@@ -24,3 +24,4 @@ if ! "$python" "$here/scripts/check_requirements.py" "$here/requirements-dev.txt
 fi
 
 bash "$here/scripts/install_go_peers.sh" # grpc-go's interop client and server, for interop/run_matrix.py
+bash "$here/scripts/install_bench_tools.sh" # the Go load generator of bench/run.py

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything, builds, and runs the whole test suite: C++ GoogleTest, then pytest
 # end to end (real sockets, real grpcio peers, stock asyncio and uvloop), then the official
-# gRPC interop cases against grpc-go in both directions.
+# gRPC interop cases against grpc-go in both directions, then the benchmark suite in quick mode.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
@@ -18,3 +18,6 @@ python3 -m pytest tests -q -p no:cacheprovider "$@"
 
 echo "== Interop matrix (grpc-go, both ways)"
 python3 interop/run_matrix.py
+
+echo "== Benchmarks (quick mode: proves the suite runs; no speed asserted)"
+python3 bench/run.py --quick --out build/bench-quick

@@ -1,0 +1,112 @@
+"""Scenario 2's process under test: one Python client process calling Unary as fast as it can
+with N calls in flight, against the Go server (bench/run.py starts it pinned with taskset -c 0).
+
+    python bench/clients/unary_client.py --stack turbogrpc --target 127.0.0.1:50051 \
+        --concurrency 100 --duration 10 --warmup 2 --size 100
+
+Prints one JSON object shaped like loadgen's unary mode (only calls that completed after the
+warm-up and before the end are counted; errors are counted by status code name).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+STACKS = ("turbogrpc", "turbogrpc-uvloop", "grpcaio", "grpcaio-uvloop", "grpclib")
+
+
+def _adapter(stack):
+    if stack.startswith("turbogrpc"):
+        import turbogrpc.aio as aio
+        from aio_adapter import AioClient
+        return AioClient(aio)
+    if stack.startswith("grpcaio"):
+        import grpc.aio as aio
+        from aio_adapter import AioClient
+        return AioClient(aio)
+    from grpclib_adapter import GrpclibClient
+    return GrpclibClient()
+
+
+def _percentile(sorted_values, fraction):
+    if not sorted_values:
+        return None
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+async def _run(args):
+    import bench_pb2
+    client = _adapter(args.stack)
+    await client.connect(args.target)
+    request = bench_pb2.Payload(body=b"x" * args.size)
+    clock = time.perf_counter
+    start = clock()
+    measure_from = start + args.warmup
+    measure_until = measure_from + args.duration
+    latencies = []  # seconds, measured calls only
+    errors = {}
+    received = 0
+
+    async def worker():
+        nonlocal received
+        while True:
+            began = clock()
+            try:
+                reply = await client.unary(request)
+            except Exception as error:  # noqa: BLE001  (every failure is counted, by code)
+                ended = clock()
+                if ended >= measure_from:
+                    name = client.error_name(error)
+                    errors[name] = errors.get(name, 0) + 1
+            else:
+                ended = clock()
+                if measure_from <= ended < measure_until:
+                    latencies.append(ended - began)
+                    received += len(reply.body)
+            if ended >= measure_until:
+                return
+
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    await client.close()
+    latencies.sort()
+    ok = len(latencies)
+    return {
+        "mode": "unary", "stack": args.stack, "concurrency": args.concurrency,
+        "rpcs": ok + sum(errors.values()), "ok": ok, "errors": errors,
+        "seconds": args.duration, "qps": ok / args.duration,
+        "p50_us": _us(_percentile(latencies, 0.50)), "p99_us": _us(_percentile(latencies, 0.99)),
+        "mb_per_s": received / args.duration / 1e6,
+    }
+
+
+def _us(seconds):
+    return None if seconds is None else round(seconds * 1e6, 1)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", required=True, choices=STACKS)
+    parser.add_argument("--target", required=True, help="HOST:PORT")
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--size", type=int, default=100)
+    args = parser.parse_args()
+    import _protos
+    _protos.ensure()
+    if args.stack.endswith("-uvloop"):
+        import uvloop
+        result = uvloop.run(_run(args))
+    else:
+        result = asyncio.run(_run(args))
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

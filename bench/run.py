@@ -1,0 +1,179 @@
+"""Benchmark suite: turbogrpc against grpc.aio (stock loop and uvloop) and grpclib, same
+service, same handler code, same payloads (issue 4). The one entry point.
+
+    python bench/run.py                      # full: 3 rounds, ~10 s per cell (~20-25 minutes)
+    python bench/run.py --quick              # 1 round, ~2 s per cell: proves the suite runs
+    python bench/run.py --scenarios 1,3 --stacks turbogrpc,grpcaio --rounds 5
+
+Every round runs every selected scenario on every stack once, the stack order rotated per
+round. The process under test runs on core 0, the Go load generator / peer on core 1. Writes
+results.json, results.md and chart.png into --out (default bench/results/) and prints the
+table. Exit status 1 when any stack produced no figure or any RPC failed.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from importlib import metadata
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, BENCH_DIR)
+
+import _protos  # noqa: E402
+import report  # noqa: E402
+from processes import ProcessError, pinning_available  # noqa: E402
+from scenarios import CELLS, FULL, QUICK, Context  # noqa: E402
+
+ALL_STACKS = ("turbogrpc", "grpcaio", "grpcaio-uvloop", "grpclib", "turbogrpc-uvloop")
+
+
+def _loadgen_copy(scratch):
+    """Builds the Go load generator if its sources changed (silent when up to date)."""
+    script = os.path.join(REPO, "scripts", "install_bench_tools.sh")
+    lines = subprocess.run(["bash", script, "--print-path"], check=True, stdout=subprocess.PIPE,
+                           text=True).stdout.strip().splitlines()  # its errors reach our stderr
+    for line in lines[:-1]:  # build progress, if it had to build
+        print(line, file=sys.stderr)
+    found = lines[-1] if lines else ""
+    if not os.access(found, os.X_OK):
+        raise SystemExit(f"bench: load generator not found at {found!r}")
+    # A private copy: a rebuild (an edit of bench/loadgen) during a long run deletes the old one.
+    copy = os.path.join(scratch, "loadgen")
+    shutil.copy2(found, copy)
+    return copy
+
+
+def _git_rev():
+    try:
+        rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "python",
+                                "cpp", "bindings"], capture_output=True, text=True).stdout.strip()
+        return rev + ("+local changes" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _meta(args, rounds, loadavg_start):
+    versions = {"python": platform.python_version()}
+    for name in ("grpcio", "grpclib", "uvloop", "protobuf"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    versions["turbogrpc"] = _git_rev()
+    pinned = pinning_available()
+    return {
+        "cpu": _cpu_model(), "cores": os.cpu_count(),
+        "pinning": ("process under test on core 0, Go peer on core 1 (taskset)" if pinned
+                    else "UNPINNED (fewer than 2 usable cores or no taskset)"),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "mode": "quick" if args.quick else "full", "rounds": rounds, "versions": versions,
+        "loadavg": [loadavg_start, os.getloadavg()[0]],
+    }
+
+
+def _parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round, short cells, 1000 streams")
+    parser.add_argument("--rounds", type=int, help="default: 3 (full) or 1 (quick)")
+    parser.add_argument("--scenarios", default="1,2,3,4,5", help="comma-separated, e.g. 1,3")
+    parser.add_argument("--stacks", default=",".join(ALL_STACKS),
+                        help=f"comma-separated subset of {','.join(ALL_STACKS)}")
+    parser.add_argument("--out", default=os.path.join(BENCH_DIR, "results"))
+    parser.add_argument("--loadgen", help="path of a built loadgen (default: build/locate it)")
+    parser.add_argument("--render-only", action="store_true",
+                        help="measure nothing: rewrite results.md and chart.png from results.json")
+    args = parser.parse_args()
+    args.scenarios = {int(s) for s in args.scenarios.split(",") if s.strip()}
+    args.stacks = [s.strip() for s in args.stacks.split(",") if s.strip()]
+    unknown = [s for s in args.stacks if s not in ALL_STACKS]
+    if unknown or not args.stacks:
+        parser.error(f"unknown stacks {unknown}; choose from {', '.join(ALL_STACKS)}")
+    return args
+
+
+def _run_cell(ctx, cell, stack, round_index):
+    began = time.monotonic()
+    record = {"round": round_index, "cell": cell.id, "scenario": cell.scenario, "stack": stack}
+    try:
+        record.update(cell.run(ctx, stack))
+    except Exception as error:  # noqa: BLE001  (one broken stack must not stop the others)
+        record.update(metrics={}, errors={}, failure=f"{type(error).__name__}: {error}")
+        if not isinstance(error, ProcessError):  # those explain themselves, with a log tail
+            traceback.print_exc(file=sys.stderr)
+    record["wall_seconds"] = round(time.monotonic() - began, 1)
+    status = record.get("failure") or (f"errors {record['errors']}" if record["errors"] else "ok")
+    print(f"bench: round {round_index + 1} {cell.id:12} {stack:17} {record['wall_seconds']:6.1f}s "
+          f"{status} {record['metrics']}", file=sys.stderr, flush=True)
+    return record
+
+
+def main():
+    args = _parse_args()
+    if args.render_only:
+        return _render_only(os.path.abspath(args.out))
+    with tempfile.TemporaryDirectory(prefix="turbogrpc-bench-") as scratch:
+        return _run(args, args.loadgen or _loadgen_copy(scratch))
+
+
+def _render_only(out):
+    with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
+        saved = json.load(handle)
+    print(report.write(out, saved["meta"], saved["settings"], saved["cells"], saved["stacks"]))
+    return 0
+
+
+def _run(args, loadgen):
+    settings = QUICK if args.quick else FULL
+    rounds = args.rounds or (1 if args.quick else 3)
+    _protos.ensure()  # once here, so the first server does not pay for protoc in its start-up
+    out = os.path.abspath(args.out)
+    ctx = Context(loadgen=loadgen, settings=settings, log_dir=os.path.join(out, "logs"))
+    shutil.rmtree(ctx.log_dir, ignore_errors=True)  # children's stderr, this run's only
+    if not pinning_available():
+        print("bench: WARNING: running unpinned (needs cores 0 and 1 and taskset)",
+              file=sys.stderr)
+    cells = [cell for cell in CELLS.values() if cell.scenario in args.scenarios]
+    loadavg_start = os.getloadavg()[0]
+    records = []
+    for round_index in range(rounds):
+        shift = round_index % len(args.stacks)
+        order = args.stacks[shift:] + args.stacks[:shift]  # rotated: no stack always goes first
+        for cell in cells:
+            for stack in order:
+                records.append(_run_cell(ctx, cell, stack, round_index))
+    meta = _meta(args, rounds, loadavg_start)
+    markdown = report.write(out, meta, asdict(settings), records, args.stacks)
+    print(markdown)
+    failed = [r for r in records if r.get("failure") or r["errors"] or not r["metrics"]]
+    for record in failed:
+        print(f"bench: FAILED round {record['round'] + 1} {record['cell']} {record['stack']}: "
+              f"{record.get('failure') or record['errors']}", file=sys.stderr)
+    print(f"bench: results in {out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""The five benchmark scenarios of issue 4, one function per measured cell, and the metrics
+they report. A cell runs one stack once: start the process under test (pinned to core 0) and
+its Go peer (pinned to core 1), run the load, stop both, return the figures.
+
+    result = CELLS["s1"].run(ctx, "turbogrpc")  # {"metrics": {...}, "raw": {...}, "errors": {...}}
+"""
+
+import json
+import math
+import os
+import resource
+import sys
+import time
+from dataclasses import dataclass
+
+from processes import Pinned, ProcessError, vmrss_bytes
+
+__all__ = ["Context", "Settings", "Metric", "Cell", "METRICS", "CELLS", "QUICK", "FULL"]
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+SERVER_CORE, PEER_CORE = 0, 1
+START_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Settings:
+    duration: float        # measured seconds of each time-based cell
+    warmup: float          # seconds excluded before measuring
+    pingpong_count: int    # measured round trips
+    pingpong_warmup: int   # round trips excluded
+    hold_streams: int      # scenario 5's open streams
+
+
+FULL = Settings(duration=10, warmup=2, pingpong_count=20_000, pingpong_warmup=2_000,
+                hold_streams=10_000)
+QUICK = Settings(duration=1.5, warmup=0.5, pingpong_count=2_000, pingpong_warmup=200,
+                 hold_streams=1_000)
+
+# Load shapes, the same for every stack.
+S1_CONCURRENCY = 100      # calls in flight from the Go client, one connection
+S3_STREAMS = 4            # concurrent ServerStream calls
+S4_SIZE = 4 * 1024 * 1024
+HOLD_STREAMS_PER_CONNECTION = 100  # grpclib (h2) advertises MAX_CONCURRENT_STREAMS 100
+
+
+@dataclass
+class Context:
+    loadgen: str       # path of the Go binary
+    settings: Settings
+    log_dir: str
+
+
+@dataclass(frozen=True)
+class Metric:
+    id: str
+    scenario: int
+    label: str
+    unit: str
+    higher_is_better: bool
+    bar: tuple | None  # (">=" or "<=", ratio turbogrpc/grpcaio) from the issue, or None
+
+
+METRICS = [
+    Metric("s1_qps", 1, "server unary QPS (100 B echo, 100 in flight)", "QPS", True, (">=", 3.0)),
+    Metric("s2_qps_c1", 2, "client unary QPS, concurrency 1", "QPS", True, None),
+    Metric("s2_qps_c100", 2, "client unary QPS, concurrency 100", "QPS", True, (">=", 2.0)),
+    Metric("s3_msgs", 3, f"server-streaming msgs/s (100 B, {S3_STREAMS} streams)", "msg/s",
+           True, (">=", 3.0)),
+    Metric("s3_pp_p50", 3, "bidi ping-pong latency p50", "µs", False, ("<=", 0.6)),
+    Metric("s3_pp_p99", 3, "bidi ping-pong latency p99", "µs", False, None),
+    Metric("s4_mbps", 4, "4 MiB unary echo throughput", "MB/s", True, (">=", 1.5)),
+    Metric("s5_rss", 5, "resident memory per open stream", "bytes", False, None),
+]
+
+
+def _python():
+    return sys.executable
+
+
+def _log(ctx, stack, what):
+    return os.path.join(ctx.log_dir, f"{what}-{stack}.log")
+
+
+def _start_server(ctx, stack, what):
+    argv = [_python(), os.path.join(BENCH_DIR, "servers", "serve.py"), "--stack", stack,
+            "--port", "0"]
+    server = Pinned.start(argv, SERVER_CORE, _log(ctx, stack, what))
+    try:
+        port = int(server.wait_for_line("LISTENING", START_TIMEOUT_S).split()[1])
+    except BaseException:
+        server.stop()
+        raise
+    return server, f"127.0.0.1:{port}"
+
+
+def _json_result(proc, timeout):
+    lines = proc.remaining_output(timeout)
+    if proc.popen.returncode != 0:
+        raise ProcessError(f"{' '.join(proc.argv)} exited {proc.popen.returncode}; "
+                           f"log tail:\n{proc.log_tail()}")
+    for line in reversed(lines):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ProcessError(f"no JSON from {' '.join(proc.argv)}; log tail:\n{proc.log_tail()}")
+
+
+def _cpu_seconds(pid):
+    # utime + stime of /proc/PID/stat (fields 14 and 15, after the parenthesised name): the
+    # whole process, every thread.
+    with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _reaped_cpu_seconds():
+    # CPU of the children waited for so far; the delta around one child's exit is its own.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _measure_busy(running, finishing, timeout):
+    """Waits for ``finishing`` (a client printing one JSON) while ``running`` keeps serving;
+    returns its JSON plus how busy each one's core was over that time (1.0 = a whole core).
+
+    Shows who the bottleneck was: the process under test should be near 1.0, the Go peer not."""
+    running_before, reaped_before = _cpu_seconds(running.pid), _reaped_cpu_seconds()
+    began = time.monotonic()
+    result = _json_result(finishing, timeout)
+    wall = time.monotonic() - began
+    busy = {"running": (_cpu_seconds(running.pid) - running_before) / wall,
+            "finishing": (_reaped_cpu_seconds() - reaped_before) / wall}
+    return result, busy
+
+
+def _against_server(ctx, stack, what, loadgen_args, timeout):
+    """Starts the Python server, runs one loadgen client mode against it, stops the server."""
+    server, target = _start_server(ctx, stack, what)
+    try:
+        peer = Pinned.start([ctx.loadgen, loadgen_args[0], "--target", target, *loadgen_args[1:]],
+                            PEER_CORE, _log(ctx, stack, what + "-loadgen"))
+        result, busy = _measure_busy(server, peer, timeout)
+    finally:
+        server.stop()
+    result["under_test_cpu"] = round(busy["running"], 3)
+    result["peer_cpu"] = round(busy["finishing"], 3)
+    return result
+
+
+def _timed_args(ctx):
+    s = ctx.settings
+    return ["--duration", str(s.duration), "--warmup", str(s.warmup)]
+
+
+def _budget(ctx):
+    return ctx.settings.duration + ctx.settings.warmup + 120
+
+
+def _cell(metrics, raw):
+    errors = dict(raw.get("errors") or {})
+    if any(not value for value in metrics.values()):
+        errors["NOTHING_MEASURED"] = 1  # e.g. no RPC completed in the window: a stall, not a figure
+    return {"metrics": metrics, "raw": raw, "errors": errors}
+
+
+def run_s1(ctx, stack):
+    raw = _against_server(ctx, stack, "s1", ["unary", "--concurrency", str(S1_CONCURRENCY),
+                          "--connections", "1", *_timed_args(ctx), "--size", "100"], _budget(ctx))
+    return _cell({"s1_qps": raw["qps"]}, raw)
+
+
+def _run_s2(ctx, stack, concurrency):
+    what = f"s2-c{concurrency}"
+    peer = Pinned.start([ctx.loadgen, "server", "--port", "0"], PEER_CORE,
+                        _log(ctx, stack, what + "-loadgen"))
+    try:
+        port = int(peer.wait_for_line("LISTENING", START_TIMEOUT_S).split()[1])
+        client = Pinned.start(
+            [_python(), os.path.join(BENCH_DIR, "clients", "unary_client.py"), "--stack", stack,
+             "--target", f"127.0.0.1:{port}", "--concurrency", str(concurrency),
+             *_timed_args(ctx), "--size", "100"], SERVER_CORE, _log(ctx, stack, what))
+        raw, busy = _measure_busy(peer, client, _budget(ctx))
+    finally:
+        peer.stop()
+    raw["under_test_cpu"] = round(busy["finishing"], 3)
+    raw["peer_cpu"] = round(busy["running"], 3)
+    return _cell({f"s2_qps_c{concurrency}": raw["qps"]}, raw)
+
+
+def run_s2_c1(ctx, stack):
+    return _run_s2(ctx, stack, 1)
+
+
+def run_s2_c100(ctx, stack):
+    return _run_s2(ctx, stack, 100)
+
+
+def run_s3_stream(ctx, stack):
+    raw = _against_server(ctx, stack, "s3-stream", ["stream", "--streams", str(S3_STREAMS),
+                          *_timed_args(ctx), "--size", "100"], _budget(ctx))
+    return _cell({"s3_msgs": raw["msgs_per_s"]}, raw)
+
+
+def run_s3_pingpong(ctx, stack):
+    s = ctx.settings
+    raw = _against_server(ctx, stack, "s3-pingpong", ["pingpong", "--count", str(s.pingpong_count),
+                          "--warmup", str(s.pingpong_warmup), "--size", "100"], 300)
+    return _cell({"s3_pp_p50": raw["p50_us"], "s3_pp_p99": raw["p99_us"]}, raw)
+
+
+def run_s4(ctx, stack):
+    raw = _against_server(ctx, stack, "s4", ["unary", "--concurrency", "1", *_timed_args(ctx),
+                          "--size", str(S4_SIZE)], _budget(ctx))
+    return _cell({"s4_mbps": raw["mb_per_s"]}, raw)
+
+
+def run_s5(ctx, stack):
+    """Opens N PingPong streams held by the Go client; (RSS after - RSS before) / N."""
+    streams = ctx.settings.hold_streams
+    connections = max(10, math.ceil(streams / HOLD_STREAMS_PER_CONNECTION))
+    server, target = _start_server(ctx, stack, "s5")
+    try:
+        time.sleep(0.5)  # let start-up allocations settle before the baseline
+        before = vmrss_bytes(server.pid)
+        peer = Pinned.start([ctx.loadgen, "hold", "--target", target, "--streams", str(streams),
+                             "--connections", str(connections)], PEER_CORE,
+                            _log(ctx, stack, "s5-loadgen"), stdin=True)
+        try:
+            ready = int(peer.wait_for_line("READY", 300).split()[1])
+            time.sleep(0.5)
+            after = vmrss_bytes(server.pid)
+        finally:
+            peer.close_stdin()
+        raw = _json_result(peer, 120)
+    finally:
+        server.stop()
+    raw.update(rss_before=before, rss_after=after, ready=ready, connections=connections)
+    if ready != streams:
+        raw.setdefault("errors", {})["NOT_READY"] = streams - ready
+    return _cell({"s5_rss": (after - before) / max(ready, 1)}, raw)
+
+
+@dataclass(frozen=True)
+class Cell:
+    id: str
+    scenario: int
+    run: object  # (Context, stack) -> {"metrics", "raw", "errors"}
+
+
+CELLS = {cell.id: cell for cell in (
+    Cell("s1", 1, run_s1),
+    Cell("s2-c1", 2, run_s2_c1),
+    Cell("s2-c100", 2, run_s2_c100),
+    Cell("s3-stream", 3, run_s3_stream),
+    Cell("s3-pingpong", 3, run_s3_pingpong),
+    Cell("s4", 4, run_s4),
+    Cell("s5", 5, run_s5),
+)}

@@ -1,0 +1,39 @@
+"""Wires bench/handlers.py to a grpc.aio-style server: grpc.aio itself or turbogrpc.aio, which
+run the same grpcio-tools servicer (bench_pb2_grpc) unchanged."""
+
+import handlers
+import bench_pb2_grpc
+
+
+class _Servicer(bench_pb2_grpc.BenchServicer):
+    async def Unary(self, request, context):
+        return await handlers.unary(request)
+
+    async def ServerStream(self, request, context):
+        async for reply in handlers.server_stream(request):
+            yield reply
+
+    async def PingPong(self, request_iterator, context):
+        async for reply in handlers.ping_pong(request_iterator):
+            yield reply
+
+
+class AioServer:
+    def __init__(self, aio):
+        self._aio = aio
+        self._server = None
+
+    async def start(self, host, port, limits):
+        options = [
+            ("grpc.max_receive_message_length", limits["max_message_bytes"]),
+            ("grpc.max_send_message_length", limits["max_message_bytes"]),
+            ("grpc.max_concurrent_streams", limits["max_concurrent_streams"]),
+        ]
+        self._server = self._aio.server(options=options)
+        bench_pb2_grpc.add_BenchServicer_to_server(_Servicer(), self._server)
+        bound = self._server.add_insecure_port(f"{host}:{port}")
+        await self._server.start()
+        return bound
+
+    async def stop(self):
+        await self._server.stop(0)

@@ -1,0 +1,43 @@
+"""Wires bench/handlers.py to grpclib: its generated base class (bench_grpc.BenchBase), whose
+methods get a Stream to receive and send on.
+
+grpclib has no message size limit to raise, and no setting for HTTP/2 MAX_CONCURRENT_STREAMS
+(h2 advertises 100 per connection): scenario 5 therefore spreads its streams over enough
+connections for every stack (see bench/scenarios.py)."""
+
+import handlers
+import bench_grpc
+from grpclib.server import Server
+
+
+async def _received(stream):
+    # grpclib's Stream is not async-iterable; recv_message() returns None at the end.
+    while (message := await stream.recv_message()) is not None:
+        yield message
+
+
+class _Service(bench_grpc.BenchBase):
+    async def Unary(self, stream):
+        await stream.send_message(await handlers.unary(await stream.recv_message()))
+
+    async def ServerStream(self, stream):
+        async for reply in handlers.server_stream(await stream.recv_message()):
+            await stream.send_message(reply)
+
+    async def PingPong(self, stream):
+        async for reply in handlers.ping_pong(_received(stream)):
+            await stream.send_message(reply)
+
+
+class GrpclibServer:
+    def __init__(self):
+        self._server = None
+
+    async def start(self, host, port, limits):
+        self._server = Server([_Service()])
+        await self._server.start(host, port)
+        return self._server._server.sockets[0].getsockname()[1]
+
+    async def stop(self):
+        self._server.close()
+        await self._server.wait_closed()
