@@ -62,6 +62,13 @@ func dialAll(target string, n int) ([]*grpc.ClientConn, error) {
 	return conns, nil
 }
 
+// closeConns closes every connection dialAll opened.
+func closeConns(conns []*grpc.ClientConn) {
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
 func waitReady(ctx context.Context, conn *grpc.ClientConn) error {
 	conn.Connect()
 	for {

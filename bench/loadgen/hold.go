@@ -46,11 +46,7 @@ func runHold(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	defer closeConns(conns)
 
 	// Listen before opening so a SIGTERM at any point still ends with the JSON result.
 	signals := make(chan os.Signal, 1)

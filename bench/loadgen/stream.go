@@ -48,11 +48,7 @@ func runStream(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	defer closeConns(conns)
 
 	request := encodeStreamRequest(0, int32(*size))
 	ctx, cancel := context.WithCancel(context.Background())

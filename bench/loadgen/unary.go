@@ -52,11 +52,7 @@ func runUnary(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
+	defer closeConns(conns)
 
 	request := encodePayload(*size)
 	start := time.Now()
