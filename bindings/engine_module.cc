@@ -9,6 +9,7 @@
 
 #include "codec/metadata_rules.h"
 #include "turbogrpc/engine.h"
+#include "turbogrpc/message_buffers.h"
 
 namespace nb = nanobind;
 using namespace turbogrpc;
@@ -25,14 +26,20 @@ struct PyCompletionQueue {
 };
 
 // Any buffer-protocol object (bytes, bytearray, memoryview, ...) copied into a std::string.
+// Large ones go into a recycled buffer (turbogrpc/message_buffers.h).
 std::string bytes_of(PyObject* obj, const char* what) {
-  if (PyBytes_Check(obj)) return std::string(PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj));
+  auto copy = [](const void* data, Py_ssize_t size) {
+    std::string out = take_message_buffer(static_cast<size_t>(size));
+    out.assign(static_cast<const char*>(data), static_cast<size_t>(size));
+    return out;
+  };
+  if (PyBytes_Check(obj)) return copy(PyBytes_AS_STRING(obj), PyBytes_GET_SIZE(obj));
   Py_buffer view;
   if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) != 0) {
     PyErr_Clear();
     throw nb::type_error((std::string(what) + " must be bytes or a buffer, not " + Py_TYPE(obj)->tp_name).c_str());
   }
-  std::string out(static_cast<const char*>(view.buf), static_cast<size_t>(view.len));
+  std::string out = copy(view.buf, view.len);
   PyBuffer_Release(&view);
   return out;
 }
@@ -103,9 +110,12 @@ PyObject* metadata_tuple(const Metadata& md) {
   return t;
 }
 
-PyObject* optional_bytes(const std::optional<std::string>& m) {
+// A received message: its buffer is recycled once the bytes are in Python's hands.
+PyObject* optional_bytes(std::optional<std::string>& m) {
   if (!m) Py_RETURN_NONE;
-  return new_bytes(*m);
+  PyObject* out = new_bytes(*m);
+  recycle_message_buffer(std::move(*m));
+  return out;
 }
 
 // Builds a tuple from freshly created references (steals them).

@@ -113,7 +113,11 @@ class Handler : public Http2Handler {
     stream_events.push_back("stream_close");
     return 0;
   }
-  ssize_t read_data(int32_t, uint8_t*, size_t, uint32_t*, void*) override {
+  ssize_t read_data(int32_t, size_t, uint32_t*, void*) override {
+    ADD_FAILURE() << "no stream of ours has a body";
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+  int send_data(int32_t, const uint8_t*, size_t, void*) override {
     ADD_FAILURE() << "no stream of ours has a body";
     return NGHTTP2_ERR_CALLBACK_FAILURE;
   }

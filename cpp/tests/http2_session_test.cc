@@ -52,10 +52,14 @@ std::string describe(const nghttp2_frame* frame) {
   return s;
 }
 
+// Where Recorder::send_data writes; set by drain() for as long as it runs.
+std::string* g_wire = nullptr;
+
 // What a stream sends: a body, then (when non-empty) trailers instead of END_STREAM on the DATA.
 struct Outbound {
   std::string body;
-  size_t offset = 0;
+  size_t sized = 0;  // given to DATA frames so far
+  size_t sent = 0;   // written out so far
   Headers trailers;
 };
 
@@ -109,14 +113,38 @@ class Recorder : public Http2Handler {
     add(frame->hd.stream_id, "frame_send " + describe(frame));
     return 0;
   }
-  ssize_t read_data(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* data_flags,
+  // Our session's data source (NO_COPY): sizes the frame; send_data writes it.
+  ssize_t read_data(int32_t stream_id, size_t length, uint32_t* data_flags,
                     void* stream_user_data) override {
     read_data_user_data.push_back(stream_user_data);
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
+    return size_frame(stream_id, length, data_flags);
+  }
+  int send_data(int32_t stream_id, const uint8_t* frame_header, size_t length, void*) override {
     Outbound& out = outbound[stream_id];
-    size_t n = std::min(length, out.body.size() - out.offset);
-    std::memcpy(buf, out.body.data() + out.offset, n);
-    out.offset += n;
-    if (out.offset == out.body.size()) {
+    EXPECT_NE(g_wire, nullptr) << "send_data outside drain()";
+    g_wire->append(chars(frame_header, 9));
+    g_wire->append(out.body, out.sent, length);
+    out.sent += length;
+    return 0;
+  }
+  // The plain peer's data source: copies into nghttp2's buffer.
+  ssize_t copy_data(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* data_flags) {
+    Outbound& out = outbound[stream_id];
+    ssize_t n = size_frame(stream_id, length, data_flags);
+    std::memcpy(buf, out.body.data() + out.sent, static_cast<size_t>(n));
+    out.sent += static_cast<size_t>(n);
+    return n;
+  }
+
+ private:
+  void add(int32_t stream_id, std::string what) { events.emplace_back(stream_id, std::move(what)); }
+  // Takes the next frame's share of the body; EOF (and trailers) once all of it is taken.
+  ssize_t size_frame(int32_t stream_id, size_t length, uint32_t* data_flags) {
+    Outbound& out = outbound[stream_id];
+    size_t n = std::min(length, out.body.size() - out.sized);
+    out.sized += n;
+    if (out.sized == out.body.size()) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       if (!out.trailers.empty()) {
         // gRPC ends a response with trailers, so the last DATA must not carry END_STREAM.
@@ -127,9 +155,6 @@ class Recorder : public Http2Handler {
     }
     return static_cast<ssize_t>(n);
   }
-
- private:
-  void add(int32_t stream_id, std::string what) { events.emplace_back(stream_id, std::move(what)); }
 };
 
 Recorder* recorder_of(void* user_data) { return static_cast<Recorder*>(user_data); }
@@ -173,7 +198,7 @@ nghttp2_data_provider peer_data_provider() {
   nghttp2_data_provider p{};
   p.read_callback = [](nghttp2_session*, int32_t id, uint8_t* buf, size_t len, uint32_t* flags,
                        nghttp2_data_source*, void* u) {
-    return recorder_of(u)->read_data(id, buf, len, flags, nullptr);
+    return recorder_of(u)->copy_data(id, buf, len, flags);
   };
   return p;
 }
@@ -181,6 +206,8 @@ nghttp2_data_provider peer_data_provider() {
 // Everything the session wants to write right now.
 std::string drain(nghttp2_session* session) {
   std::string out;
+  g_wire = &out;  // DATA frames of our session arrive through send_data, in order
+  struct Reset { ~Reset() { g_wire = nullptr; } } reset;
   const uint8_t* bytes = nullptr;
   ssize_t n;
   while ((n = nghttp2_session_mem_send(session, &bytes)) > 0) out += chars(bytes, n);
@@ -262,7 +289,7 @@ TEST_F(Http2ServerSession, AnswersWithDataAndTrailers) {
   // Answer the way ServerConnection does: HEADERS, our data source, trailers from read_data.
   int call_marker = 0;
   nghttp2_session_set_stream_user_data(server_.get(), 1, &call_marker);
-  ours_.outbound[1] = {framed("pong"), 0, {{"grpc-status", "0"}, {"grpc-message", "fine"}}};
+  ours_.outbound[1] = {framed("pong"), 0, 0, {{"grpc-status", "0"}, {"grpc-message", "fine"}}};
   const Headers response_headers = {{":status", "200"}, {"content-type", "application/grpc"}};
   std::vector<nghttp2_nv> nva = to_nva(response_headers);
   nghttp2_data_provider provider = data_provider();

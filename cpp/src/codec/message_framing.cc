@@ -5,13 +5,18 @@
 #include <algorithm>
 #include <cstring>
 
+#include "turbogrpc/message_buffers.h"
+
 namespace turbogrpc::internal {
 
 namespace {
 
-// Upper bound on what we reserve up front for a split message: a peer could announce 4 GiB and
-// never send it, so beyond this the buffer grows only as bytes actually arrive.
-constexpr size_t kMaxUpfrontReserve = size_t{4} << 20;
+// Upper bound on what we reserve up front for a split message: with no receive limit a peer
+// could announce 4 GiB and never send it, so beyond this the buffer grows as bytes arrive.
+// Below it the body is built in place with no regrowth (a reallocation copies the whole body
+// into fresh pages: for a 4 MiB message that cost more than the rest of the receive path).
+// Reserving only maps memory; pages are committed as the body is written.
+constexpr size_t kMaxUpfrontReserve = size_t{64} << 20;
 
 }  // namespace
 
@@ -74,7 +79,7 @@ DeframeError Deframer::feed(std::string_view data, std::vector<DeframedMessage>&
         in_body_ = false;
         continue;
       }
-      body_.reserve(std::min<size_t>(length_, kMaxUpfrontReserve));
+      body_ = take_message_buffer(std::min<size_t>(length_, kMaxUpfrontReserve));
     }
     size_t take = std::min<size_t>(length_ - body_.size(), data.size() - pos);
     body_.append(data.data() + pos, take);

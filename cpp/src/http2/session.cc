@@ -33,9 +33,16 @@ int frame_send_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data)
   return handler_of(user_data)->on_frame_send(frame);
 }
 
-ssize_t read_data_cb(nghttp2_session* session, int32_t stream_id, uint8_t* buf, size_t length,
+ssize_t read_data_cb(nghttp2_session* session, int32_t stream_id, uint8_t*, size_t length,
                      uint32_t* data_flags, nghttp2_data_source*, void* user_data) {
-  return handler_of(user_data)->read_data(stream_id, buf, length, data_flags,
+  return handler_of(user_data)->read_data(stream_id, length, data_flags,
+                                          nghttp2_session_get_stream_user_data(session, stream_id));
+}
+
+int send_data_cb(nghttp2_session* session, nghttp2_frame* frame, const uint8_t* frame_header,
+                 size_t length, nghttp2_data_source*, void* user_data) {
+  int32_t stream_id = frame->hd.stream_id;
+  return handler_of(user_data)->send_data(stream_id, frame_header, length,
                                           nghttp2_session_get_stream_user_data(session, stream_id));
 }
 
@@ -50,6 +57,7 @@ SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settin
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(callbacks, data_chunk_cb);
   nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, stream_close_cb);
   nghttp2_session_callbacks_set_on_frame_send_callback(callbacks, frame_send_cb);
+  nghttp2_session_callbacks_set_send_data_callback(callbacks, send_data_cb);
 
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);

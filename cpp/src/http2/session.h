@@ -22,9 +22,14 @@ class Http2Handler {
   virtual int on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) = 0;
   virtual int on_stream_close(int32_t stream_id, uint32_t error_code) = 0;
   virtual int on_frame_send(const nghttp2_frame* /*frame*/) { return 0; }
-  // The body of every stream's data source (the stream's user data names the call).
-  virtual ssize_t read_data(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* data_flags,
+  // The body of every stream's data source (the stream's user data names the call). Sizes a
+  // DATA frame of at most `length` bytes and sets NGHTTP2_DATA_FLAG_NO_COPY: its payload is
+  // written by send_data, without a copy into nghttp2's buffer.
+  virtual ssize_t read_data(int32_t stream_id, size_t length, uint32_t* data_flags,
                             void* stream_user_data) = 0;
+  // Writes one DATA frame sized by read_data: the 9-byte `frame_header`, then `length` bytes.
+  virtual int send_data(int32_t stream_id, const uint8_t* frame_header, size_t length,
+                        void* stream_user_data) = 0;
 };
 
 enum class Http2Role : uint8_t { kClient, kServer };

@@ -33,7 +33,7 @@ void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress)
     if (!unary) push_write_done(false);
     return;
   }
-  if (!queue_message(message, compress)) {
+  if (!queue_message(std::move(message), compress)) {
     fail({StatusCode::kResourceExhausted, "Sent message larger than max (" +
                                               std::to_string(message.size()) + " vs. " +
                                               std::to_string(max_send_size_) + ")"},

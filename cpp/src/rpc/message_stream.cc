@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "transport/connection.h"
+#include "turbogrpc/message_buffers.h"
 
 namespace turbogrpc::internal {
 
@@ -13,14 +14,10 @@ MessageStream::MessageStream(uint64_t id, std::shared_ptr<CompletionQueue> cq,
                              int64_t max_receive_size, int64_t max_send_size)
     : id_(id), cq_(std::move(cq)), max_send_size_(max_send_size), deframer_(max_receive_size) {}
 
-ssize_t MessageStream::read_outbound(uint8_t* buf, size_t length, uint32_t* data_flags) {
+ssize_t MessageStream::read_outbound(size_t length, uint32_t* data_flags) {
   size_t n = std::min(length, unsent_bytes());
-  std::memcpy(buf, out_.data() + out_offset_, n);
-  out_offset_ += n;
-  if (out_offset_ == out_.size()) {
-    out_.clear();
-    out_offset_ = 0;
-  }
+  reserved_bytes_ += n;
+  if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
   if (writes_owed_ > 0 && unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
   if (unsent_bytes() == 0) {
     if (outbound_closed_) {
@@ -37,13 +34,40 @@ ssize_t MessageStream::read_outbound(uint8_t* buf, size_t length, uint32_t* data
   return static_cast<ssize_t>(n);
 }
 
-bool MessageStream::queue_message(std::string_view payload, bool compress) {
-  if (max_send_size_ >= 0 && static_cast<int64_t>(payload.size()) > max_send_size_) return false;
-  if (compress && compress_message(send_compression_, payload, compress_scratch_)) {
-    append_message_frame(out_, compress_scratch_, /*compressed=*/true);
-  } else {
-    append_message_frame(out_, payload, /*compressed=*/false);
+void MessageStream::take_outbound(size_t length, std::string& out) {
+  length = std::min(length, reserved_bytes_);
+  reserved_bytes_ -= length;
+  unsent_bytes_ -= length;
+  while (length > 0) {
+    OutboundMessage& m = out_.front();
+    if (out_offset_ < kFrameHeaderSize) {
+      size_t take = std::min(length, kFrameHeaderSize - out_offset_);
+      out.append(reinterpret_cast<const char*>(m.header) + out_offset_, take);
+      out_offset_ += take;
+      length -= take;
+      if (out_offset_ < kFrameHeaderSize) break;  // the frame ends inside this header
+    }
+    size_t in_payload = out_offset_ - kFrameHeaderSize;
+    size_t take = std::min(length, m.payload.size() - in_payload);
+    out.append(m.payload, in_payload, take);
+    out_offset_ += take;
+    length -= take;
+    if (out_offset_ == kFrameHeaderSize + m.payload.size()) {
+      recycle_message_buffer(std::move(m.payload));
+      out_.pop_front();
+      out_offset_ = 0;
+    }
   }
+}
+
+bool MessageStream::queue_message(std::string&& payload, bool compress) {
+  if (max_send_size_ >= 0 && static_cast<int64_t>(payload.size()) > max_send_size_) return false;
+  OutboundMessage& m = out_.emplace_back();
+  bool compressed = compress && compress_message(send_compression_, payload, compress_scratch_);
+  m.payload = compressed ? std::move(compress_scratch_) : std::move(payload);
+  compress_scratch_.clear();
+  write_frame_header(m.header, static_cast<uint32_t>(m.payload.size()), compressed);
+  unsent_bytes_ += kFrameHeaderSize + m.payload.size();
   resume_data_source();
   return true;
 }

@@ -38,8 +38,13 @@ class MessageStream {
   }
   void detach() { connection_ = nullptr; }
 
-  // Called from the connection's nghttp2 data source: copies unsent bytes, sets EOF flags.
-  ssize_t read_outbound(uint8_t* buf, size_t length, uint32_t* data_flags);
+  // Called from the connection's nghttp2 data source: sizes the next DATA frame (at most
+  // `length` bytes) and sets EOF flags. No bytes move here: the frame's payload is copied out by
+  // take_outbound when nghttp2 sends it (NGHTTP2_DATA_FLAG_NO_COPY), straight from the queued
+  // messages into the connection's output buffer.
+  ssize_t read_outbound(size_t length, uint32_t* data_flags);
+  // Appends the next `length` unsent bytes to `out` (the payload of the DATA frame sized above).
+  void take_outbound(size_t length, std::string& out);
   // Whether nghttp2 has parked our data source (returned DEFERRED) and needs resume_data.
   bool data_deferred() const { return data_deferred_; }
 
@@ -51,8 +56,9 @@ class MessageStream {
 
  protected:
   // Frames `payload` (compressed with send_compression() when `compress` and it helps) and
-  // queues it; wakes the data source. False if over max_send_size.
-  bool queue_message(std::string_view payload, bool compress = true);
+  // queues it, taking the string without copying it; wakes the data source. False (and
+  // `payload` untouched) if over max_send_size.
+  bool queue_message(std::string&& payload, bool compress = true);
   void set_send_compression(Compression c) { send_compression_ = c; }
   // The peer's grpc-encoding header: how its compressed messages are to be decoded.
   void set_receive_encoding(std::string_view name);
@@ -60,7 +66,7 @@ class MessageStream {
   void close_outbound();
   bool outbound_closed() const { return outbound_closed_; }
   bool end_of_stream_sent() const { return end_of_stream_sent_; }
-  size_t unsent_bytes() const { return out_.size() - out_offset_; }
+  size_t unsent_bytes() const { return unsent_bytes_ - reserved_bytes_; }
   // The data source reached the end of what we will send: server calls send trailers here.
   virtual void on_outbound_end(uint32_t* data_flags) {}
   // A complete message arrived / a received message cannot be accepted (over-size, bad flags,
@@ -103,8 +109,15 @@ class MessageStream {
   Deframer deframer_;
 
  private:
-  std::string out_;  // framed, unsent bytes from out_offset_
-  size_t out_offset_ = 0;
+  // A queued message: its 5-byte gRPC header and its payload, owned until sent.
+  struct OutboundMessage {
+    uint8_t header[kFrameHeaderSize];
+    std::string payload;
+  };
+  std::deque<OutboundMessage> out_;  // unsent messages; the front one is sent from out_offset_
+  size_t out_offset_ = 0;            // counts the header's 5 bytes, then the payload's
+  size_t unsent_bytes_ = 0;          // every byte in out_ not yet taken
+  size_t reserved_bytes_ = 0;        // sized into a DATA frame by read_outbound, not yet taken
   bool outbound_closed_ = false;
   bool end_of_stream_sent_ = false;  // the data source reported EOF
   bool data_deferred_ = false;

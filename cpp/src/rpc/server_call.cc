@@ -115,12 +115,12 @@ void ServerCall::send_initial_metadata(SendInitialMetadataCommand&& command) {
 
 void ServerCall::send(SendMessageCommand&& command) {
   if (done_ || connection_ == nullptr) return;
-  const std::string& message = command.message;
+  std::string& message = command.message;
   if (!headers_sent_) {
     choose_compression(command.compression);
     send_headers({});
   }
-  if (!queue_message(message, command.compress)) {
+  if (!queue_message(std::move(message), command.compress)) {
     end_with({StatusCode::kResourceExhausted, "Sent message larger than max (" +
                                                   std::to_string(message.size()) + " vs. " +
                                                   std::to_string(max_send_size_) + ")"},
@@ -135,7 +135,7 @@ void ServerCall::finish(FinishCommand&& command) {
   Status status = std::move(command.status);
   choose_compression(command.compression);
   if (command.message && !headers_sent_ && !done_) send_headers(command.initial_metadata);
-  if (command.message && !queue_message(*command.message, command.compress_message)) {
+  if (command.message && !queue_message(std::move(*command.message), command.compress_message)) {
     status = {StatusCode::kResourceExhausted, "Sent message larger than max (" +
                                                   std::to_string(command.message->size()) + " vs. " +
                                                   std::to_string(max_send_size_) + ")"};

@@ -8,6 +8,7 @@
 #include "engine/engine_core.h"
 #include "io/address.h"
 #include "io/sys_error.h"
+#include "rpc/message_stream.h"
 
 namespace turbogrpc::internal {
 namespace {
@@ -95,6 +96,15 @@ void Connection::flush() {
       !nghttp2_session_want_write(session_.get())) {
     close({StatusCode::kUnavailable, "Connection to " + peer_ + " shut down"});
   }
+}
+
+int Connection::append_data_frame(const uint8_t* frame_header, size_t length,
+                                  MessageStream& stream) {
+  constexpr size_t kDataFrameHeaderSize = 9;
+  if (out_.size() - out_offset_ >= kSendBatchBytes) return NGHTTP2_ERR_WOULDBLOCK;
+  out_.append(reinterpret_cast<const char*>(frame_header), kDataFrameHeaderSize);
+  stream.take_outbound(length, out_);
+  return 0;
 }
 
 bool Connection::write_out() {

@@ -15,6 +15,7 @@
 namespace turbogrpc::internal {
 
 class EngineCore;
+class MessageStream;
 
 class Connection : public IoHandler, public Http2Handler {
  public:
@@ -50,6 +51,11 @@ class Connection : public IoHandler, public Http2Handler {
   // Called when the socket becomes writable while `connecting_` (client connect).
   virtual void on_connect_writable() {}
   void watch(uint32_t events);
+  // Queues one DATA frame for the socket: nghttp2's 9-byte header, then `length` bytes taken
+  // from `stream`'s outbound messages (the only copy they get on the way to the kernel).
+  // Returns 0, or NGHTTP2_ERR_WOULDBLOCK while a batch is already waiting for the socket
+  // (nghttp2 offers the same frame again on the next flush).
+  int append_data_frame(const uint8_t* frame_header, size_t length, MessageStream& stream);
   nghttp2_session* session() const { return session_.get(); }
 
   EngineCore& core_;

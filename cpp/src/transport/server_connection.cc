@@ -85,9 +85,12 @@ int ServerConnection::on_stream_close(int32_t stream_id, uint32_t error_code) {
   return 0;
 }
 
-ssize_t ServerConnection::read_data(int32_t, uint8_t* buf, size_t length, uint32_t* data_flags,
-                                    void* stream_user_data) {
-  return static_cast<ServerCall*>(stream_user_data)->read_outbound(buf, length, data_flags);
+ssize_t ServerConnection::read_data(int32_t, size_t length, uint32_t* data_flags, void* stream_user_data) {
+  return static_cast<ServerCall*>(stream_user_data)->read_outbound(length, data_flags);
+}
+
+int ServerConnection::send_data(int32_t, const uint8_t* frame_header, size_t length, void* stream_user_data) {
+  return append_data_frame(frame_header, length, *static_cast<ServerCall*>(stream_user_data));
 }
 
 void ServerConnection::on_closed(const Status& reason) {

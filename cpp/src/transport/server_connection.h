@@ -25,8 +25,8 @@ class ServerConnection final : public Connection {
   int on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) override;
   int on_stream_close(int32_t stream_id, uint32_t error_code) override;
   int on_frame_send(const nghttp2_frame* frame) override;
-  ssize_t read_data(int32_t stream_id, uint8_t* buf, size_t length, uint32_t* data_flags,
-                    void* stream_user_data) override;
+  ssize_t read_data(int32_t, size_t length, uint32_t* data_flags, void* stream_user_data) override;
+  int send_data(int32_t, const uint8_t* frame_header, size_t length, void* stream_user_data) override;
 
  protected:
   void on_closed(const Status& reason) override;
