@@ -103,6 +103,16 @@ def markdown_table(rows, stacks, meta, cells=()):
         f"Load average (1 min) at start / end: {meta['loadavg'][0]:.2f} / {meta['loadavg'][1]:.2f}"
         " (anything well above 0 means other work shared the cores).",
     ]
+    ceiling = meta.get("s4_handler_ceiling")
+    if ceiling:
+        lines += [
+            "",
+            f"S4 ceiling: the protobuf handler alone (decode the 4 MiB request, build the reply, "
+            f"encode it; no transport) runs at {ceiling['mb_per_s']:,.0f} MB/s on core 0 "
+            f"({ceiling['ms_per_echo']} ms per echo, bench/handler_ceiling.py): no stack can echo "
+            "faster, and most of that time is page faults in glibc's freshly mapped 4 MiB blocks. "
+            "The bytes-handler row measures the transports themselves.",
+        ]
     busy = _busy_table(cells, stacks)
     if busy:
         lines += ["", "Core use over each client run, warm-up included (1.00 = one whole core), "

@@ -94,6 +94,18 @@ def _meta(args, rounds, loadavg_start):
     }
 
 
+def _handler_ceiling(seconds):
+    """bench/handler_ceiling.py's result (pinned like a server under test), or None on failure."""
+    argv = [sys.executable, os.path.join(BENCH_DIR, "handler_ceiling.py"), "--seconds", str(seconds)]
+    if pinning_available():
+        argv = ["taskset", "-c", "0", *argv]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        print(f"bench: handler ceiling failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
+        return None
+    return json.loads(done.stdout)
+
+
 def _parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round, short cells, 1000 streams")
@@ -165,6 +177,8 @@ def _run(args, loadgen):
             for stack in order:
                 records.append(_run_cell(ctx, cell, stack, round_index))
     meta = _meta(args, rounds, loadavg_start)
+    if 4 in args.scenarios:
+        meta["s4_handler_ceiling"] = _handler_ceiling(settings.duration)
     markdown = report.write(out, meta, asdict(settings), records, args.stacks)
     print(markdown)
     failed = [r for r in records if r.get("failure") or r["errors"] or not r["metrics"]]

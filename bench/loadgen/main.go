@@ -1,7 +1,7 @@
 // Command loadgen is the Go load generator and peer of turbogrpc's benchmark suite
 // (bench/run.py). It speaks the turbogrpc.bench.Bench service without generated code.
 //
-//	loadgen unary    --target HOST:PORT --concurrency N [--connections C] --duration SEC --warmup SEC --size BYTES
+//	loadgen unary    --target HOST:PORT --concurrency N [--connections C] --duration SEC --warmup SEC --size BYTES [--bytes-service]
 //	loadgen stream   --target HOST:PORT --streams K --duration SEC --warmup SEC --size 100
 //	loadgen pingpong --target HOST:PORT --count N --warmup N --size 100
 //	loadgen hold     --target HOST:PORT --streams N [--connections C] [--open-timeout SEC]
@@ -21,7 +21,9 @@ import (
 )
 
 const (
-	methodUnary        = "/turbogrpc.bench.Bench/Unary"
+	methodUnary = "/turbogrpc.bench.Bench/Unary"
+	// The same echo served with no (de)serializer on the server: bytes in, the same bytes out.
+	methodUnaryBytes   = "/turbogrpc.bench.BenchBytes/Unary"
 	methodServerStream = "/turbogrpc.bench.Bench/ServerStream"
 	methodPingPong     = "/turbogrpc.bench.Bench/PingPong"
 )

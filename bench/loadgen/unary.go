@@ -43,7 +43,12 @@ func runUnary(args []string) error {
 	duration := fs.Float64("duration", 10, "measured seconds")
 	warmup := fs.Float64("warmup", 2, "unmeasured seconds before the measurement")
 	size := fs.Int("size", 100, "request body bytes (echoed back)")
+	bytesService := fs.Bool("bytes-service", false, "call "+methodUnaryBytes+" instead of "+methodUnary)
 	parseFlags(fs, args)
+	method := methodUnary
+	if *bytesService {
+		method = methodUnaryBytes
+	}
 	if *target == "" || *concurrency < 1 || *duration <= 0 || *warmup < 0 || *size < 0 {
 		return fmt.Errorf("need --target, --concurrency >= 1, --duration > 0, --warmup >= 0, --size >= 0")
 	}
@@ -71,7 +76,7 @@ func runUnary(args []string) error {
 		wg.Add(1)
 		go func(conn *grpc.ClientConn) {
 			defer wg.Done()
-			w.run(ctx, conn, request, int64(*size), measureFrom, measureTo)
+			w.run(ctx, conn, method, request, int64(*size), measureFrom, measureTo)
 		}(conns[i%len(conns)])
 	}
 	wg.Wait()
@@ -93,7 +98,7 @@ func runUnary(args []string) error {
 	})
 }
 
-func (w *unaryWorker) run(ctx context.Context, conn *grpc.ClientConn, request []byte, bodyLen int64, from, to time.Time) {
+func (w *unaryWorker) run(ctx context.Context, conn *grpc.ClientConn, method string, request []byte, bodyLen int64, from, to time.Time) {
 	var resp recvSize
 	wantLen := len(request) // an echo comes back byte for byte
 	for {
@@ -101,7 +106,7 @@ func (w *unaryWorker) run(ctx context.Context, conn *grpc.ClientConn, request []
 		if !began.Before(to) {
 			return
 		}
-		err := conn.Invoke(ctx, methodUnary, &request, &resp)
+		err := conn.Invoke(ctx, method, &request, &resp)
 		ended := time.Now()
 		if err == nil && int(resp) != wantLen {
 			err = errBadResponse

@@ -1,8 +1,14 @@
 """Wires bench/handlers.py to a grpc.aio-style server: grpc.aio itself or turbogrpc.aio, which
 run the same grpcio-tools servicer (bench_pb2_grpc) unchanged."""
 
+import grpc
+
 import handlers
 import bench_pb2_grpc
+
+
+async def _unary_bytes(request, context):
+    return await handlers.unary_bytes(request)
 
 
 class _Servicer(bench_pb2_grpc.BenchServicer):
@@ -31,6 +37,9 @@ class AioServer:
         ]
         self._server = self._aio.server(options=options)
         bench_pb2_grpc.add_BenchServicer_to_server(_Servicer(), self._server)
+        # No serializers: both stacks then hand the handler bytes and send what it returns.
+        self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+            handlers.BYTES_SERVICE, {"Unary": grpc.unary_unary_rpc_method_handler(_unary_bytes)}),))
         bound = self._server.add_insecure_port(f"{host}:{port}")
         await self._server.start()
         return bound

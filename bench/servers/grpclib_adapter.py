@@ -7,7 +7,29 @@ connections for every stack (see bench/scenarios.py)."""
 
 import handlers
 import bench_grpc
+from grpclib.const import Cardinality, Handler
+from grpclib.encoding.proto import ProtoCodec
 from grpclib.server import Server
+
+
+class _BytesOrProtoCodec(ProtoCodec):
+    """grpclib has one codec per server: this one passes `bytes`-typed messages through
+    untouched (the BenchBytes service) and leaves the rest to protobuf."""
+
+    def encode(self, message, message_type):
+        return message if message_type is bytes else super().encode(message, message_type)
+
+    def decode(self, data, message_type):
+        return data if message_type is bytes else super().decode(data, message_type)
+
+
+class _BytesService:
+    def __mapping__(self):
+        return {f"/{handlers.BYTES_SERVICE}/Unary":
+                Handler(self.unary, Cardinality.UNARY_UNARY, bytes, bytes)}
+
+    async def unary(self, stream):
+        await stream.send_message(await handlers.unary_bytes(await stream.recv_message()))
 
 
 async def _received(stream):
@@ -34,7 +56,7 @@ class GrpclibServer:
         self._server = None
 
     async def start(self, host, port, limits):
-        self._server = Server([_Service()])
+        self._server = Server([_Service(), _BytesService()], codec=_BytesOrProtoCodec())
         await self._server.start(host, port)
         return self._server._server.sockets[0].getsockname()[1]
 
