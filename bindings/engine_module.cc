@@ -262,11 +262,11 @@ NB_MODULE(_engine, m) {
      nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0);
 
   m.def("send_message", [](uint64_t call_id, nb::handle message, bool end_of_stream, bool compress,
-                           int compression) {
+                           int compression, bool ack_wakes) {
     engine().submit(SendMessageCommand{call_id, bytes_of(message.ptr(), "message"), end_of_stream,
-                                       compress, compression_of(compression)});
+                                       compress, compression_of(compression), ack_wakes});
   }, nb::arg("call_id"), nb::arg("message"), nb::arg("end_of_stream") = false,
-     nb::arg("compress") = true, nb::arg("compression") = 0);
+     nb::arg("compress") = true, nb::arg("compression") = 0, nb::arg("ack_wakes") = true);
   m.def("half_close", [](uint64_t call_id) { engine().submit(HalfCloseCommand{call_id}); });
   m.def("read", [](uint64_t call_id) { engine().submit(ReadCommand{call_id}); });
   m.def("cancel", [](uint64_t call_id, int code, std::string details) {

@@ -93,7 +93,7 @@ TEST(MessageStreamOutbound, OverSizeMessageIsRefusedAndLeftWithTheCaller) {
 TEST(MessageStreamOutbound, WriteIsAcknowledgedOnceUnsentBytesDropBelowTheBound) {
   TestStream s;
   ASSERT_TRUE(s.queue_message(std::string(3 * kWriteDoneBelowBytes, 'q'), false));
-  s.owe_write_done();
+  s.owe_write_done(true);
   EXPECT_TRUE(s.queue()->drain().empty());  // far over the bound: not yet
   uint32_t flags = 0;
   std::string wire;

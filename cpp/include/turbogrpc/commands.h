@@ -46,6 +46,9 @@ struct SendMessageCommand {
   bool compress = true;        // false: this message goes uncompressed whatever the call uses
   // Server only: the call's response compression, if this command sends the response headers.
   Compression compression = Compression::kNone;
+  // The writer waits for this write's kWriteDone: push it with a wakeup. Otherwise the
+  // acknowledgement rides along with the next event that wakes the consumer.
+  bool ack_wakes = true;
 };
 
 struct HalfCloseCommand {  // client: no more requests

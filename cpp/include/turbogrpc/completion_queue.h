@@ -1,6 +1,7 @@
 // CompletionQueue: where the engine leaves finished events for one consumer (one asyncio loop).
 // The engine pushes from the poller thread; the consumer watches fd() and drains in batches.
-// Wakeups are coalesced: the eventfd is signalled only on the empty → non-empty transition.
+// Wakeups are coalesced: the eventfd is signalled at most once between two drains. An event
+// pushed without a wakeup waits for the next drain that something else causes.
 #pragma once
 
 #include <mutex>
@@ -20,8 +21,10 @@ class CompletionQueue {
   // A nonblocking eventfd that is readable while events are queued.
   int fd() const { return fd_; }
 
-  // Engine side (any thread). Never blocks on the consumer.
-  void push(Event event);
+  // Engine side (any thread). Never blocks on the consumer. `wake` false: nobody is waiting for
+  // this event, so it costs the consumer no wakeup; it is delivered, in order, with the next
+  // batch (used for acknowledgements of writes the writer did not wait for).
+  void push(Event event, bool wake = true);
 
   // Consumer side: takes every queued event and clears the eventfd.
   std::vector<Event> drain();
@@ -31,6 +34,7 @@ class CompletionQueue {
 
   std::mutex mu_;
   std::vector<Event> events_;  // guarded by mu_
+  bool signalled_ = false;     // the eventfd was written since the last drain; guarded by mu_
 };
 
 }  // namespace turbogrpc

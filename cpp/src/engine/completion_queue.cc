@@ -19,15 +19,15 @@ CompletionQueue::CompletionQueue() : fd_(make_eventfd()) {}
 
 CompletionQueue::~CompletionQueue() { ::close(fd_); }
 
-void CompletionQueue::push(Event event) {
-  bool was_empty;
+void CompletionQueue::push(Event event, bool wake) {
+  bool signal = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    was_empty = events_.empty();
     events_.push_back(std::move(event));
+    // One signal per batch: the consumer drains everything per wake-up.
+    if (wake && !signalled_) signal = signalled_ = true;
   }
-  // Only the empty → non-empty transition signals: the consumer drains everything per wake-up.
-  if (was_empty) {
+  if (signal) {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(fd_, &one, sizeof(one));
   }
@@ -39,6 +39,7 @@ std::vector<Event> CompletionQueue::drain() {
   std::vector<Event> out;
   std::lock_guard<std::mutex> lock(mu_);
   out.swap(events_);
+  signalled_ = false;
   return out;
 }
 

@@ -30,13 +30,32 @@ void Poller::modify(int fd, uint32_t events, IoHandler* handler) {
 
 void Poller::remove(int fd) { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
-void Poller::wait(int timeout_ms) {
-  constexpr int kMaxEvents = 256;
-  epoll_event events[kMaxEvents];
-  SysResult n = sys_call([&] { return ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms); });
+namespace {
+constexpr int kMaxEvents = 256;
+
+int dispatch(const epoll_event* events, const SysResult& n) {
+  if (!n.ok()) return 0;
   for (long i = 0; i < n.value; ++i) {
     static_cast<IoHandler*>(events[i].data.ptr)->on_io(events[i].events);
   }
+  return static_cast<int>(n.value);
+}
+}  // namespace
+
+int Poller::wait(int timeout_ms) {
+  epoll_event events[kMaxEvents];
+  return dispatch(events, sys_call([&] {
+                    return ::epoll_wait(epoll_fd_, events, kMaxEvents, timeout_ms);
+                  }));
+}
+
+int Poller::wait_for(std::chrono::nanoseconds timeout) {
+  epoll_event events[kMaxEvents];
+  timespec ts{static_cast<time_t>(timeout.count() / 1'000'000'000),
+              static_cast<long>(timeout.count() % 1'000'000'000)};
+  return dispatch(events, sys_call([&] {
+                    return ::epoll_pwait2(epoll_fd_, events, kMaxEvents, &ts, nullptr);
+                  }));
 }
 
 }  // namespace turbogrpc::internal

@@ -4,6 +4,8 @@
 
 #include <sys/epoll.h>
 
+#include <chrono>
+
 #include <cstdint>
 
 namespace turbogrpc::internal {
@@ -26,9 +28,12 @@ class Poller {
   void modify(int fd, uint32_t events, IoHandler* handler);
   void remove(int fd);
 
-  // Waits up to timeout_ms (-1 = forever) and calls on_io for each ready fd.
-  // Handlers must not be destroyed while wait() runs: close them, free them afterwards.
-  void wait(int timeout_ms);
+  // Waits up to timeout_ms (-1 = forever, 0 = just look) and calls on_io for each ready fd;
+  // returns how many were ready. Handlers must not be destroyed while wait() runs: close them,
+  // free them afterwards.
+  int wait(int timeout_ms);
+  // The same with a sub-millisecond timeout (epoll_pwait2).
+  int wait_for(std::chrono::nanoseconds timeout);
 
  private:
   const int epoll_fd_;  // immutable after construction

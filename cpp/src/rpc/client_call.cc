@@ -23,10 +23,11 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
                                    std::chrono::duration<double>(command.timeout_seconds));
   }
   set_send_compression(command.compression);
-  if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true);
+  if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);
 }
 
-void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress) {
+void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress,
+                       bool ack_wakes) {
   if (finished_) return;
   bool unary = shape_ == CallShape::kUnary;
   if (outbound_closed()) {
@@ -41,7 +42,7 @@ void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress)
     return;
   }
   if (end_of_stream) close_outbound();
-  if (!unary) owe_write_done();
+  if (!unary) owe_write_done(ack_wakes);
 }
 
 void ClientCall::half_close() {

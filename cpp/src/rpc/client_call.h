@@ -22,7 +22,7 @@ class ClientCall final : public Call {
 
   // Commands
   void send(SendMessageCommand&& command) override {
-    queue(std::move(command.message), command.end_of_stream, command.compress);
+    queue(std::move(command.message), command.end_of_stream, command.compress, command.ack_wakes);
   }
   void half_close() override;
   void cancel(const Status& status) override;
@@ -44,7 +44,7 @@ class ClientCall final : public Call {
   void on_message_ready() override { deliver_messages(); }
 
  private:
-  void queue(std::string&& message, bool end_of_stream, bool compress);
+  void queue(std::string&& message, bool end_of_stream, bool compress, bool ack_wakes);
   Status resolve_status(uint32_t error_code);
   void complete(Status status, std::string debug_error);
 

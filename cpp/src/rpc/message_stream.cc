@@ -18,7 +18,7 @@ ssize_t MessageStream::read_outbound(size_t length, uint32_t* data_flags) {
   size_t n = std::min(length, unsent_bytes());
   reserved_bytes_ += n;
   if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (writes_owed_ > 0 && unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
+  if (!writes_owed_.empty() && unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
   if (unsent_bytes() == 0) {
     if (outbound_closed_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -216,13 +216,19 @@ void MessageStream::push_write_done(bool ok) {
   push(std::move(e));
 }
 
-void MessageStream::owe_write_done() {
-  ++writes_owed_;
+void MessageStream::owe_write_done(bool wake) {
+  writes_owed_.push_back(wake);
   if (unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
 }
 
 void MessageStream::ack_owed_writes() {
-  for (; writes_owed_ > 0; --writes_owed_) push_write_done(true);
+  for (; !writes_owed_.empty(); writes_owed_.pop_front()) {
+    Event e;
+    e.kind = EventKind::kWriteDone;
+    e.call_id = id_;
+    e.ok = true;
+    push(std::move(e), writes_owed_.front());
+  }
 }
 
 void MessageStream::give_back_window(size_t bytes) {

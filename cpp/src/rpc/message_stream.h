@@ -88,9 +88,10 @@ class MessageStream {
   // Puts `m` into `e` as a kMessage/kUnaryDone/kServerCall payload.
   static void set_event_message(Event& e, DeframedMessage&& m);
 
-  void push(Event event) { cq_->push(std::move(event)); }
-  // A queued write is owed one kWriteDone(ok): sent as soon as unsent bytes are under the bound.
-  void owe_write_done();
+  void push(Event event, bool wake = true) { cq_->push(std::move(event), wake); }
+  // A queued write is owed one kWriteDone(ok): sent as soon as unsent bytes are under the bound;
+  // with a wakeup only if `wake` (the writer waits for it).
+  void owe_write_done(bool wake);
   void push_write_done(bool ok);  // one kWriteDone now, for a write that is not owed one
   void resume_data_source();
   void give_back_window(size_t bytes);  // returns flow-control window for consumed bytes
@@ -102,7 +103,9 @@ class MessageStream {
   Connection* connection_ = nullptr;  // null before submission and after close
   int32_t stream_id_ = -1;
 
-  int writes_owed_ = 0;  // kSendMessages still waiting for their kWriteDone (answered in order)
+  // One per kSendMessage still waiting for its kWriteDone (answered in order): whether that
+  // acknowledgement wakes the consumer.
+  std::deque<bool> writes_owed_;
   int read_credit_ = 0;
   bool peer_half_closed_ = false;  // END_STREAM seen from the peer
   bool end_marker_sent_ = false;

@@ -127,7 +127,7 @@ void ServerCall::send(SendMessageCommand&& command) {
              true);
     return;
   }
-  owe_write_done();
+  owe_write_done(command.ack_wakes);
 }
 
 void ServerCall::finish(FinishCommand&& command) {

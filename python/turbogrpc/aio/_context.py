@@ -219,7 +219,8 @@ class ServicerContext:
             message = message.encode("utf-8")
         self._flush_initial_metadata()
         self._initial_sent = True  # the first message carries the headers
-        _engine.send_message(self._call_id, message, False, self._compress_next, self._compression)
+        _engine.send_message(self._call_id, message, False, self._compress_next, self._compression,
+                             self._writes.would_wait(len(message)))
         self._compress_next = True
         if not self._writes.sent(len(message)):
             return

@@ -202,7 +202,8 @@ class _StreamingCall(Call):
             request = self._serialized(self._serializer, request)
             if request is None:
                 raise self._error() from self._cause
-        _engine.send_message(self._call_id, request, False, compress)
+        _engine.send_message(self._call_id, request, False, compress, 0,
+                             self._writes.would_wait(len(request)))
         if not self._writes.sent(len(request)):
             return
         self._entry.strong = self
@@ -309,7 +310,7 @@ class UnaryStreamCall(_ReadsResponses):
             if request is None:
                 return
         self._start(state, method, timeout, metadata, wait_for_ready, compression)
-        _engine.send_message(self._call_id, request, True)
+        _engine.send_message(self._call_id, request, True, ack_wakes=False)  # nobody waits on it
 
 
 class StreamUnaryCall(_WritesRequests):

@@ -2,7 +2,8 @@
 
 A write returns as soon as it is submitted while less than WRITE_AHEAD_BYTES are unacknowledged,
 so a stream of small messages costs no loop round trip per message; past that the writer waits
-for acknowledgements. Memory per stream stays bounded: this window in flight plus the engine's
+for acknowledgements. Only the write a writer waits on asks the engine for a wakeup
+(send_message's ack_wakes): the others' acknowledgements ride along with later events. Memory per stream stays bounded: this window in flight plus the engine's
 own bound on unsent bytes. A failed write (the call ended) shows at the next write or await.
 """
 
@@ -19,6 +20,10 @@ class WriteWindow:
     def __init__(self):
         self._sizes = collections.deque()  # one per unacknowledged write, oldest first
         self._bytes = 0
+
+    def would_wait(self, size) -> bool:
+        """Whether a write of `size` bytes will make the writer wait (see sent())."""
+        return self._bytes + size >= WRITE_AHEAD_BYTES
 
     def sent(self, size) -> bool:
         """Records a submitted write; True when the writer must wait for acknowledgements."""
