@@ -71,6 +71,28 @@ TEST(MessageStreamOutbound, AnyFrameSizeReproducesTheFramedMessages) {
   }
 }
 
+TEST(MessageStreamOutbound, AStreamThatNeverDrainsKeepsItsOrder) {
+  // Each round queues two messages and sends one: the queue never empties, so the sent prefix
+  // is dropped along the way, and the bytes must still come out in order.
+  TestStream s;
+  std::vector<std::string> payloads;
+  std::string wire;
+  for (int i = 0; i < 500; ++i) {
+    for (int j = 0; j < 2; ++j) {
+      payloads.push_back("message " + std::to_string(payloads.size()));
+      ASSERT_TRUE(s.queue_message(std::string(payloads.back()), false));
+    }
+    uint32_t flags = 0;
+    ssize_t n = s.read_outbound(kFrameHeaderSize + payloads[static_cast<size_t>(i)].size(), &flags);
+    s.take_outbound(static_cast<size_t>(n), wire);
+  }
+  s.close_outbound();
+  bool eof = false;
+  wire += send_all(s, 16384, &eof);
+  EXPECT_TRUE(eof);
+  EXPECT_TRUE(wire == framed(payloads));
+}
+
 TEST(MessageStreamOutbound, DefersWhenEmptyAndOpen) {
   TestStream s;
   uint32_t flags = 0;

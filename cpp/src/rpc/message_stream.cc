@@ -18,7 +18,7 @@ ssize_t MessageStream::read_outbound(size_t length, uint32_t* data_flags) {
   size_t n = std::min(length, unsent_bytes());
   reserved_bytes_ += n;
   if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (!writes_owed_.empty() && unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
+  if (writes_owed_ > 0 && unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
   if (unsent_bytes() == 0) {
     if (outbound_closed_) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
@@ -39,7 +39,7 @@ void MessageStream::take_outbound(size_t length, std::string& out) {
   reserved_bytes_ -= length;
   unsent_bytes_ -= length;
   while (length > 0) {
-    OutboundMessage& m = out_.front();
+    OutboundMessage& m = out_[out_head_];
     if (out_offset_ < kFrameHeaderSize) {
       size_t take = std::min(length, kFrameHeaderSize - out_offset_);
       out.append(reinterpret_cast<const char*>(m.header) + out_offset_, take);
@@ -54,9 +54,18 @@ void MessageStream::take_outbound(size_t length, std::string& out) {
     length -= take;
     if (out_offset_ == kFrameHeaderSize + m.payload.size()) {
       recycle_message_buffer(std::move(m.payload));
-      out_.pop_front();
+      m.payload = std::string();
+      ++out_head_;
       out_offset_ = 0;
     }
+  }
+  if (out_head_ == out_.size()) {
+    out_.clear();
+    out_head_ = 0;
+  } else if (out_head_ >= 64 && out_head_ * 2 >= out_.size()) {
+    // A stream that never drains fully: drop the sent prefix now and then.
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
+    out_head_ = 0;
   }
 }
 
@@ -217,18 +226,21 @@ void MessageStream::push_write_done(bool ok) {
 }
 
 void MessageStream::owe_write_done(bool wake) {
-  writes_owed_.push_back(wake);
+  ++writes_owed_;
+  owed_ack_wakes_ = owed_ack_wakes_ || wake;
   if (unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
 }
 
 void MessageStream::ack_owed_writes() {
-  for (; !writes_owed_.empty(); writes_owed_.pop_front()) {
+  for (; writes_owed_ > 0; --writes_owed_) {
     Event e;
     e.kind = EventKind::kWriteDone;
     e.call_id = id_;
     e.ok = true;
-    push(std::move(e), writes_owed_.front());
+    // One wakeup for the batch, with its last event: the consumer drains them all at once.
+    push(std::move(e), writes_owed_ == 1 && owed_ack_wakes_);
   }
+  owed_ack_wakes_ = false;
 }
 
 void MessageStream::give_back_window(size_t bytes) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "codec/compression.h"
 #include "codec/message_framing.h"
@@ -103,9 +104,10 @@ class MessageStream {
   Connection* connection_ = nullptr;  // null before submission and after close
   int32_t stream_id_ = -1;
 
-  // One per kSendMessage still waiting for its kWriteDone (answered in order): whether that
-  // acknowledgement wakes the consumer.
-  std::deque<bool> writes_owed_;
+  // kSendMessages still waiting for their kWriteDone. They are always acknowledged all at once,
+  // in order, so one flag says whether that batch wakes the consumer (some writer waits on it).
+  int writes_owed_ = 0;
+  bool owed_ack_wakes_ = false;
   int read_credit_ = 0;
   bool peer_half_closed_ = false;  // END_STREAM seen from the peer
   bool end_marker_sent_ = false;
@@ -117,8 +119,12 @@ class MessageStream {
     uint8_t header[kFrameHeaderSize];
     std::string payload;
   };
-  std::deque<OutboundMessage> out_;  // unsent messages; the front one is sent from out_offset_
-  size_t out_offset_ = 0;            // counts the header's 5 bytes, then the payload's
+  // Unsent messages from out_head_ on; out_[out_head_] is sent from out_offset_. A vector with
+  // a head index, not a deque: an empty one allocates nothing, and a server holds one per open
+  // stream.
+  std::vector<OutboundMessage> out_;
+  size_t out_head_ = 0;
+  size_t out_offset_ = 0;  // counts the header's 5 bytes, then the payload's
   size_t unsent_bytes_ = 0;          // every byte in out_ not yet taken
   size_t reserved_bytes_ = 0;        // sized into a DATA frame by read_outbound, not yet taken
   bool outbound_closed_ = false;
