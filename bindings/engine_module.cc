@@ -8,6 +8,7 @@
 #include <string>
 
 #include "codec/metadata_rules.h"
+#include "received_message.h"
 #include "turbogrpc/engine.h"
 #include "turbogrpc/message_buffers.h"
 
@@ -110,12 +111,10 @@ PyObject* metadata_tuple(const Metadata& md) {
   return t;
 }
 
-// A received message: its buffer is recycled once the bytes are in Python's hands.
+// A received message: bytes, or a view of the engine's buffer when large (received_message.h).
 PyObject* optional_bytes(std::optional<std::string>& m) {
   if (!m) Py_RETURN_NONE;
-  PyObject* out = new_bytes(*m);
-  recycle_message_buffer(std::move(*m));
-  return out;
+  return binding::received_message(std::move(*m));
 }
 
 // Builds a tuple from freshly created references (steals them).
@@ -220,6 +219,7 @@ uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, st
 
 NB_MODULE(_engine, m) {
   nb::set_leak_warnings(false);  // engine objects may outlive the interpreter's teardown order
+  if (!binding::init_received_messages()) throw nb::python_error();
   m.attr("UNARY_DONE") = static_cast<int>(EventKind::kUnaryDone);
   m.attr("INITIAL_METADATA") = static_cast<int>(EventKind::kInitialMetadata);
   m.attr("MESSAGE") = static_cast<int>(EventKind::kMessage);

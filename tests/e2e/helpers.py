@@ -238,6 +238,15 @@ def md_values(md, key: str) -> list:
     return [v for k, v in md_pairs(md) if k == key]
 
 
+def rss_bytes() -> int:
+    """This process's resident set size."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
 def free_port_refusing() -> socket.socket:
     """A bound TCP socket that does not listen: connecting to its port is refused.
     Keep it open while the port is used so nobody else takes the port."""

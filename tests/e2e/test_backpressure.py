@@ -7,7 +7,7 @@ import asyncio
 
 import grpc
 
-from e2e.helpers import eventually
+from e2e.helpers import eventually, rss_bytes
 
 SIZE = 64 * 1024
 
@@ -136,14 +136,6 @@ async def test_slow_server_reader_holds_back_client_writes(pairing):
         assert counters.reads == N
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 async def test_memory_bounded_while_reader_is_slow(ours_pairing):
     """64 MiB offered to a reader that pauses: RSS must not grow by more than ~the flow-control
     windows: 24 MiB for ours. (Validated on grpc-grpc, whose windows reach ~17 MiB: 48 MiB.)"""
@@ -164,14 +156,14 @@ async def test_memory_bounded_while_reader_is_slow(ours_pairing):
     async with ours_pairing.env(h) as env:
         for _ in range(20):
             await env.uu("Warmup")(b"")
-        baseline = _rss_bytes()
+        baseline = rss_bytes()
         call = env.us("Firehose")(b"")
         assert await call.read() == message(0)
         await eventually(lambda: counters.writes > 2, 5, "the server starting to write")
         peak = baseline
         for _ in range(20):  # 1 s of not reading
             await asyncio.sleep(0.05)
-            peak = max(peak, _rss_bytes())
+            peak = max(peak, rss_bytes())
         assert counters.writes < big_n / 2, f"server wrote {counters.writes} of {big_n} meanwhile"
         growth_mib = (peak - baseline) / (1024 * 1024)
         assert growth_mib < max_growth_mib, f"RSS grew {growth_mib:.1f} MiB while the reader paused"

@@ -14,6 +14,7 @@ from .._errors import UsageError
 from .._status import code_from_int, code_to_int
 from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks, settle
 from ._compression import compression_value
+from ._message_reader import as_bytes
 from ._metadata import as_pairs
 from ._write_window import WriteWindow
 from ._rpc_error import EOF, AbortError
@@ -180,8 +181,10 @@ class ServicerContext:
     async def read(self):
         """The next request of a request stream, or ``EOF`` at its end."""
         raw = await self._read_raw()
-        if raw is EOF or self._deserializer is None:
+        if raw is EOF:
             return raw
+        if self._deserializer is None:
+            return as_bytes(raw)
         try:
             return self._deserializer(raw)
         except Exception as exc:

@@ -13,6 +13,7 @@ import logging
 
 from ._context import BadRequest
 from ._eager import continue_in_task, copy_context, first_step
+from ._message_reader import message_reader
 from ._rpc_error import EOF, AbortError
 
 __all__ = ["MethodEntry", "HandlerCallDetails", "dict_handler_table", "serve_inline",
@@ -49,7 +50,7 @@ class MethodEntry:
             behavior
         )
         self.serializer = handler.response_serializer
-        self.deserializer = handler.request_deserializer
+        self.deserializer = message_reader(handler.request_deserializer)
         # async unary-unary handlers run their first step inline, straight from the event.
         self.inline = (
             not self.request_streaming and not self.response_streaming
@@ -79,15 +80,12 @@ def serve_inline(ctx, entry, raw_request):
     if raw_request is None:
         ctx._finish(None, _INTERNAL, NO_REQUEST)
         return
-    deserializer = entry.deserializer
-    request = raw_request
-    if deserializer is not None:
-        try:
-            request = deserializer(raw_request)
-        except Exception:
-            _LOGGER.exception("turbogrpc: cannot deserialize the request of %s", ctx._method)
-            ctx._finish(None, _INTERNAL, DESERIALIZE_REQUEST_FAILED)
-            return
+    try:
+        request = entry.deserializer(raw_request)
+    except Exception:
+        _LOGGER.exception("turbogrpc: cannot deserialize the request of %s", ctx._method)
+        ctx._finish(None, _INTERNAL, DESERIALIZE_REQUEST_FAILED)
+        return
     context = copy_context()
     try:
         coro = entry.behavior(request, ctx)

@@ -7,6 +7,7 @@ call (which submits its first command at once). No Task is created for unary cal
 from .._errors import UsageError
 from ._call import UnaryUnaryCall
 from ._compression import compression_value
+from ._message_reader import message_reader
 from ._metadata import as_pairs
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
 
@@ -30,7 +31,7 @@ class _MultiCallable:
         self._channel = channel
         self._method = method
         self._serializer = request_serializer
-        self._deserializer = response_deserializer
+        self._deserializer = message_reader(response_deserializer)
 
     def _invoke(self, call_class, request, timeout, metadata, credentials, wait_for_ready,
                 compression):

@@ -18,6 +18,7 @@ from ._call import (
     DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, Call,
 )
 from ._completion import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE, settle
+from ._message_reader import as_bytes
 from ._rpc_error import EOF, AioRpcError
 from ._write_window import WriteWindow
 
@@ -148,7 +149,7 @@ class _StreamingCall(Call):
     def _deserialize(self, raw):
         deserializer = self._deserializer
         if deserializer is None:
-            return raw
+            return as_bytes(raw)
         try:
             return deserializer(raw)
         except Exception as exc:
