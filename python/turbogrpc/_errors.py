@@ -4,11 +4,15 @@ RPC failures travel as status codes (see ``turbogrpc.aio.AioRpcError``); a
 ``UsageError`` means the calling code has to change.
 """
 
+from ._grpcio import grpcio_bases
+
 __all__ = ["UsageError"]
 
 
-class UsageError(ValueError):
+class UsageError(*grpcio_bases("aio.UsageError"), ValueError):
     """The API was misused: wrong argument, wrong state, wrong loop, use after fork.
+
+    Also a ``grpc.aio.UsageError`` when grpcio is installed.
 
     Example::
 

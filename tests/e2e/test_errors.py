@@ -140,3 +140,19 @@ async def test_server_request_deserializer_raising(pairing, shape):
         if pairing.server.is_ours:
             assert "deserializing" in err.details(), err.details()
         assert await env.uu("unary_unary")(b"fine") == b"fine"
+
+
+async def test_grpcio_except_clauses_catch_our_errors(pairing):
+    """Code written for grpc.aio catches failed RPCs with grpcio's classes; it must keep doing
+    so when the channel is ours, in the unary and the streaming shapes."""
+    async with pairing.env(handlers()) as env:
+        with pytest.raises(grpc.RpcError) as info:
+            await env.uu("Nope")(b"")
+        assert isinstance(info.value, grpc.aio.AioRpcError)
+        assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+        try:
+            await env.us("Nope")(b"").read()
+        except grpc.aio.AioRpcError as error:
+            assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+        else:
+            raise AssertionError("the streaming call did not fail")

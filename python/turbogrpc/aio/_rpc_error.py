@@ -1,14 +1,19 @@
 """The exception a failed RPC raises on the client, and the end-of-stream marker."""
 
+from .._grpcio import grpcio_bases
+
 __all__ = ["AioRpcError", "RpcError", "EOF", "AbortError"]
 
 
-class RpcError(Exception):
-    """Base class of RPC failures (the role grpc.RpcError plays in grpcio)."""
+class RpcError(*grpcio_bases("RpcError"), Exception):
+    """Base class of RPC failures; also a ``grpc.RpcError`` when grpcio is installed."""
 
 
-class AioRpcError(RpcError):
+class AioRpcError(RpcError, *grpcio_bases("aio.AioRpcError")):
     """An RPC ended with a non-OK status: a snapshot of that final status.
+
+    When grpcio is installed it is also a ``grpc.aio.AioRpcError``, so handlers written for
+    grpc.aio (``except grpc.RpcError``, ``except grpc.aio.AioRpcError``) keep catching it.
 
     Example::
 
@@ -27,7 +32,7 @@ class AioRpcError(RpcError):
         details=None,
         debug_error_string=None,
     ):
-        super().__init__()
+        Exception.__init__(self)  # grpcio's __init__, if it is a base, would set the same fields
         self._code = code
         self._initial_metadata = initial_metadata
         self._trailing_metadata = trailing_metadata
@@ -73,7 +78,7 @@ class AioRpcError(RpcError):
         )
 
 
-class AbortError(Exception):
+class AbortError(*grpcio_bases("aio.AbortError"), Exception):
     """Raised inside a server handler by ``await context.abort(...)`` to end it.
 
     Let it propagate: the call has already ended with the abort's status.
