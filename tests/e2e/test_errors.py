@@ -1,16 +1,18 @@
 """Errors that need no handler: unknown method/service → UNIMPLEMENTED in every shape; nothing
 listening → UNAVAILABLE, fast. Serializers that raise, in every shape: the client's request
 serializer or response deserializer → INTERNAL on our client; the server's request
-deserializer → INTERNAL from our server (UNKNOWN from grpc.aio's); the server keeps serving."""
+deserializer → INTERNAL from our server (UNKNOWN from grpc.aio's); the server keeps serving.
+Also: grpcio's except clauses catch our errors; two requests to a unary method → INTERNAL."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import grpc
 import pytest
 
-from e2e.helpers import eventually, free_port_refusing, ours_only, rpc_error
+from e2e.helpers import Pairing, eventually, free_port_refusing, ours_only, rpc_error
 
 
 def handlers():
@@ -156,3 +158,22 @@ async def test_grpcio_except_clauses_catch_our_errors(pairing):
             assert error.code() == grpc.StatusCode.UNIMPLEMENTED
         else:
             raise AssertionError("the streaming call did not fail")
+
+
+@ours_only
+@pytest.mark.parametrize("pairing_id", ["ours-ours", "grpc-ours"])
+async def test_second_request_to_unary_method_is_internal(pairing_id):
+    """A unary method takes one request; our server answers more with INTERNAL instead of
+    dropping the rest (grpc.aio's server silently uses the first). The handler is still running
+    when the second request comes, so the answer does not race with its reply."""
+    pairing = Pairing(pairing_id)
+
+    async def slow_echo(request, context):
+        await asyncio.sleep(0.3)
+        return request
+
+    async with pairing.env({"Echo": grpc.unary_unary_rpc_method_handler(slow_echo)}) as env:
+        call = env.su("Echo")(iter([b"one", b"two"]))
+        error = await rpc_error(pairing, call, "INTERNAL")
+        assert "sent more" in error.details()
+        assert await env.uu("Echo")(b"fine") == b"fine"  # the connection serves on

@@ -78,8 +78,14 @@ void ServerCall::deliver_call() {
 }
 
 void ServerCall::on_message_ready() {
-  if (preread_ && !delivered_) deliver_call();
-  else deliver_messages();
+  if (!preread_) {
+    deliver_messages();
+    return;
+  }
+  if (!delivered_) deliver_call();  // takes the one request
+  // A pre-read call's method takes exactly one request; more is a client error, not something
+  // to drop silently (grpc-java answers the same way).
+  if (has_messages()) end_with({StatusCode::kInternal, "Expected one request message, the client sent more"}, true);
 }
 
 void ServerCall::on_peer_end_stream() {
