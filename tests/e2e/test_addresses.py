@@ -1,8 +1,10 @@
 """Listen and dial addresses: port 0 returns the bound port; IPv6 loopback; a unix socket path;
-a dual-stack listener reached through 127.0.0.1, [::1] and localhost."""
+a dual-stack listener reached through 127.0.0.1, [::1] and localhost; host names resolved off
+the poller."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import tempfile
@@ -11,7 +13,7 @@ import uuid
 import grpc
 import pytest
 
-from e2e.helpers import ipv6_loopback_available
+from e2e.helpers import code_name, ipv6_loopback_available
 
 
 def handlers():
@@ -72,3 +74,22 @@ async def test_dual_stack_listener(pairing):
         for host in ("127.0.0.1", "[::1]", "localhost"):
             async with pairing.connect(f"{host}:{srv.port}") as channel:
                 assert await channel.unary_unary("/test.Svc/Echo")(host.encode()) == host.encode()
+
+
+async def test_host_names_resolve_off_the_poller(pairing):
+    """Host names are looked up on a resolver thread (cpp/src/io/resolver.h), numeric ones at
+    once; both kinds reach the server, side by side on one client, and a name that does not
+    resolve fails its call with UNAVAILABLE while the other channels serve on."""
+    async with pairing.serve(handlers()) as srv:
+        async with pairing.connect(f"localhost:{srv.port}") as by_name, \
+                pairing.connect(f"127.0.0.1:{srv.port}") as by_number, \
+                pairing.connect("no-such-host.invalid:1") as nowhere:
+            failing = nowhere.unary_unary("/test.Svc/Echo")(b"x", timeout=5)
+            results = await asyncio.gather(
+                by_name.unary_unary("/test.Svc/Echo")(b"name"),
+                by_number.unary_unary("/test.Svc/Echo")(b"number"),
+                failing, return_exceptions=True)
+            assert results[:2] == [b"name", b"number"]
+            assert isinstance(results[2], pairing.client.AioRpcError), results[2]
+            assert code_name(results[2].code()) == "UNAVAILABLE"
+            assert await by_name.unary_unary("/test.Svc/Echo")(b"again") == b"again"

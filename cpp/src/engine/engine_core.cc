@@ -44,7 +44,14 @@ std::chrono::nanoseconds spin_from_environment() {
 }  // namespace
 
 EngineCore::EngineCore(std::atomic<uint64_t>& ids)
-    : ids_(ids), wake_fd_(make_wake_fd()), spin_(spin_from_environment()) {
+    : ids_(ids),
+      wake_fd_(make_wake_fd()),
+      resolver_(poller_,
+                [this](uint64_t channel_id, ResolvedTarget result) {
+                  auto it = channels_.find(channel_id);  // gone if closed while resolving
+                  if (it != channels_.end()) it->second->on_resolved(std::move(result));
+                }),
+      spin_(spin_from_environment()) {
   poller_.add(wake_fd_, EPOLLIN, this);
   thread_ = std::thread([this] { run(); });
 }

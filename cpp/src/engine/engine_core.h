@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "io/poller.h"
+#include "io/resolver.h"
 #include "io/timer_queue.h"
 #include "rpc/call_registry.h"
 #include "turbogrpc/commands.h"
@@ -35,6 +36,7 @@ class EngineCore final : public IoHandler {
   Poller& poller() { return poller_; }
   TimerQueue& timers() { return timers_; }
   CallRegistry& calls() { return calls_; }
+  Resolver& resolver() { return resolver_; }
   uint64_t new_id() { return ids_.fetch_add(1, std::memory_order_relaxed); }
   void adopt(std::unique_ptr<Connection> connection);
   void retire(Connection* connection);  // freed at the end of this iteration
@@ -69,6 +71,7 @@ class EngineCore final : public IoHandler {
   std::vector<std::unique_ptr<Connection>> retired_;
   std::vector<Command> running_;  // the batch being executed (kept to reuse its capacity)
   std::vector<DueTimer> due_;
+  Resolver resolver_;  // after poller_ (it watches an fd) and channels_ (it reports to them)
 
   // How long the poller keeps looking (epoll_wait with no timeout, yielding the core between
   // looks) after its last work before it sleeps: see run(). Immutable after construction.

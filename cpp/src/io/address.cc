@@ -56,8 +56,9 @@ bool split_host_port(const std::string& s, std::string* host, std::string* port)
   return true;
 }
 
+// `numeric_only`: no name lookup; a host name leaves `out.needs_lookup` set instead.
 ResolvedTarget resolve_inet(const std::string& hostport, const std::string& original,
-                            bool passive) {
+                            bool passive, bool numeric_only) {
   ResolvedTarget out;
   std::string host, port;
   if (!split_host_port(hostport, &host, &port)) {
@@ -69,7 +70,7 @@ ResolvedTarget resolve_inet(const std::string& hostport, const std::string& orig
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
-  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) | (numeric_only ? AI_NUMERICHOST : 0);
   const char* node = host.empty() ? nullptr : host.c_str();
   if (passive && (host == "::" || host.empty())) {
     hints.ai_family = AF_INET6;  // dual-stack wildcard
@@ -78,6 +79,10 @@ ResolvedTarget resolve_inet(const std::string& hostport, const std::string& orig
   if (passive && host == "localhost") node = "127.0.0.1";
   addrinfo* result = nullptr;
   int rc = getaddrinfo(node, port.c_str(), &hints, &result);
+  if (rc == EAI_NONAME && numeric_only) {
+    out.needs_lookup = true;
+    return out;
+  }
   if (rc != 0) {
     out.error = "cannot resolve '" + original + "': " + gai_strerror(rc);
     return out;
@@ -93,7 +98,7 @@ ResolvedTarget resolve_inet(const std::string& hostport, const std::string& orig
   return out;
 }
 
-ResolvedTarget resolve(const std::string& target, bool passive) {
+ResolvedTarget resolve(const std::string& target, bool passive, bool numeric_only = false) {
   if (starts_with(target, "unix:")) {
     std::string path = target.substr(5);
     if (starts_with(path, "//")) path = path.substr(2);  // unix:///abs → /abs
@@ -104,12 +109,15 @@ ResolvedTarget resolve(const std::string& target, bool passive) {
   else if (starts_with(rest, "dns:")) rest = rest.substr(4);
   else if (starts_with(rest, "ipv4:")) rest = rest.substr(5);
   else if (starts_with(rest, "ipv6:")) rest = rest.substr(5);
-  return resolve_inet(rest, target, passive);
+  return resolve_inet(rest, target, passive, numeric_only);
 }
 
 }  // namespace
 
 ResolvedTarget resolve_target(const std::string& target) { return resolve(target, false); }
+ResolvedTarget resolve_target_without_lookup(const std::string& target) {
+  return resolve(target, false, /*numeric_only=*/true);
+}
 ResolvedTarget resolve_listen_address(const std::string& address) { return resolve(address, true); }
 
 SysResult start_connect(const SocketAddress& address) {

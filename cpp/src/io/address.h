@@ -23,12 +23,17 @@ struct ResolvedTarget {
   std::vector<SocketAddress> addresses;  // tried in order
   std::string authority;                 // ":authority" for requests
   std::string error;                     // non-empty when the target could not be resolved
+  bool needs_lookup = false;             // resolve_target_without_lookup met a host name
 };
 
 // Accepts "host:port", "[v6]:port", "dns:///host:port", "ipv4:a.b.c.d:port",
 // "ipv6:[addr]:port", "unix:/abs/path", "unix:///abs/path", "unix:relative".
 // A missing port means 443, as gRPC's default. Host names go through getaddrinfo.
 ResolvedTarget resolve_target(const std::string& target);
+
+// resolve_target without blocking: numeric addresses and unix sockets resolve here; for a host
+// name the result has `needs_lookup` set (io/resolver.h does those off the poller thread).
+ResolvedTarget resolve_target_without_lookup(const std::string& target);
 
 // Same forms as resolve_target, for servers: "[::]" listens dual-stack.
 ResolvedTarget resolve_listen_address(const std::string& address);

@@ -34,16 +34,31 @@ void Channel::start_call(std::unique_ptr<ClientCall> call) {
   if (active_ == nullptr) connect();
 }
 
+bool Channel::use_addresses(ResolvedTarget result) {
+  addresses_ = std::move(result);
+  address_index_ = 0;
+  if (!options_.authority.empty()) addresses_.authority = options_.authority;
+  resolved_ = addresses_.error.empty();
+  if (!resolved_) fail_pending({StatusCode::kUnavailable, addresses_.error});
+  return resolved_;
+}
+
+void Channel::on_resolved(ResolvedTarget result) {
+  resolving_ = false;
+  if (closed_ || active_ != nullptr) return;
+  if (use_addresses(std::move(result)) && !pending_.empty()) connect();
+}
+
 void Channel::connect() {
+  if (resolving_) return;  // on_resolved() connects
   if (!resolved_) {
-    // getaddrinfo blocks the poller; fine for numeric and /etc/hosts names (see docs).
-    addresses_ = resolve_target(target_);
-    if (!options_.authority.empty()) addresses_.authority = options_.authority;
-    resolved_ = addresses_.error.empty();
-    if (!resolved_) {
-      fail_pending({StatusCode::kUnavailable, addresses_.error});
+    ResolvedTarget now = resolve_target_without_lookup(target_);
+    if (now.needs_lookup) {
+      resolving_ = true;
+      core_.resolver().start(id_, target_);
       return;
     }
+    if (!use_addresses(std::move(now))) return;
   }
   while (address_index_ < addresses_.addresses.size()) {
     SysResult s = start_connect(addresses_.addresses[address_index_]);
@@ -56,9 +71,7 @@ void Channel::connect() {
     last_connect_error_ = s.message();
     ++address_index_;
   }
-  address_index_ = 0;
-  fail_pending({StatusCode::kUnavailable, "failed to connect to all addresses of '" + target_ +
-                                              "'; last error: " + last_connect_error_});
+  all_addresses_failed();
 }
 
 void Channel::on_connected(ClientConnection* connection) {
@@ -78,7 +91,12 @@ void Channel::on_connect_failed(ClientConnection* connection, int error) {
     connect();
     return;
   }
+  all_addresses_failed();
+}
+
+void Channel::all_addresses_failed() {
   address_index_ = 0;
+  resolved_ = false;  // the next attempt looks the name up again: its addresses may have moved
   fail_pending({StatusCode::kUnavailable, "failed to connect to all addresses of '" + target_ +
                                               "'; last error: " + last_connect_error_});
 }

@@ -34,9 +34,13 @@ class Channel {
   void on_connection_closed(ClientConnection* connection, const Status& reason);
   void on_goaway(ClientConnection* connection);
   void on_reconnect_timer();
+  void on_resolved(ResolvedTarget result);  // a host-name lookup finished (io/resolver.h)
 
  private:
   void connect();
+  // Takes a finished resolution; false (pending calls failed) when it is an error.
+  bool use_addresses(ResolvedTarget result);
+  void all_addresses_failed();
   void fail_pending(const Status& status);
   void submit_pending();
 
@@ -46,7 +50,8 @@ class Channel {
   const ChannelOptions options_;
   std::string user_agent_;
 
-  bool resolved_ = false;
+  bool resolved_ = false;   // addresses_ is usable; cleared to look the name up again
+  bool resolving_ = false;  // a lookup is running on the resolver
   ResolvedTarget addresses_;
   size_t address_index_ = 0;
   std::string last_connect_error_;
