@@ -39,7 +39,7 @@ void MessageStream::take_outbound(size_t length, std::string& out) {
   reserved_bytes_ -= length;
   unsent_bytes_ -= length;
   while (length > 0) {
-    OutboundMessage& m = out_[out_head_];
+    OutboundMessage& m = out_.front();
     if (out_offset_ < kFrameHeaderSize) {
       size_t take = std::min(length, kFrameHeaderSize - out_offset_);
       out.append(reinterpret_cast<const char*>(m.header) + out_offset_, take);
@@ -54,18 +54,9 @@ void MessageStream::take_outbound(size_t length, std::string& out) {
     length -= take;
     if (out_offset_ == kFrameHeaderSize + m.payload.size()) {
       recycle_message_buffer(std::move(m.payload));
-      m.payload = std::string();
-      ++out_head_;
+      out_.pop_front();
       out_offset_ = 0;
     }
-  }
-  if (out_head_ == out_.size()) {
-    out_.clear();
-    out_head_ = 0;
-  } else if (out_head_ >= 64 && out_head_ * 2 >= out_.size()) {
-    // A stream that never drains fully: drop the sent prefix now and then.
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_head_));
-    out_head_ = 0;
   }
 }
 
@@ -171,8 +162,7 @@ void MessageStream::add_read_credit() {
 }
 
 DeframedMessage MessageStream::take_message() {
-  DeframedMessage m = std::move(inbox_.front());
-  inbox_.pop_front();
+  DeframedMessage m = inbox_.take_front();
   inbox_bytes_ -= m.payload.size();
   return m;
 }

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +11,7 @@
 
 #include "codec/compression.h"
 #include "codec/message_framing.h"
+#include "rpc/fifo.h"
 #include "turbogrpc/completion_queue.h"
 #include "turbogrpc/status.h"
 
@@ -119,11 +119,8 @@ class MessageStream {
     uint8_t header[kFrameHeaderSize];
     std::string payload;
   };
-  // Unsent messages from out_head_ on; out_[out_head_] is sent from out_offset_. A vector with
-  // a head index, not a deque: an empty one allocates nothing, and a server holds one per open
-  // stream.
-  std::vector<OutboundMessage> out_;
-  size_t out_head_ = 0;
+  // Unsent messages; out_.front() is sent from out_offset_.
+  Fifo<OutboundMessage> out_;
   size_t out_offset_ = 0;  // counts the header's 5 bytes, then the payload's
   size_t unsent_bytes_ = 0;          // every byte in out_ not yet taken
   size_t reserved_bytes_ = 0;        // sized into a DATA frame by read_outbound, not yet taken
@@ -142,7 +139,7 @@ class MessageStream {
   std::string receive_encoding_name_;
   std::string compress_scratch_;
 
-  std::deque<DeframedMessage> inbox_;  // complete, decoded messages not yet delivered
+  Fifo<DeframedMessage> inbox_;  // complete, decoded messages not yet delivered
   size_t inbox_bytes_ = 0;
   size_t deferred_window_ = 0;  // received bytes not yet given back to flow control
   std::vector<DeframedMessage> scratch_;
