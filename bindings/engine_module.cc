@@ -5,6 +5,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "codec/metadata_rules.h"
@@ -99,14 +101,36 @@ PyObject* new_bytes(const std::string& s) {
   return PyBytes_FromStringAndSize(s.data(), static_cast<Py_ssize_t>(s.size()));
 }
 
+// Builds a tuple from new references, stealing them. Any of them null (a failed allocation), or
+// the tuple itself failing: returns null with the Python error set, and releases the others.
+template <typename... T>
+PyObject* tuple_of(T... items) {
+  PyObject* array[] = {items...};
+  bool complete = true;
+  for (PyObject* o : array) complete = complete && o != nullptr;
+  PyObject* t = complete ? PyTuple_New(sizeof...(items)) : nullptr;
+  if (t == nullptr) {
+    for (PyObject* o : array) Py_XDECREF(o);
+    return nullptr;
+  }
+  for (Py_ssize_t i = 0; i < static_cast<Py_ssize_t>(sizeof...(items)); ++i) PyTuple_SET_ITEM(t, i, array[i]);
+  return t;
+}
+
 PyObject* metadata_tuple(const Metadata& md) {
   PyObject* t = PyTuple_New(static_cast<Py_ssize_t>(md.size()));
+  if (t == nullptr) return nullptr;
   for (size_t i = 0; i < md.size(); ++i) {
     const auto& [k, v] = md[i];
     PyObject* value = internal::is_binary_key(k)
                           ? new_bytes(v)
                           : PyUnicode_DecodeLatin1(v.data(), static_cast<Py_ssize_t>(v.size()), nullptr);
-    PyTuple_SET_ITEM(t, static_cast<Py_ssize_t>(i), PyTuple_Pack(2, nb::steal(new_str(k)).ptr(), nb::steal(value).ptr()));
+    PyObject* pair = tuple_of(new_str(k), value);
+    if (pair == nullptr) {
+      Py_DECREF(t);  // the items not yet set are null, which tuple deallocation skips
+      return nullptr;
+    }
+    PyTuple_SET_ITEM(t, static_cast<Py_ssize_t>(i), pair);
   }
   return t;
 }
@@ -117,18 +141,11 @@ PyObject* optional_bytes(std::optional<std::string>& m) {
   return binding::received_message(std::move(*m));
 }
 
-// Builds a tuple from freshly created references (steals them).
-template <typename... T>
-PyObject* tuple_of(T... items) {
-  PyObject* t = PyTuple_New(sizeof...(items));
-  Py_ssize_t i = 0;
-  ((PyTuple_SET_ITEM(t, i++, items)), ...);
-  return t;
-}
 
 PyObject* py_int(uint64_t v) { return PyLong_FromUnsignedLongLong(v); }
 PyObject* py_code(const Status& s) { return PyLong_FromLong(static_cast<long>(s.code)); }
 
+// Null (with the Python error set) when an allocation failed.
 PyObject* event_tuple(Event& e) {
   PyObject* kind = PyLong_FromLong(static_cast<long>(e.kind));
   switch (e.kind) {
@@ -163,8 +180,15 @@ PyObject* event_tuple(Event& e) {
 nb::list drain(CompletionQueue& cq) {
   std::vector<Event> events = cq.drain();
   PyObject* list = PyList_New(static_cast<Py_ssize_t>(events.size()));
-  for (size_t i = 0; i < events.size(); ++i)
-    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), event_tuple(events[i]));
+  if (list == nullptr) throw nb::python_error();
+  for (size_t i = 0; i < events.size(); ++i) {
+    PyObject* item = event_tuple(events[i]);
+    if (item == nullptr) {
+      Py_DECREF(list);
+      throw nb::python_error();  // MemoryError, raised where the loop drains, not a segfault
+    }
+    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
+  }
   return nb::steal<nb::list>(list);
 }
 
@@ -193,7 +217,8 @@ Compression compression_of(int value) {
 double timeout_of(nb::handle timeout) {
   if (timeout.is_none()) return -1;
   double t = nb::cast<double>(timeout);
-  return t < 0 ? 0 : t;
+  if (std::isnan(t)) throw nb::value_error("timeout is NaN: give a number of seconds, or None for no deadline");
+  return t < 0 ? 0 : t;  // a passed deadline; +inf and huge values mean none (rpc/deadline.h)
 }
 
 uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
@@ -218,7 +243,10 @@ uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, st
 }  // namespace
 
 NB_MODULE(_engine, m) {
-  nb::set_leak_warnings(false);  // engine objects may outlive the interpreter's teardown order
+  // Completion queues held by module-level state can outlive the interpreter's teardown order,
+  // which nanobind reports as leaks; TURBOGRPC_LEAK_WARNINGS=1 turns the report on (tests do).
+  const char* leak_warnings = std::getenv("TURBOGRPC_LEAK_WARNINGS");
+  nb::set_leak_warnings(leak_warnings != nullptr && std::string(leak_warnings) == "1");
   if (!binding::init_received_messages()) throw nb::python_error();
   m.attr("UNARY_DONE") = static_cast<int>(EventKind::kUnaryDone);
   m.attr("INITIAL_METADATA") = static_cast<int>(EventKind::kInitialMetadata);

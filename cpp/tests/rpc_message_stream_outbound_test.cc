@@ -28,6 +28,7 @@ class TestStream : public MessageStream {
  protected:
   void on_receive_error(Status) override {}
   StatusCode unsupported_encoding_code() const override { return StatusCode::kInternal; }
+  bool ignores_data() const override { return false; }
 };
 
 std::string framed(const std::vector<std::string>& payloads) {

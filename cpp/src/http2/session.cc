@@ -61,8 +61,12 @@ SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settin
 
   nghttp2_option* option = nullptr;
   nghttp2_option_new(&option);
-  // We return window only as the application reads messages: that is the backpressure.
+  // We return window ourselves (Connection::on_data_received): the connection's at once, a
+  // stream's only as the application reads its messages — backpressure per stream.
   nghttp2_option_set_no_auto_window_update(option, 1);
+  // nghttp2 otherwise keeps closed streams for RFC 7540 priority handling, bounded only by
+  // our own MAX_CONCURRENT_STREAMS: ~300 bytes per finished call for the connection's life.
+  nghttp2_option_set_no_closed_streams(option, 1);
   nghttp2_option_set_max_send_header_block_length(option, 1 << 20);
   // Peers (grpc-core among them) send grpc-message values with trailing spaces; RFC 9113's
   // strict check would turn those into a PROTOCOL_ERROR reset of a perfectly good status.

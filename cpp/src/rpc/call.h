@@ -27,6 +27,11 @@ class Call : public MessageStream {
   virtual void finish(FinishCommand&& command) {}
   virtual void on_deadline() = 0;
 
+  // From the transport: the HTTP/2 stream closed (`error_code` from RST_STREAM, or NO_ERROR);
+  // the whole connection was lost (the stream with it).
+  virtual void on_stream_closed(uint32_t error_code) = 0;
+  virtual void on_connection_lost(const Status& reason) = 0;
+
  protected:
   // The call is done as far as the consumer is concerned: commands are ignored from here on.
   void leave_registry() { registry_.remove(id_); }

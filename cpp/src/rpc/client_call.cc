@@ -5,6 +5,7 @@
 #include "codec/base64.h"
 #include "codec/metadata_rules.h"
 #include "codec/percent_encoding.h"
+#include "rpc/deadline.h"
 #include "rpc/status_mapping.h"
 #include "transport/connection.h"
 
@@ -18,10 +19,8 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
       metadata_(std::move(command.metadata)),
       shape_(command.shape),
       wait_for_ready_(command.wait_for_ready) {
-  if (command.timeout_seconds >= 0) {
-    deadline_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(command.timeout_seconds));
-  }
+  // A negative timeout_seconds means none was given; see rpc/deadline.h for the rest.
+  if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, Clock::now());
   set_send_compression(command.compression);
   if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);
 }
@@ -35,10 +34,7 @@ void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress,
     return;
   }
   if (!queue_message(std::move(message), compress)) {
-    fail({StatusCode::kResourceExhausted, "Sent message larger than max (" +
-                                              std::to_string(message.size()) + " vs. " +
-                                              std::to_string(max_send_size_) + ")"},
-         "send limit");
+    fail(send_limit_status(message.size()), "send limit");
     return;
   }
   if (end_of_stream) close_outbound();
@@ -148,6 +144,11 @@ void ClientCall::on_stream_closed(uint32_t error_code) {
   detach();
   if (finished_) return;
   complete(resolve_status(error_code), "");
+}
+
+void ClientCall::on_connection_lost(const Status& reason) {
+  detach();
+  fail(reason, "connection closed");
 }
 
 void ClientCall::fail(const Status& status, std::string debug_error) {

@@ -34,7 +34,8 @@ class ClientCall final : public Call {
   void end_headers();
   // The server ended its side (END_STREAM): the call is over, whatever we were still sending.
   void on_peer_end_stream();
-  void on_stream_closed(uint32_t error_code);
+  void on_stream_closed(uint32_t error_code) override;
+  void on_connection_lost(const Status& reason) override;
   // Ends the call now (connection lost, connect failed, channel closed) and resets the stream.
   void fail(const Status& status, std::string debug_error);
 
@@ -42,6 +43,7 @@ class ClientCall final : public Call {
   void on_receive_error(Status status) override;
   StatusCode unsupported_encoding_code() const override { return StatusCode::kInternal; }
   void on_message_ready() override { deliver_messages(); }
+  bool ignores_data() const override { return finished_; }
 
  private:
   void queue(std::string&& message, bool end_of_stream, bool compress, bool ack_wakes);

@@ -72,6 +72,11 @@ bool MessageStream::queue_message(std::string&& payload, bool compress) {
   return true;
 }
 
+Status MessageStream::send_limit_status(size_t size) const {
+  return {StatusCode::kResourceExhausted, "Sent message larger than max (" + std::to_string(size) +
+                                              " vs. " + std::to_string(max_send_size_) + ")"};
+}
+
 void MessageStream::set_receive_encoding(std::string_view name) {
   receive_encoding_ = parse_encoding(name);
   receive_encoding_name_ = name;
@@ -90,6 +95,7 @@ void MessageStream::resume_data_source() {
 }
 
 size_t MessageStream::on_data(const uint8_t* data, size_t length) {
+  if (ignores_data()) return length;
   scratch_.clear();
   DeframeError error = deframer_.feed(std::string_view(reinterpret_cast<const char*>(data), length), scratch_);
   size_t give_back = length + deferred_window_;
@@ -234,7 +240,7 @@ void MessageStream::ack_owed_writes() {
 }
 
 void MessageStream::give_back_window(size_t bytes) {
-  if (connection_ != nullptr && bytes > 0) connection_->consume(stream_id_, bytes);
+  if (connection_ != nullptr && bytes > 0) connection_->return_stream_window(stream_id_, bytes);
 }
 
 }  // namespace turbogrpc::internal

@@ -49,7 +49,8 @@ class MessageStream {
   // Whether nghttp2 has parked our data source (returned DEFERRED) and needs resume_data.
   bool data_deferred() const { return data_deferred_; }
 
-  // DATA payload from the peer. Returns the bytes to give back to flow control now.
+  // DATA payload from the peer. Returns the bytes of stream window to give back now (the
+  // connection's window is the connection's business).
   size_t on_data(const uint8_t* data, size_t length);
 
   // The algorithm our compressed messages use (announced in grpc-encoding by the caller).
@@ -60,6 +61,8 @@ class MessageStream {
   // queues it, taking the string without copying it; wakes the data source. False (and
   // `payload` untouched) if over max_send_size.
   bool queue_message(std::string&& payload, bool compress = true);
+  // The status a call ends with when queue_message refused a `size`-byte message.
+  Status send_limit_status(size_t size) const;
   void set_send_compression(Compression c) { send_compression_ = c; }
   // The peer's grpc-encoding header: how its compressed messages are to be decoded.
   void set_receive_encoding(std::string_view name);
@@ -74,6 +77,8 @@ class MessageStream {
   // undecodable); the call must end with `status`.
   virtual void on_message_ready() {}
   virtual void on_receive_error(Status status) = 0;
+  // The call is over for the application: data that still arrives is dropped, not buffered.
+  virtual bool ignores_data() const = 0;
   // The code for a message compressed with an algorithm we do not implement: the server answers
   // UNIMPLEMENTED (gRPC's compression spec), a client reports INTERNAL.
   virtual StatusCode unsupported_encoding_code() const = 0;
@@ -95,7 +100,7 @@ class MessageStream {
   void owe_write_done(bool wake);
   void push_write_done(bool ok);  // one kWriteDone now, for a write that is not owed one
   void resume_data_source();
-  void give_back_window(size_t bytes);  // returns flow-control window for consumed bytes
+  void give_back_window(size_t bytes);  // returns stream window for bytes the reader took
   size_t deferred_window() const { return deferred_window_; }
 
   const uint64_t id_;

@@ -8,9 +8,28 @@
 #include "codec/percent_encoding.h"
 #include "codec/timeout_codec.h"
 #include "http2/session.h"
+#include "rpc/deadline.h"
 #include "transport/connection.h"
 
 namespace turbogrpc::internal {
+namespace {
+
+// grpc-status and grpc-message (percent-encoded, left out when empty) for a status, kept alive
+// until the header list holding them is submitted.
+class StatusHeaders {
+ public:
+  explicit StatusHeaders(const Status& status)
+      : code_(std::to_string(static_cast<int>(status.code))), message_(percent_encode(status.details)) {}
+  void append_to(std::vector<nghttp2_nv>& nva) const {
+    nva.push_back(make_nv("grpc-status", code_));
+    if (!message_.empty()) nva.push_back(make_nv("grpc-message", message_));
+  }
+
+ private:
+  std::string code_, message_;
+};
+
+}  // namespace
 
 ServerCall::ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<CompletionQueue> cq,
                        const ServerOptions& options, CallRegistry& registry, std::string peer)
@@ -29,7 +48,9 @@ void ServerCall::on_header(std::string_view name, std::string_view value) {
   else if (name == "grpc-timeout") {
     if (auto ns = parse_grpc_timeout_ns(value)) {
       timeout_seconds_ = static_cast<double>(*ns) / 1e9;
-      deadline_ = Clock::now() + std::chrono::nanoseconds(*ns);
+      deadline_ = deadline_after_ns(*ns, Clock::now());
+    } else {
+      bad_timeout_ = std::string(value);
     }
   } else if (is_hidden_received_header(name)) {
     return;
@@ -53,6 +74,11 @@ bool ServerCall::on_request_headers(bool end_stream, bool preread) {
   }
   if (path_.empty()) {
     respond_http_error(404, StatusCode::kUnimplemented, "Missing :path");
+    return false;
+  }
+  if (bad_timeout_) {
+    // As grpc-core: a deadline we cannot read is an error, not a call without one.
+    end_with({StatusCode::kInternal, "Invalid grpc-timeout header value '" + *bad_timeout_ + "'"}, false);
     return false;
   }
   preread_ = preread;
@@ -109,8 +135,13 @@ void ServerCall::send_headers(const Metadata& metadata) {
     nva.push_back(make_nv("grpc-encoding", encoding_name(send_compression())));
   std::deque<std::string> storage;
   append_metadata_nv(metadata, nva, storage);
+  submit_headers(nva, /*with_body=*/true);
+}
+
+void ServerCall::submit_headers(const std::vector<nghttp2_nv>& nva, bool with_body) {
   nghttp2_data_provider provider = data_provider();
-  connection_->submit_response(stream_id_, nva, &provider);
+  if (connection_->submit_response(stream_id_, nva, with_body ? &provider : nullptr) != 0)
+    connection_->reset_stream(stream_id_, NGHTTP2_INTERNAL_ERROR);
 }
 
 void ServerCall::send_initial_metadata(SendInitialMetadataCommand&& command) {
@@ -127,10 +158,7 @@ void ServerCall::send(SendMessageCommand&& command) {
     send_headers({});
   }
   if (!queue_message(std::move(message), command.compress)) {
-    end_with({StatusCode::kResourceExhausted, "Sent message larger than max (" +
-                                                  std::to_string(message.size()) + " vs. " +
-                                                  std::to_string(max_send_size_) + ")"},
-             true);
+    end_with(send_limit_status(message.size()), true);
     return;
   }
   owe_write_done(command.ack_wakes);
@@ -141,11 +169,8 @@ void ServerCall::finish(FinishCommand&& command) {
   Status status = std::move(command.status);
   choose_compression(command.compression);
   if (command.message && !headers_sent_ && !done_) send_headers(command.initial_metadata);
-  if (command.message && !queue_message(std::move(*command.message), command.compress_message)) {
-    status = {StatusCode::kResourceExhausted, "Sent message larger than max (" +
-                                                  std::to_string(command.message->size()) + " vs. " +
-                                                  std::to_string(max_send_size_) + ")"};
-  }
+  if (command.message && !queue_message(std::move(*command.message), command.compress_message))
+    status = send_limit_status(command.message->size());
   if (!headers_sent_ && !command.initial_metadata.empty()) send_headers(command.initial_metadata);
   final_trailing_ = std::move(command.trailing_metadata);
   end_with(std::move(status), false);
@@ -168,38 +193,36 @@ void ServerCall::end_with(Status status, bool notify) {
     // Trailers-only: one HEADERS frame that ends the stream.
     std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
                                    make_nv("grpc-accept-encoding", kAcceptEncodingValue)};
-    std::string code = std::to_string(static_cast<int>(final_status_.code));
-    nva.push_back(make_nv("grpc-status", code));
-    std::string message = percent_encode(final_status_.details);
-    if (!message.empty()) nva.push_back(make_nv("grpc-message", message));
+    StatusHeaders status_headers(final_status_);
+    status_headers.append_to(nva);
     std::deque<std::string> storage;
     append_metadata_nv(final_trailing_, nva, storage);
     headers_sent_ = true;
-    connection_->submit_response(stream_id_, nva, nullptr);
+    submit_headers(nva, /*with_body=*/false);
     return;
   }
   close_outbound();  // the data source sends the trailers after the last message
 }
 
 void ServerCall::on_outbound_end(uint32_t* data_flags) {
-  *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-  std::string code = std::to_string(static_cast<int>(final_status_.code));
-  std::string message = percent_encode(final_status_.details);
-  Metadata fixed = {{"grpc-status", code}};
-  if (!message.empty()) fixed.emplace_back("grpc-message", message);
-  connection_->submit_trailers(stream_id_, fixed, final_trailing_);
+  std::vector<nghttp2_nv> nva;
+  StatusHeaders status_headers(final_status_);
+  status_headers.append_to(nva);
+  // The trailers end the stream; if nghttp2 refuses them, this DATA frame ends it instead (the
+  // client then reports the missing status) rather than leaving the stream open forever.
+  if (connection_->submit_trailers(stream_id_, nva, final_trailing_) == 0)
+    *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 }
 
 void ServerCall::respond_http_error(int http_status, StatusCode code, std::string message) {
   done_ = true;
   leave_registry();
   std::string status = std::to_string(http_status);
-  std::string grpc_code = std::to_string(static_cast<int>(code));
-  std::string encoded = percent_encode(message);
-  std::vector<nghttp2_nv> nva = {make_nv(":status", status), make_nv("content-type", "application/grpc"),
-                                 make_nv("grpc-status", grpc_code), make_nv("grpc-message", encoded)};
+  std::vector<nghttp2_nv> nva = {make_nv(":status", status), make_nv("content-type", "application/grpc")};
+  StatusHeaders status_headers(Status{code, std::move(message)});
+  status_headers.append_to(nva);
   headers_sent_ = true;
-  connection_->submit_response(stream_id_, nva, nullptr);
+  submit_headers(nva, /*with_body=*/false);
 }
 
 void ServerCall::cancel(const Status& status) {
@@ -212,6 +235,8 @@ void ServerCall::cancel(const Status& status) {
 void ServerCall::on_deadline() {
   end_with({StatusCode::kDeadlineExceeded, "Deadline Exceeded"}, true);
 }
+
+void ServerCall::on_connection_lost(const Status&) { on_stream_closed(NGHTTP2_CANCEL); }
 
 void ServerCall::on_stream_closed(uint32_t error_code) {
   if (!done_) {

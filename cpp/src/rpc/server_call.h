@@ -2,8 +2,11 @@
 // response headers, messages and trailers. I/O-free: its ServerConnection feeds and sends it.
 #pragma once
 
+#include <nghttp2/nghttp2.h>
+
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/timer_queue.h"
 #include "rpc/call.h"
@@ -28,7 +31,8 @@ class ServerCall final : public Call {
   // answered it already). `preread` holds the request back until its message is in.
   bool on_request_headers(bool end_stream, bool preread);
   void on_peer_end_stream();
-  void on_stream_closed(uint32_t error_code);
+  void on_stream_closed(uint32_t error_code) override;
+  void on_connection_lost(const Status&) override;
   // Our final frame went out; true when the peer still sends (the stream then needs a reset).
   bool ended_before_peer() const { return !peer_half_closed_; }
   std::optional<Clock::time_point> deadline() const { return deadline_; }
@@ -38,6 +42,7 @@ class ServerCall final : public Call {
   void on_receive_error(Status status) override;
   StatusCode unsupported_encoding_code() const override { return StatusCode::kUnimplemented; }
   void on_message_ready() override;
+  bool ignores_data() const override { return done_; }
   void on_outbound_end(uint32_t* data_flags) override;
 
  private:
@@ -48,6 +53,9 @@ class ServerCall final : public Call {
   // Ends the call with `status` on the wire; `notify` pushes kServerDone to the application.
   void end_with(Status status, bool notify);
   void respond_http_error(int http_status, StatusCode code, std::string message);
+  // Submits response headers (`with_body`: a body and trailers follow; otherwise the headers
+  // end the stream). A submission nghttp2 refuses resets the stream, so it cannot hang open.
+  void submit_headers(const std::vector<nghttp2_nv>& nva, bool with_body);
 
   const uint64_t server_id_;
   const std::string peer_;
@@ -55,6 +63,7 @@ class ServerCall final : public Call {
   Metadata request_metadata_;
   std::optional<Clock::time_point> deadline_;
   double timeout_seconds_ = -1;
+  std::optional<std::string> bad_timeout_;  // a grpc-timeout value that does not parse
   EncodingSet peer_accepts_ = kIdentityOnly;  // from the client's grpc-accept-encoding
   bool preread_ = false;
   bool delivered_ = false;    // kServerCall was pushed

@@ -29,7 +29,7 @@ void ClientConnection::on_connect_writable() {
 }
 
 ClientCall* ClientConnection::call_of(int32_t stream_id) {
-  return static_cast<ClientCall*>(nghttp2_session_get_stream_user_data(session(), stream_id));
+  return static_cast<ClientCall*>(call_on(stream_id));
 }
 
 void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::string& authority,
@@ -50,8 +50,9 @@ void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::s
   std::deque<std::string> storage;
   append_metadata_nv(call->request_metadata(), nva, storage);
   nghttp2_data_provider provider = data_provider();
-  int32_t stream_id =
-      nghttp2_submit_request(session(), nullptr, nva.data(), nva.size(), &provider, call.get());
+  Call* stream_user_data = call.get();
+  int32_t stream_id = nghttp2_submit_request(session(), nullptr, nva.data(), nva.size(),
+                                             &provider, stream_user_data);
   if (stream_id < 0) {
     call->fail({StatusCode::kUnavailable,
                 std::string("Cannot start a stream: ") + nghttp2_strerror(stream_id)},
@@ -59,7 +60,7 @@ void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::s
     return;
   }
   call->attach(this, stream_id);
-  streams_[stream_id] = std::move(call);
+  add_stream(stream_id, std::move(call));
   mark_dirty();
 }
 
@@ -108,41 +109,7 @@ int ClientConnection::on_frame_recv(const nghttp2_frame* frame) {
   return 0;
 }
 
-int ClientConnection::on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) {
-  ClientCall* call = call_of(stream_id);
-  if (call == nullptr || call->finished()) {
-    consume(stream_id, length);  // nobody will read it: give the window straight back
-    return 0;
-  }
-  size_t give_back = call->on_data(data, length);
-  if (give_back > 0) consume(stream_id, give_back);
-  return 0;
-}
-
-int ClientConnection::on_stream_close(int32_t stream_id, uint32_t error_code) {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return 0;
-  std::unique_ptr<ClientCall> call = std::move(it->second);
-  streams_.erase(it);
-  call->on_stream_closed(error_code);
-  return 0;
-}
-
-ssize_t ClientConnection::read_data(int32_t, size_t length, uint32_t* data_flags, void* stream_user_data) {
-  return static_cast<ClientCall*>(stream_user_data)->read_outbound(length, data_flags);
-}
-
-int ClientConnection::send_data(int32_t, const uint8_t* frame_header, size_t length, void* stream_user_data) {
-  return append_data_frame(frame_header, length, *static_cast<ClientCall*>(stream_user_data));
-}
-
 void ClientConnection::on_closed(const Status& reason) {
-  auto streams = std::move(streams_);
-  streams_.clear();
-  for (auto& [id, call] : streams) {
-    call->detach();
-    call->fail(reason, "connection closed");
-  }
   channel_.on_connection_closed(this, reason);
 }
 

@@ -3,7 +3,6 @@
 #pragma once
 
 #include <memory>
-#include <unordered_map>
 
 #include "rpc/client_call.h"
 #include "transport/connection.h"
@@ -19,7 +18,6 @@ class ClientConnection final : public Connection {
 
   bool ready() const { return !connecting_ && !closed() && !goaway_received_; }
   bool draining() const { return goaway_received_; }
-  size_t active_streams() const { return streams_.size(); }
 
   // Submits the request; the connection owns the call until its stream closes.
   void start_call(std::unique_ptr<ClientCall> call, const std::string& authority,
@@ -30,10 +28,6 @@ class ClientConnection final : public Connection {
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
   int on_frame_recv(const nghttp2_frame* frame) override;
-  int on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) override;
-  int on_stream_close(int32_t stream_id, uint32_t error_code) override;
-  ssize_t read_data(int32_t, size_t length, uint32_t* data_flags, void* stream_user_data) override;
-  int send_data(int32_t, const uint8_t* frame_header, size_t length, void* stream_user_data) override;
 
  protected:
   void on_closed(const Status& reason) override;
@@ -44,7 +38,6 @@ class ClientConnection final : public Connection {
 
   Channel& channel_;
   bool goaway_received_ = false;
-  std::unordered_map<int32_t, std::unique_ptr<ClientCall>> streams_;
 };
 
 }  // namespace turbogrpc::internal

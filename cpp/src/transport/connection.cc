@@ -8,7 +8,7 @@
 #include "engine/engine_core.h"
 #include "io/address.h"
 #include "io/sys_error.h"
-#include "rpc/message_stream.h"
+#include "rpc/call.h"
 
 namespace turbogrpc::internal {
 namespace {
@@ -129,9 +129,47 @@ void Connection::resume_data(int32_t stream_id) {
   mark_dirty();
 }
 
-void Connection::consume(int32_t stream_id, size_t bytes) {
-  nghttp2_session_consume(session_.get(), stream_id, bytes);
+void Connection::return_stream_window(int32_t stream_id, size_t bytes) {
+  nghttp2_session_consume_stream(session_.get(), stream_id, bytes);
   mark_dirty();
+}
+
+void Connection::add_stream(int32_t stream_id, std::unique_ptr<Call> call) {
+  streams_[stream_id] = std::move(call);
+}
+
+Call* Connection::call_on(int32_t stream_id) const {
+  return static_cast<Call*>(nghttp2_session_get_stream_user_data(session_.get(), stream_id));
+}
+
+int Connection::on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) {
+  // Connection-level flow control is decoupled from reads, as in grpc-go: these bytes now sit
+  // in their stream's buffer, which the stream's own window bounds, so the connection's window
+  // goes back at once and a stream the application stopped reading cannot starve the others.
+  nghttp2_session_consume_connection(session_.get(), length);
+  Call* call = call_on(stream_id);
+  size_t give_back = call != nullptr ? call->on_data(data, length) : length;
+  if (give_back > 0) nghttp2_session_consume_stream(session_.get(), stream_id, give_back);
+  mark_dirty();
+  return 0;
+}
+
+int Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
+  auto it = streams_.find(stream_id);
+  if (it == streams_.end()) return 0;
+  std::unique_ptr<Call> call = std::move(it->second);
+  streams_.erase(it);
+  call->on_stream_closed(error_code);
+  return 0;
+}
+
+ssize_t Connection::read_data(int32_t, size_t length, uint32_t* data_flags, void* stream_user_data) {
+  return static_cast<Call*>(stream_user_data)->read_outbound(length, data_flags);
+}
+
+int Connection::send_data(int32_t, const uint8_t* frame_header, size_t length,
+                          void* stream_user_data) {
+  return append_data_frame(frame_header, length, *static_cast<Call*>(stream_user_data));
 }
 
 void Connection::reset_stream(int32_t stream_id, uint32_t error_code) {
@@ -140,10 +178,9 @@ void Connection::reset_stream(int32_t stream_id, uint32_t error_code) {
   mark_dirty();
 }
 
-int Connection::submit_trailers(int32_t stream_id, const Metadata& fixed, const Metadata& custom) {
-  std::vector<nghttp2_nv> nva;
+int Connection::submit_trailers(int32_t stream_id, std::vector<nghttp2_nv> nva,
+                                const Metadata& custom) {
   std::deque<std::string> storage;
-  for (const auto& [k, v] : fixed) nva.push_back(make_nv(k, v));
   append_metadata_nv(custom, nva, storage);
   mark_dirty();
   return nghttp2_submit_trailer(session_.get(), stream_id, nva.data(), nva.size());
@@ -160,6 +197,9 @@ void Connection::close(const Status& reason) {
   closed_ = true;
   if (watched_events_ != 0) core_.poller().remove(fd_);
   ::shutdown(fd_, SHUT_RDWR);
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& [stream_id, call] : streams) call->on_connection_lost(reason);
   on_closed(reason);
   core_.retire(this);
 }

@@ -4,7 +4,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "http2/session.h"
@@ -14,6 +16,7 @@
 
 namespace turbogrpc::internal {
 
+class Call;
 class EngineCore;
 class MessageStream;
 
@@ -33,9 +36,11 @@ class Connection : public IoHandler, public Http2Handler {
 
   // Helpers the calls use on their stream.
   void resume_data(int32_t stream_id);
-  void consume(int32_t stream_id, size_t bytes);
+  // The application read `bytes` of the stream's data: the peer may send that much more on it.
+  void return_stream_window(int32_t stream_id, size_t bytes);
   void reset_stream(int32_t stream_id, uint32_t error_code);
-  int submit_trailers(int32_t stream_id, const Metadata& fixed, const Metadata& custom);
+  // Trailers: `nva` (grpc-status, grpc-message) followed by the application's metadata.
+  int submit_trailers(int32_t stream_id, std::vector<nghttp2_nv> nva, const Metadata& custom);
   // Server: response headers; `provider` null means the headers end the stream.
   int submit_response(int32_t stream_id, const std::vector<nghttp2_nv>& nva,
                       const nghttp2_data_provider* provider);
@@ -44,9 +49,18 @@ class Connection : public IoHandler, public Http2Handler {
   void close(const Status& reason);
   bool closed() const { return closed_; }
   const std::string& peer() const { return peer_; }
+  size_t active_streams() const { return streams_.size(); }
+
+  // The Http2Handler callbacks both roles share: DATA in, DATA out, stream closed.
+  int on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) final;
+  int on_stream_close(int32_t stream_id, uint32_t error_code) final;
+  ssize_t read_data(int32_t stream_id, size_t length, uint32_t* data_flags,
+                    void* stream_user_data) final;
+  int send_data(int32_t stream_id, const uint8_t* frame_header, size_t length,
+                void* stream_user_data) final;
 
  protected:
-  // The subclass fails its streams. Called once, from close().
+  // The owner's bookkeeping (channel or server), after every stream has failed. Called once.
   virtual void on_closed(const Status& reason) = 0;
   // Called when the socket becomes writable while `connecting_` (client connect).
   virtual void on_connect_writable() {}
@@ -57,6 +71,11 @@ class Connection : public IoHandler, public Http2Handler {
   // (nghttp2 offers the same frame again on the next flush).
   int append_data_frame(const uint8_t* frame_header, size_t length, MessageStream& stream);
   nghttp2_session* session() const { return session_.get(); }
+  // The connection owns `call` until its stream closes. The nghttp2 stream user data must be
+  // the same Call* (call_on and the data source read it back).
+  void add_stream(int32_t stream_id, std::unique_ptr<Call> call);
+  // The call on `stream_id`, or null when there is none (unknown, or already closed).
+  Call* call_on(int32_t stream_id) const;
 
   EngineCore& core_;
   const int fd_;  // owned; closed in the destructor
@@ -68,6 +87,7 @@ class Connection : public IoHandler, public Http2Handler {
   bool write_out();  // false when the socket failed (the connection is closed then)
 
   SessionPtr session_;
+  std::unordered_map<int32_t, std::unique_ptr<Call>> streams_;
   std::string out_;  // bytes from the session not yet written, from out_offset_
   size_t out_offset_ = 0;
   uint32_t watched_events_ = 0;

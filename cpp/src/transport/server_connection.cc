@@ -15,7 +15,7 @@ ServerConnection::ServerConnection(EngineCore& core, Server& server, int fd)
 }
 
 ServerCall* ServerConnection::call_of(int32_t stream_id) {
-  return static_cast<ServerCall*>(nghttp2_session_get_stream_user_data(session(), stream_id));
+  return static_cast<ServerCall*>(call_on(stream_id));
 }
 
 void ServerConnection::shut_down() {
@@ -31,8 +31,9 @@ int ServerConnection::on_begin_headers(const nghttp2_frame* frame) {
   auto call = std::make_unique<ServerCall>(core_.new_id(), server_.id(), server_.cq(),
                                            server_.options(), core_.calls(), peer_);
   call->attach(this, frame->hd.stream_id);
-  nghttp2_session_set_stream_user_data(session(), frame->hd.stream_id, call.get());
-  streams_[frame->hd.stream_id] = std::move(call);
+  Call* stream_user_data = call.get();
+  nghttp2_session_set_stream_user_data(session(), frame->hd.stream_id, stream_user_data);
+  add_stream(frame->hd.stream_id, std::move(call));
   return 0;
 }
 
@@ -58,13 +59,6 @@ int ServerConnection::on_frame_recv(const nghttp2_frame* frame) {
   return 0;
 }
 
-int ServerConnection::on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) {
-  ServerCall* call = call_of(stream_id);
-  size_t give_back = call != nullptr ? call->on_data(data, length) : length;
-  if (give_back > 0) consume(stream_id, give_back);
-  return 0;
-}
-
 int ServerConnection::on_frame_send(const nghttp2_frame* frame) {
   // Our side ended the stream while the client still sends: reset it with NO_ERROR, as grpc's
   // servers do, so the client stops sending and sees the status we sent (not a failed write).
@@ -76,28 +70,6 @@ int ServerConnection::on_frame_send(const nghttp2_frame* frame) {
   return 0;
 }
 
-int ServerConnection::on_stream_close(int32_t stream_id, uint32_t error_code) {
-  auto it = streams_.find(stream_id);
-  if (it == streams_.end()) return 0;
-  std::unique_ptr<ServerCall> call = std::move(it->second);
-  streams_.erase(it);
-  call->on_stream_closed(error_code);
-  return 0;
-}
-
-ssize_t ServerConnection::read_data(int32_t, size_t length, uint32_t* data_flags, void* stream_user_data) {
-  return static_cast<ServerCall*>(stream_user_data)->read_outbound(length, data_flags);
-}
-
-int ServerConnection::send_data(int32_t, const uint8_t* frame_header, size_t length, void* stream_user_data) {
-  return append_data_frame(frame_header, length, *static_cast<ServerCall*>(stream_user_data));
-}
-
-void ServerConnection::on_closed(const Status& reason) {
-  auto streams = std::move(streams_);
-  streams_.clear();
-  for (auto& [id, call] : streams) call->on_stream_closed(NGHTTP2_CANCEL);
-  server_.on_connection_closed(this);
-}
+void ServerConnection::on_closed(const Status&) { server_.on_connection_closed(this); }
 
 }  // namespace turbogrpc::internal

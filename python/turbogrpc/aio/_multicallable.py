@@ -22,6 +22,8 @@ def _check_call_options(timeout, credentials):
         raise UsageError("call credentials are not supported yet (they need TLS)")
     if timeout is not None and not isinstance(timeout, (int, float)):
         raise UsageError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if timeout is not None and timeout != timeout:
+        raise UsageError("timeout is NaN: give a number of seconds, or None for no deadline")
 
 
 class _MultiCallable:
@@ -35,7 +37,10 @@ class _MultiCallable:
 
     def _invoke(self, call_class, request, timeout, metadata, credentials, wait_for_ready,
                 compression):
-        if credentials is not None or (timeout is not None and type(timeout) is not float):
+        # The common cases (no timeout, a plain float) skip the checks; NaN != NaN sends it there.
+        if credentials is not None or (
+            timeout is not None and (type(timeout) is not float or timeout != timeout)
+        ):
             _check_call_options(timeout, credentials)
             if timeout is not None:
                 timeout = float(timeout)
