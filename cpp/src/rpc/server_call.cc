@@ -81,6 +81,11 @@ bool ServerCall::on_request_headers(bool end_stream, bool preread) {
     end_with({StatusCode::kInternal, "Invalid grpc-timeout header value '" + *bad_timeout_ + "'"}, false);
     return false;
   }
+  if (deadline_ && *deadline_ <= Clock::now()) {
+    // Already over ("0S", or a few nanoseconds that passed in transit): no handler runs.
+    end_with({StatusCode::kDeadlineExceeded, "Deadline Exceeded"}, false);
+    return false;
+  }
   preread_ = preread;
   if (!preread_ || end_stream) deliver_call();
   return true;
