@@ -23,7 +23,8 @@ Engine& engine() { return Engine::instance(); }
 
 // What Python holds: a plain C++ shared_ptr inside. The engine keeps copies of `queue`, so the
 // poller thread may drop the last reference without ever touching a Python object (a nanobind
-// shared_ptr holder would take the GIL in its deleter — the deadlock DESIGN.md §1 forbids).
+// shared_ptr holder would take the GIL in its deleter — the deadlock docs/concurrency.md,
+// "Threads", forbids).
 struct PyCompletionQueue {
   std::shared_ptr<CompletionQueue> queue = std::make_shared<CompletionQueue>();
 };

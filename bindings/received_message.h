@@ -1,7 +1,8 @@
 // Received messages as Python sees them. Small ones become bytes. Large ones (the size the
 // engine pools, turbogrpc/message_buffers.h) become a read-only memoryview over the engine's own
 // buffer, so a 4 MiB message is not copied into fresh pages just to be parsed; the buffer goes
-// back to the pool when the last view of it is released. DESIGN.md §2 asks for exactly this.
+// back to the pool when the last view of it is released. Why: docs/architecture.md,
+// "Backpressure and memory".
 #pragma once
 
 #include <Python.h>

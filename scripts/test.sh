@@ -13,6 +13,13 @@ cmake -S cpp -B build/cpp-tests -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
 ninja -C build/cpp-tests >/dev/null
 (cd build/cpp-tests && ctest --output-on-failure --timeout 120)
 
+echo "== C++ engine tests under ASan + UBSan"
+cmake -S cpp -B build/cpp-asan -G Ninja -DTURBOGRPC_SANITIZE=ON >/dev/null
+ninja -C build/cpp-asan >/dev/null
+# UBSan prints and carries on by default: halt, so any sanitizer report fails its test.
+(cd build/cpp-asan && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure --timeout 120)
+
 echo "== Python tests (pytest)"
 python3 -m pytest tests -q -p no:cacheprovider "$@"
 

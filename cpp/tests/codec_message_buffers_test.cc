@@ -33,12 +33,22 @@ TEST(MessageBuffers, TooSmallABufferIsNotHandedOutForABiggerMessage) {
 }
 
 TEST(MessageBuffers, SmallBuffersAreNotKept) {
+  // Start from an empty pool, so a full one cannot hide a kept buffer: every pooled buffer fits
+  // the smallest pooled size, so taking that size empties it.
+  std::vector<std::string> taken;
+  for (int i = 0; i < 64 && pooled_message_buffer_count() > 0; ++i) {
+    taken.push_back(take_message_buffer(kPooledMessageBytes));
+  }
+  ASSERT_EQ(pooled_message_buffer_count(), 0u);
+
   std::string tiny = take_message_buffer(100);
   EXPECT_GE(tiny.capacity(), 100u);
   tiny.reserve(kPooledMessageBytes / 2);
-  const char* storage = tiny.data();
   recycle_message_buffer(std::move(tiny));
-  EXPECT_NE(take_message_buffer(kPooledMessageBytes / 4).data(), storage);
+  EXPECT_EQ(pooled_message_buffer_count(), 0u);
+
+  recycle_message_buffer(take_message_buffer(kPooledMessageBytes));  // while a large one is kept
+  EXPECT_EQ(pooled_message_buffer_count(), 1u);
 }
 
 TEST(MessageBuffers, ThePoolIsBounded) {

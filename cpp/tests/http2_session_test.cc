@@ -338,7 +338,8 @@ TEST_F(Http2ServerSession, AdvertisesOurSettings) {
             0xffffffffu);
 }
 
-// Backpressure (DESIGN §2): window goes back only when the connection consumes what it read.
+// Backpressure (docs/architecture.md, "Backpressure and memory"): window goes back only when
+// the connection consumes what it read.
 TEST_F(Http2ServerSession, ReturnsStreamWindowOnlyWhenConsumed) {
   pump(server_.get(), client_.get());  // our SETTINGS: 1 MiB per stream
 

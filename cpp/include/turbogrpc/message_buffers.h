@@ -19,4 +19,8 @@ std::string take_message_buffer(size_t size);
 // Hands `buffer` back for reuse (kept only when large, and while the pool is under its cap).
 void recycle_message_buffer(std::string&& buffer);
 
+// How many buffers the pool holds right now: for tests and diagnostics. Unlike the two calls
+// above, it waits for the pool's lock.
+size_t pooled_message_buffer_count();
+
 }  // namespace turbogrpc

@@ -71,4 +71,10 @@ void recycle_message_buffer(std::string&& buffer) {
   p.free.push_back(std::move(buffer));
 }
 
+size_t pooled_message_buffer_count() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mu);
+  return p.free.size();
+}
+
 }  // namespace turbogrpc

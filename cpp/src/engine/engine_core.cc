@@ -52,7 +52,12 @@ EngineCore::EngineCore(std::atomic<uint64_t>& ids)
                   if (it != channels_.end()) it->second->on_resolved(std::move(result));
                 }),
       spin_(spin_from_environment()) {
-  poller_.add(wake_fd_, EPOLLIN, this);
+  // Unwatched, the wake fd would leave every submitted command waiting for the next timer.
+  SysResult watched = poller_.add(wake_fd_, EPOLLIN, this);
+  if (!watched.ok()) {
+    ::close(wake_fd_);  // no destructor runs for a constructor that throws
+    throw std::system_error(watched.error, std::generic_category(), "epoll_ctl(wake fd)");
+  }
   thread_ = std::thread([this] { run(); });
 }
 

@@ -14,23 +14,14 @@ Poller::Poller() : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {
 
 Poller::~Poller() { ::close(epoll_fd_); }
 
-void Poller::add(int fd, uint32_t events, IoHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-}
-
-void Poller::modify(int fd, uint32_t events, IoHandler* handler) {
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.ptr = handler;
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
-}
-
-void Poller::remove(int fd) { ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
-
 namespace {
+SysResult control(int epoll_fd, int op, int fd, uint32_t events, IoHandler* handler) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = handler;
+  return sys_call([&] { return ::epoll_ctl(epoll_fd, op, fd, &ev); });
+}
+
 constexpr int kMaxEvents = 256;
 
 int dispatch(const epoll_event* events, const SysResult& n) {
@@ -41,6 +32,16 @@ int dispatch(const epoll_event* events, const SysResult& n) {
   return static_cast<int>(n.value);
 }
 }  // namespace
+
+SysResult Poller::add(int fd, uint32_t events, IoHandler* handler) {
+  return control(epoll_fd_, EPOLL_CTL_ADD, fd, events, handler);
+}
+
+SysResult Poller::modify(int fd, uint32_t events, IoHandler* handler) {
+  return control(epoll_fd_, EPOLL_CTL_MOD, fd, events, handler);
+}
+
+SysResult Poller::remove(int fd) { return control(epoll_fd_, EPOLL_CTL_DEL, fd, 0, nullptr); }
 
 int Poller::wait(int timeout_ms) {
   epoll_event events[kMaxEvents];

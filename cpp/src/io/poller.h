@@ -5,8 +5,9 @@
 #include <sys/epoll.h>
 
 #include <chrono>
-
 #include <cstdint>
+
+#include "io/sys_error.h"
 
 namespace turbogrpc::internal {
 
@@ -24,9 +25,12 @@ class Poller {
   Poller(const Poller&) = delete;
   Poller& operator=(const Poller&) = delete;
 
-  void add(int fd, uint32_t events, IoHandler* handler);
-  void modify(int fd, uint32_t events, IoHandler* handler);
-  void remove(int fd);
+  // epoll_ctl ADD / MOD / DEL. A failure (bad fd, already watched, not watched, no memory for
+  // another watch) comes back with its errno and leaves the poller as it was: the caller decides
+  // what an fd it cannot watch means, since it would otherwise wait forever for that fd.
+  SysResult add(int fd, uint32_t events, IoHandler* handler);
+  SysResult modify(int fd, uint32_t events, IoHandler* handler);
+  SysResult remove(int fd);
 
   // Waits up to timeout_ms (-1 = forever, 0 = just look) and calls on_io for each ready fd;
   // returns how many were ready. Handlers must not be destroyed while wait() runs: close them,

@@ -3,6 +3,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <deque>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -11,54 +12,113 @@
 
 namespace turbogrpc::internal {
 
-struct Resolver::Mailbox {
-  Mailbox() : fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
+struct Resolver::Shared {
+  explicit Shared(Lookup lookup_fn)
+      : lookup(std::move(lookup_fn)), fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
   }
-  ~Mailbox() { ::close(fd); }
+  ~Shared() { ::close(fd); }
+
+  // A lookup thread's whole life: its own lookup, then the oldest waiting one, and so on until
+  // none is waiting. Reusing the thread keeps the number of lookups in flight at the cap.
+  void run(uint64_t requester, std::string target) {
+    for (;;) {
+      ResolvedTarget result = lookup(target);
+      bool reported, more;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        reported = !closed;
+        if (reported) finished.emplace_back(requester, std::move(result));
+        more = !closed && !waiting.empty();
+        if (more) {
+          requester = waiting.front().first;
+          target = std::move(waiting.front().second);
+          waiting.pop_front();
+        } else {
+          --running;
+        }
+      }
+      if (reported) wake_poller();
+      if (!more) return;
+    }
+  }
 
   void post(uint64_t requester, ResolvedTarget result) {
     {
       std::lock_guard<std::mutex> lock(mu);
       finished.emplace_back(requester, std::move(result));
     }
+    wake_poller();
+  }
+
+  void wake_poller() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
   }
 
-  const int fd;
+  const Lookup lookup;  // immutable
+  const int fd;         // immutable: the eventfd the poller watches
+
   std::mutex mu;
-  std::vector<std::pair<uint64_t, ResolvedTarget>> finished;  // guarded by mu
+  // Guarded by mu.
+  std::deque<std::pair<uint64_t, std::string>> waiting;  // beyond the cap, oldest first
+  size_t running = 0;   // lookup threads alive
+  bool closed = false;  // the Resolver is gone: report nothing, start nothing
+  std::vector<std::pair<uint64_t, ResolvedTarget>> finished;
 };
 
 Resolver::Resolver(Poller& poller, Done done, Lookup lookup)
-    : poller_(poller), done_(std::move(done)), lookup_(std::move(lookup)),
-      mailbox_(std::make_shared<Mailbox>()) {
-  poller_.add(mailbox_->fd, EPOLLIN, this);
+    : poller_(poller),
+      done_(std::move(done)),
+      shared_(std::make_shared<Shared>(std::move(lookup))) {
+  SysResult watched = poller_.add(shared_->fd, EPOLLIN, this);
+  if (!watched.ok()) {
+    throw std::system_error(watched.error, std::generic_category(), "epoll_ctl(resolver eventfd)");
+  }
 }
 
-Resolver::~Resolver() { poller_.remove(mailbox_->fd); }
+Resolver::~Resolver() {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    shared_->closed = true;
+    shared_->waiting.clear();
+  }
+  // The constructor watched this fd, so removing it fails only on a bug; nothing to undo then.
+  poller_.remove(shared_->fd);
+}
 
 void Resolver::start(uint64_t requester, std::string target) {
+  {
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    if (shared_->running >= kMaxConcurrentLookups) {
+      shared_->waiting.emplace_back(requester, std::move(target));
+      return;  // a running lookup's thread takes it when it finishes
+    }
+    ++shared_->running;
+  }
   // Detached: a lookup stuck in DNS must not hold up engine shutdown or process exit.
   try {
-    std::thread([mailbox = mailbox_, lookup = lookup_, requester, target] {
-      mailbox->post(requester, lookup(target));
+    std::thread([shared = shared_, requester, target]() mutable {
+      shared->run(requester, std::move(target));
     }).detach();
   } catch (const std::system_error& e) {  // no thread to be had: report it as this lookup's failure
+    {
+      std::lock_guard<std::mutex> lock(shared_->mu);
+      --shared_->running;
+    }
     ResolvedTarget failed;
     failed.error = "cannot resolve '" + target + "': no thread for the lookup (" + e.what() + ")";
-    mailbox_->post(requester, std::move(failed));
+    shared_->post(requester, std::move(failed));
   }
 }
 
 void Resolver::on_io(uint32_t) {
   uint64_t count;
-  [[maybe_unused]] ssize_t n = ::read(mailbox_->fd, &count, sizeof(count));
+  [[maybe_unused]] ssize_t n = ::read(shared_->fd, &count, sizeof(count));
   std::vector<std::pair<uint64_t, ResolvedTarget>> finished;
   {
-    std::lock_guard<std::mutex> lock(mailbox_->mu);
-    finished.swap(mailbox_->finished);
+    std::lock_guard<std::mutex> lock(shared_->mu);
+    finished.swap(shared_->finished);
   }
   for (auto& [requester, result] : finished) done_(requester, std::move(result));
 }

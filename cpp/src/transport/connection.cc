@@ -24,8 +24,13 @@ Connection::~Connection() { ::close(fd_); }
 
 void Connection::watch(uint32_t events) {
   if (closed_ || events == watched_events_) return;
-  if (watched_events_ == 0) core_.poller().add(fd_, events, this);
-  else core_.poller().modify(fd_, events, this);
+  SysResult r = watched_events_ == 0 ? core_.poller().add(fd_, events, this)
+                                     : core_.poller().modify(fd_, events, this);
+  if (!r.ok()) {
+    // An fd the poller does not watch would wait forever: end the connection instead.
+    close({StatusCode::kUnavailable, "Cannot watch the connection to " + peer_ + ": " + r.message()});
+    return;
+  }
   watched_events_ = events;
 }
 

@@ -3,11 +3,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+
 #include "engine/engine_core.h"
 #include "io/sys_error.h"
 #include "transport/server_connection.h"
 
 namespace turbogrpc::internal {
+namespace {
+void drop_unwatched_listener(uint64_t server_id, int fd, const SysResult& failure) {
+  // The engine has no error channel for a server yet, so say it on stderr: an unwatched
+  // listener would otherwise be a port that silently never accepts.
+  std::fprintf(stderr,
+               "turbogrpc: server %llu: cannot watch listening socket fd %d (epoll_ctl: %s); "
+               "dropped, it will not accept connections\n",
+               static_cast<unsigned long long>(server_id), fd, failure.message().c_str());
+  // EEXIST: the fd is watched already, by someone else (or twice in this list): not ours to close.
+  if (failure.error != EEXIST) ::close(fd);
+}
+}  // namespace
 
 Server::Server(EngineCore& core, StartServerCommand&& command)
     : core_(core),
@@ -17,8 +32,13 @@ Server::Server(EngineCore& core, StartServerCommand&& command)
       unary_request_methods_(std::move(command.unary_request_methods)) {
   settings_.max_concurrent_streams = options_.max_concurrent_streams;
   for (int fd : command.listen_fds) {
-    listeners_.push_back(std::make_unique<Listener>(*this, fd));
-    core_.poller().add(fd, EPOLLIN, listeners_.back().get());
+    auto listener = std::make_unique<Listener>(*this, fd);
+    SysResult watched = core_.poller().add(fd, EPOLLIN, listener.get());
+    if (!watched.ok()) {
+      drop_unwatched_listener(id_, fd, watched);
+      continue;
+    }
+    listeners_.push_back(std::move(listener));
   }
 }
 
@@ -36,6 +56,7 @@ void Server::accept_from(int listen_fd) {
 
 void Server::close_listeners() {
   for (auto& l : listeners_) {
+    // A failed remove needs nothing more: closing the fd ends its watch as well.
     core_.poller().remove(l->fd());
     ::close(l->fd());
   }

@@ -1,7 +1,8 @@
 """Run a handler coroutine's first step inline; wrap it in a Task only if it suspends.
 
 Most unary handlers never await I/O, so running them inline saves a Task, a Future and a
-loop iteration per call (DESIGN.md §2). Two things keep this invisible to handler code:
+loop iteration per call (docs/architecture.md, "Crossings per RPC"). Two things keep this
+invisible to handler code:
 
 * the first step runs in a fresh ``contextvars`` copy, the same one the Task continues in,
   so context variables set by a handler never leak into the next call;
