@@ -18,7 +18,7 @@ namespace {
 class TestStream : public MessageStream {
  public:
   explicit TestStream(int64_t max_send = -1)
-      : MessageStream(1, std::make_shared<CompletionQueue>(), -1, max_send) {}
+      : MessageStream(1, std::make_shared<CompletionQueue>(), -1, max_send, nullptr) {}
   using MessageStream::close_outbound;
   using MessageStream::owe_write_done;
   using MessageStream::queue_message;

@@ -46,6 +46,7 @@ std::chrono::nanoseconds spin_from_environment() {
 EngineCore::EngineCore(std::atomic<uint64_t>& ids)
     : ids_(ids),
       wake_fd_(make_wake_fd()),
+      codec_(poller_),
       resolver_(poller_,
                 [this](uint64_t channel_id, ResolvedTarget result) {
                   auto it = channels_.find(channel_id);  // gone if closed while resolving
@@ -135,7 +136,8 @@ void EngineCore::execute(Command& command) {
           auto it = channels_.find(cmd.channel_id);
           ChannelOptions defaults;
           auto call = std::make_unique<ClientCall>(
-              std::move(cmd), it != channels_.end() ? it->second->options() : defaults, calls_);
+              std::move(cmd), it != channels_.end() ? it->second->options() : defaults, calls_,
+              &codec_);
           if (it == channels_.end()) {
             call->fail({StatusCode::kCancelled, "Channel closed!"}, "unknown channel");
           } else {

@@ -12,6 +12,7 @@
 
 #include "io/poller.h"
 #include "io/resolver.h"
+#include "engine/codec_worker.h"
 #include "io/timer_queue.h"
 #include "rpc/call_registry.h"
 #include "turbogrpc/commands.h"
@@ -36,6 +37,7 @@ class EngineCore final : public IoHandler {
   Poller& poller() { return poller_; }
   TimerQueue& timers() { return timers_; }
   CallRegistry& calls() { return calls_; }
+  CodecWorker& codec() { return codec_; }
   Resolver& resolver() { return resolver_; }
   uint64_t new_id() { return ids_.fetch_add(1, std::memory_order_relaxed); }
   void adopt(std::unique_ptr<Connection> connection);
@@ -64,6 +66,7 @@ class EngineCore final : public IoHandler {
   Poller poller_;
   TimerQueue timers_;
   CallRegistry calls_;
+  CodecWorker codec_;  // after poller_ and calls_ (calls report to both), before the owners of calls
   std::unordered_map<uint64_t, std::unique_ptr<Channel>> channels_;
   std::unordered_map<uint64_t, std::unique_ptr<Server>> servers_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;

@@ -13,8 +13,9 @@ namespace turbogrpc::internal {
 class Call : public MessageStream {
  public:
   Call(uint64_t id, std::shared_ptr<CompletionQueue> cq, int64_t max_receive_size,
-       int64_t max_send_size, CallRegistry& registry)
-      : MessageStream(id, std::move(cq), max_receive_size, max_send_size), registry_(registry) {
+       int64_t max_send_size, CallRegistry& registry, CodecOffload* offload)
+      : MessageStream(id, std::move(cq), max_receive_size, max_send_size, offload),
+        registry_(registry) {
     registry_.add(id, this);
   }
   ~Call() override { registry_.remove(id_); }

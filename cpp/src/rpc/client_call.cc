@@ -12,9 +12,9 @@
 namespace turbogrpc::internal {
 
 ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options,
-                       CallRegistry& registry)
+                       CallRegistry& registry, CodecOffload* offload)
     : Call(command.call_id, std::move(command.cq), options.max_receive_message_length,
-           options.max_send_message_length, registry),
+           options.max_send_message_length, registry, offload),
       method_(std::move(command.method)),
       metadata_(std::move(command.metadata)),
       shape_(command.shape),
@@ -135,14 +135,19 @@ Status ClientCall::resolve_status(uint32_t error_code) {
 void ClientCall::on_peer_end_stream() {
   if (finished_) return;
   bool still_sending = !end_of_stream_sent();
-  complete(resolve_status(NGHTTP2_NO_ERROR), "");
+  if (inbound_waiting()) end_deferred_ = true;
+  else complete(resolve_status(NGHTTP2_NO_ERROR), "");
   // The status is final; what we had left to send is moot. NO_ERROR: nothing went wrong.
   if (still_sending && connection_ != nullptr) connection_->reset_stream(stream_id_, NGHTTP2_NO_ERROR);
 }
 
+void ClientCall::on_inbound_settled() {
+  if (end_deferred_ && !finished_) complete(resolve_status(NGHTTP2_NO_ERROR), "");
+}
+
 void ClientCall::on_stream_closed(uint32_t error_code) {
   detach();
-  if (finished_) return;
+  if (finished_ || end_deferred_) return;  // a deferred end comes with the last message
   complete(resolve_status(error_code), "");
 }
 

@@ -12,7 +12,8 @@ namespace turbogrpc::internal {
 
 class ClientCall final : public Call {
  public:
-  ClientCall(StartCallCommand&& command, const ChannelOptions& options, CallRegistry& registry);
+  ClientCall(StartCallCommand&& command, const ChannelOptions& options, CallRegistry& registry,
+             CodecOffload* offload);
 
   const std::string& method() const { return method_; }
   const Metadata& request_metadata() const { return metadata_; }
@@ -44,6 +45,7 @@ class ClientCall final : public Call {
   StatusCode unsupported_encoding_code() const override { return StatusCode::kInternal; }
   void on_message_ready() override { deliver_messages(); }
   bool ignores_data() const override { return finished_; }
+  void on_inbound_settled() override;
 
  private:
   void queue(std::string&& message, bool end_of_stream, bool compress, bool ack_wakes);
@@ -68,6 +70,9 @@ class ClientCall final : public Call {
   Metadata initial_metadata_;
   Metadata trailing_metadata_;
   bool finished_ = false;
+  // The server ended the call while received messages were still being decompressed: the
+  // status is reported once they are all in (on_inbound_settled).
+  bool end_deferred_ = false;
 };
 
 }  // namespace turbogrpc::internal

@@ -15,6 +15,7 @@ class Fifo {
   bool empty() const { return head_ == items_.size(); }
   size_t size() const { return items_.size() - head_; }
   T& front() { return items_[head_]; }
+  T& operator[](size_t i) { return items_[head_ + i]; }  // i-th from the front
   T& emplace_back() { return items_.emplace_back(); }
   void push_back(T&& item) { items_.push_back(std::move(item)); }
 

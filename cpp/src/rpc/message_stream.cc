@@ -11,16 +11,25 @@
 namespace turbogrpc::internal {
 
 MessageStream::MessageStream(uint64_t id, std::shared_ptr<CompletionQueue> cq,
-                             int64_t max_receive_size, int64_t max_send_size)
-    : id_(id), cq_(std::move(cq)), max_send_size_(max_send_size), deframer_(max_receive_size) {}
+                             int64_t max_receive_size, int64_t max_send_size,
+                             CodecOffload* offload)
+    : id_(id),
+      cq_(std::move(cq)),
+      max_send_size_(max_send_size),
+      deframer_(max_receive_size),
+      offload_(offload) {}
+
+MessageStream::~MessageStream() {
+  if (jobs_in_flight_ > 0) offload_->forget(*this);
+}
 
 ssize_t MessageStream::read_outbound(size_t length, uint32_t* data_flags) {
   size_t n = std::min(length, unsent_bytes());
   reserved_bytes_ += n;
   if (n > 0) *data_flags |= NGHTTP2_DATA_FLAG_NO_COPY;
-  if (writes_owed_ > 0 && unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
+  if (writes_owed_ > 0 && write_backlog() < kWriteDoneBelowBytes) ack_owed_writes();
   if (unsent_bytes() == 0) {
-    if (outbound_closed_) {
+    if (outbound_closed_ && staged_out_.empty()) {
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       end_of_stream_sent_ = true;
       on_outbound_end(data_flags);
@@ -62,14 +71,92 @@ void MessageStream::take_outbound(size_t length, std::string& out) {
 
 bool MessageStream::queue_message(std::string&& payload, bool compress) {
   if (max_send_size_ >= 0 && static_cast<int64_t>(payload.size()) > max_send_size_) return false;
+  bool compressing = compress && send_compression_ != Compression::kNone;
+  if (compressing && offload_ != nullptr && payload.size() >= kOffloadCompressBytes) {
+    StagedMessage& staged = staged_out_.emplace_back();
+    staged.counted = payload.size();
+    staged_out_bytes_ += staged.counted;
+    offload({CodecJob::Direction::kCompress, send_compression_, -1, std::move(payload)});
+    return true;
+  }
+  CodecResult done = compressing ? run_codec_job({CodecJob::Direction::kCompress, send_compression_, -1,
+                                                  std::move(payload)})
+                                 : CodecResult{CodecJob::Direction::kCompress, std::move(payload)};
+  if (!staged_out_.empty()) {  // keep the order: behind messages still being compressed
+    StagedMessage& staged = staged_out_.emplace_back();
+    staged.counted = done.output.size();
+    staged_out_bytes_ += staged.counted;
+    staged.payload = std::move(done.output);
+    staged.compressed = done.compressed;
+    staged.ready = true;
+    return true;
+  }
+  push_outbound(std::move(done.output), done.compressed);
+  return true;
+}
+
+void MessageStream::push_outbound(std::string&& payload, bool compressed) {
   OutboundMessage& m = out_.emplace_back();
-  bool compressed = compress && compress_message(send_compression_, payload, compress_scratch_);
-  m.payload = compressed ? std::move(compress_scratch_) : std::move(payload);
-  compress_scratch_.clear();
+  m.payload = std::move(payload);
   write_frame_header(m.header, static_cast<uint32_t>(m.payload.size()), compressed);
   unsent_bytes_ += kFrameHeaderSize + m.payload.size();
   resume_data_source();
-  return true;
+}
+
+void MessageStream::offload(CodecJob job) {
+  ++jobs_in_flight_;
+  offload_->submit(*this, std::move(job));
+}
+
+void MessageStream::on_codec_result(CodecResult result) {
+  --jobs_in_flight_;
+  Fifo<StagedMessage>& staged =
+      result.direction == CodecJob::Direction::kCompress ? staged_out_ : staged_in_;
+  // Results come in submission order: this one belongs to the first entry still waiting.
+  StagedMessage* target = nullptr;
+  for (size_t i = 0; i < staged.size() && target == nullptr; ++i)
+    if (!staged[i].ready) target = &staged[i];
+  if (target == nullptr) return;  // the staging was dropped (the call ended)
+  if (result.direction == CodecJob::Direction::kCompress) {
+    target->payload = std::move(result.output);
+    target->compressed = result.compressed;
+    target->ready = true;
+    release_staged_outbound();
+    return;
+  }
+  if (ignores_data()) return;
+  if (result.error != InflateError::kNone) {
+    staged_in_ = {};
+    staged_in_bytes_ = 0;
+    on_receive_error(inflate_error_status(result.error));
+    return;
+  }
+  target->payload = std::move(result.output);
+  target->compressed = true;
+  target->ready = true;
+  release_staged_inbound();
+}
+
+void MessageStream::release_staged_outbound() {
+  while (!staged_out_.empty() && staged_out_.front().ready) {
+    StagedMessage m = staged_out_.take_front();
+    staged_out_bytes_ -= m.counted;
+    push_outbound(std::move(m.payload), m.compressed);
+  }
+  if (staged_out_.empty()) resume_data_source();  // the end of the stream may wait for this
+}
+
+void MessageStream::release_staged_inbound() {
+  bool released = false;
+  while (!staged_in_.empty() && staged_in_.front().ready) {
+    StagedMessage m = staged_in_.take_front();
+    staged_in_bytes_ -= m.counted;
+    inbox_bytes_ += m.payload.size();
+    inbox_.push_back({std::move(m.payload), m.compressed});
+    released = true;
+  }
+  if (released) on_message_ready();
+  if (staged_in_.empty()) on_inbound_settled();
 }
 
 Status MessageStream::send_limit_status(size_t size) const {
@@ -99,21 +186,20 @@ size_t MessageStream::on_data(const uint8_t* data, size_t length) {
   scratch_.clear();
   DeframeError error = deframer_.feed(std::string_view(reinterpret_cast<const char*>(data), length), scratch_);
   size_t give_back = length + deferred_window_;
+  size_t inbox_before = inbox_.size();
   for (auto& m : scratch_) {
-    if (!decode(m)) {
+    if (!accept_received(std::move(m))) {
       deferred_window_ = 0;
       return give_back;
     }
-    inbox_bytes_ += m.payload.size();
-    inbox_.push_back(std::move(m));
   }
   if (error != DeframeError::kNone) {
     deferred_window_ = 0;
     on_receive_error(deframe_error_status(error));
     return give_back;
   }
-  if (!scratch_.empty()) on_message_ready();
-  if (inbox_bytes_ < kInboxLimitBytes) {
+  if (inbox_.size() != inbox_before) on_message_ready();
+  if (held_bytes() < kInboxLimitBytes) {
     deferred_window_ = 0;
     return give_back;
   }
@@ -122,35 +208,65 @@ size_t MessageStream::on_data(const uint8_t* data, size_t length) {
   return 0;
 }
 
-bool MessageStream::decode(DeframedMessage& m) {
-  if (!m.compressed) return true;
-  if (!receive_encoding_ || *receive_encoding_ == Compression::kNone) {
-    if (!receive_encoding_) {
-      on_receive_error({unsupported_encoding_code(),
-                        "Compression algorithm '" + receive_encoding_name_ + "' is not supported"});
-    } else {
-      on_receive_error({StatusCode::kInternal, "Received a compressed message, but the stream's "
-                                               "grpc-encoding is identity or absent"});
+bool MessageStream::accept_received(DeframedMessage&& m) {
+  if (m.compressed && !check_encoding(m)) return false;
+  if (m.compressed) {
+    // Inflate here while that is cheap; a message that grows beyond kInlineInflateBytes is
+    // inflated again, off the poller, against the real limit.
+    int64_t limit = deframer_.max_message_size();
+    bool capped = limit < 0 || limit > static_cast<int64_t>(kInlineInflateBytes);
+    bool offloading = offload_ != nullptr && capped;
+    std::string inflated;
+    InflateError error = decompress_message(
+        *receive_encoding_, m.payload, offloading ? static_cast<int64_t>(kInlineInflateBytes) : limit, inflated);
+    if (error == InflateError::kTooLarge && offloading) {
+      StagedMessage& staged = staged_in_.emplace_back();
+      staged.counted = m.payload.size();
+      staged_in_bytes_ += staged.counted;
+      offload({CodecJob::Direction::kDecompress, *receive_encoding_, limit, std::move(m.payload)});
+      return true;
     }
+    if (error != InflateError::kNone) {
+      on_receive_error(inflate_error_status(error));
+      return false;
+    }
+    m.payload = std::move(inflated);
+  }
+  if (!staged_in_.empty()) {  // keep the order: behind messages still being inflated
+    StagedMessage& staged = staged_in_.emplace_back();
+    staged.counted = m.payload.size();
+    staged_in_bytes_ += staged.counted;
+    staged.payload = std::move(m.payload);
+    staged.compressed = m.compressed;
+    staged.ready = true;
+    return true;
+  }
+  inbox_bytes_ += m.payload.size();
+  inbox_.push_back(std::move(m));
+  return true;
+}
+
+bool MessageStream::check_encoding(const DeframedMessage& m) {
+  if (!receive_encoding_) {
+    on_receive_error({unsupported_encoding_code(),
+                      "Compression algorithm '" + receive_encoding_name_ + "' is not supported"});
     return false;
   }
-  std::string inflated;
-  int64_t limit = deframer_.max_message_size();
-  switch (decompress_message(*receive_encoding_, m.payload, limit, inflated)) {
-    case InflateError::kNone:
-      m.payload = std::move(inflated);
-      return true;
-    case InflateError::kTooLarge:
-      on_receive_error({StatusCode::kResourceExhausted,
-                        "Received message larger than max when decompressed (over " +
-                            std::to_string(limit) + " bytes, " + receive_encoding_name_ + ")"});
-      return false;
-    case InflateError::kCorrupt:
-      break;
+  if (*receive_encoding_ == Compression::kNone) {
+    on_receive_error({StatusCode::kInternal, "Received a compressed message, but the stream's "
+                                             "grpc-encoding is identity or absent"});
+    return false;
   }
-  on_receive_error({StatusCode::kInternal,
-                    "Could not decompress a received message (" + receive_encoding_name_ + ")"});
-  return false;
+  return true;
+}
+
+Status MessageStream::inflate_error_status(InflateError error) const {
+  if (error == InflateError::kTooLarge) {
+    return {StatusCode::kResourceExhausted,
+            "Received message larger than max when decompressed (over " +
+                std::to_string(deframer_.max_message_size()) + " bytes, " + receive_encoding_name_ + ")"};
+  }
+  return {StatusCode::kInternal, "Could not decompress a received message (" + receive_encoding_name_ + ")"};
 }
 
 Status MessageStream::deframe_error_status(DeframeError error) const {
@@ -181,11 +297,12 @@ void MessageStream::set_event_message(Event& e, DeframedMessage&& m) {
 void MessageStream::deliver_messages() {
   // One read is answered with everything already here (and the end marker, if the peer is
   // done): the consumer keeps extra messages, and a burst costs one round trip, not one each.
-  if (read_credit_ > 0 && (!inbox_.empty() || (peer_half_closed_ && !end_marker_sent_))) {
+  bool end_due = peer_half_closed_ && !end_marker_sent_ && staged_in_.empty();
+  if (read_credit_ > 0 && (!inbox_.empty() || end_due)) {
     --read_credit_;
     push_held_messages(peer_half_closed_);
   }
-  if (deferred_window_ > 0 && inbox_bytes_ < kInboxLimitBytes) {
+  if (deferred_window_ > 0 && held_bytes() < kInboxLimitBytes) {
     give_back_window(deferred_window_);
     deferred_window_ = 0;
   }
@@ -204,7 +321,7 @@ void MessageStream::push_held_messages(bool end_marker) {
     set_event_message(e, take_message());
     push(std::move(e));
   }
-  if (end_marker && !end_marker_sent_) {
+  if (end_marker && !end_marker_sent_ && staged_in_.empty()) {
     end_marker_sent_ = true;
     Event e;
     e.kind = EventKind::kMessage;
@@ -224,7 +341,7 @@ void MessageStream::push_write_done(bool ok) {
 void MessageStream::owe_write_done(bool wake) {
   ++writes_owed_;
   owed_ack_wakes_ = owed_ack_wakes_ || wake;
-  if (unsent_bytes() < kWriteDoneBelowBytes) ack_owed_writes();
+  if (write_backlog() < kWriteDoneBelowBytes) ack_owed_writes();
 }
 
 void MessageStream::ack_owed_writes() {

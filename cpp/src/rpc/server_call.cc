@@ -32,9 +32,10 @@ class StatusHeaders {
 }  // namespace
 
 ServerCall::ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<CompletionQueue> cq,
-                       const ServerOptions& options, CallRegistry& registry, std::string peer)
+                       const ServerOptions& options, CallRegistry& registry,
+                       CodecOffload* offload, std::string peer)
     : Call(id, std::move(cq), options.max_receive_message_length, options.max_send_message_length,
-           registry),
+           registry, offload),
       server_id_(server_id),
       peer_(std::move(peer)) {}
 
@@ -121,8 +122,13 @@ void ServerCall::on_message_ready() {
 
 void ServerCall::on_peer_end_stream() {
   peer_half_closed_ = true;
+  if (inbound_waiting()) return;  // on_inbound_settled comes back here
   if (preread_ && !delivered_) deliver_call();
   else deliver_messages();
+}
+
+void ServerCall::on_inbound_settled() {
+  if (peer_half_closed_) on_peer_end_stream();
 }
 
 void ServerCall::on_receive_error(Status status) { end_with(std::move(status), true); }

@@ -16,7 +16,8 @@ namespace turbogrpc::internal {
 class ServerCall final : public Call {
  public:
   ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<CompletionQueue> cq,
-             const ServerOptions& options, CallRegistry& registry, std::string peer);
+             const ServerOptions& options, CallRegistry& registry, CodecOffload* offload,
+             std::string peer);
 
   // Commands
   void send(SendMessageCommand&& command) override;
@@ -43,6 +44,7 @@ class ServerCall final : public Call {
   StatusCode unsupported_encoding_code() const override { return StatusCode::kUnimplemented; }
   void on_message_ready() override;
   bool ignores_data() const override { return done_; }
+  void on_inbound_settled() override;
   void on_outbound_end(uint32_t* data_flags) override;
 
  private:

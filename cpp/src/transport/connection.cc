@@ -165,6 +165,8 @@ int Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
   std::unique_ptr<Call> call = std::move(it->second);
   streams_.erase(it);
   call->on_stream_closed(error_code);
+  // A call whose received messages are still being decompressed ends when they are in.
+  if (call->codec_busy()) core_.codec().keep_until_done(std::move(call));
   return 0;
 }
 

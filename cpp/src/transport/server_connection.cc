@@ -29,7 +29,7 @@ void ServerConnection::shut_down() {
 int ServerConnection::on_begin_headers(const nghttp2_frame* frame) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto call = std::make_unique<ServerCall>(core_.new_id(), server_.id(), server_.cq(),
-                                           server_.options(), core_.calls(), peer_);
+                                           server_.options(), core_.calls(), &core_.codec(), peer_);
   call->attach(this, frame->hd.stream_id);
   Call* stream_user_data = call.get();
   nghttp2_session_set_stream_user_data(session(), frame->hd.stream_id, stream_user_data);
