@@ -199,6 +199,8 @@ void read_limits(nb::dict options, Options& out) {
     std::string key = nb::cast<std::string>(k);
     if (key == "max_receive_message_length") out.max_receive_message_length = nb::cast<int64_t>(v);
     else if (key == "max_send_message_length") out.max_send_message_length = nb::cast<int64_t>(v);
+    else if (key == "max_metadata_size") out.max_metadata_size = nb::cast<int64_t>(v);
+    else if (key == "absolute_max_metadata_size") out.absolute_max_metadata_size = nb::cast<int64_t>(v);
     else if constexpr (std::is_same_v<Options, ChannelOptions>) {
       if (key == "authority") out.authority = nb::cast<std::string>(v);
       else if (key == "user_agent") out.user_agent = nb::cast<std::string>(v);

@@ -1,5 +1,7 @@
 #include "http2/session.h"
 
+#include <algorithm>
+
 namespace turbogrpc::internal {
 namespace {
 
@@ -67,6 +69,13 @@ SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settin
   // nghttp2 otherwise keeps closed streams for RFC 7540 priority handling, bounded only by
   // our own MAX_CONCURRENT_STREAMS: ~300 bytes per finished call for the connection's life.
   nghttp2_option_set_no_closed_streams(option, 1);
+  // Flood limits; past them nghttp2 ends the connection (GOAWAY ENHANCE_YOUR_CALM, see
+  // Connection::read_socket).
+  nghttp2_option_set_stream_reset_rate_limit(option, settings.stream_reset_burst,
+                                             settings.stream_resets_per_second);
+  nghttp2_option_set_max_continuations(option, settings.max_continuations);
+  nghttp2_option_set_max_settings(option, settings.max_settings);
+  nghttp2_option_set_max_outbound_ack(option, settings.max_outbound_ack);
   nghttp2_option_set_max_send_header_block_length(option, 1 << 20);
   // Peers (grpc-core among them) send grpc-message values with trailing spaces; RFC 9113's
   // strict check would turn those into a PROTOCOL_ERROR reset of a perfectly good status.
@@ -81,10 +90,11 @@ SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settin
   if (rv != 0) return nullptr;
   SessionPtr session(raw);
 
-  nghttp2_settings_entry entries[4];
+  nghttp2_settings_entry entries[5];
   size_t n = 0;
   entries[n++] = {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, settings.initial_window_size};
   entries[n++] = {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, settings.max_header_list_size};
+  entries[n++] = {NGHTTP2_SETTINGS_HEADER_TABLE_SIZE, settings.header_table_size};
   if (role == Http2Role::kClient) entries[n++] = {NGHTTP2_SETTINGS_ENABLE_PUSH, 0};
   if (role == Http2Role::kServer && settings.max_concurrent_streams >= 0)
     entries[n++] = {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
@@ -92,6 +102,15 @@ SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settin
   nghttp2_submit_settings(raw, NGHTTP2_FLAG_NONE, entries, n);
   nghttp2_session_set_local_window_size(raw, NGHTTP2_FLAG_NONE, 0, settings.connection_window_size);
   return session;
+}
+
+Http2Settings http2_settings(int64_t absolute_max_metadata_size, int64_t max_concurrent_streams) {
+  Http2Settings s;
+  constexpr int64_t kMaxSettingValue = 0x7fffffff;
+  s.max_header_list_size = static_cast<uint32_t>(
+      absolute_max_metadata_size < 0 ? kMaxSettingValue : std::min(absolute_max_metadata_size, kMaxSettingValue));
+  s.max_concurrent_streams = max_concurrent_streams < 0 ? -1 : std::min(max_concurrent_streams, kMaxSettingValue);
+  return s;
 }
 
 nghttp2_data_provider data_provider() {

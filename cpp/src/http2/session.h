@@ -39,14 +39,26 @@ struct SessionDeleter {
 };
 using SessionPtr = std::unique_ptr<nghttp2_session, SessionDeleter>;
 
-// Our settings: generous windows (we give window back ourselves, as messages are read),
-// and the client's push disabled.
+// Our settings and the limits nghttp2 enforces for us (docs/limits.md has the table):
+// generous windows (we give window back ourselves, as messages are read), the client's push
+// disabled, and every flood nghttp2 can count capped explicitly, so the protection does not
+// depend on how the distribution patched its nghttp2.
 struct Http2Settings {
   uint32_t initial_window_size = 1 << 20;
   int32_t connection_window_size = 16 << 20;
   int64_t max_concurrent_streams = -1;  // server: advertise when >= 0
-  uint32_t max_header_list_size = 16 << 10;
+  uint32_t max_header_list_size = 16 << 10;  // advertised; enforced per call (MetadataBudget)
+  uint32_t header_table_size = 4096;         // HPACK dynamic table we keep for the peer
+  // RST_STREAMs a peer may make us process (rapid reset, CVE-2023-44487): a burst, then a rate.
+  uint64_t stream_reset_burst = 1000;
+  uint64_t stream_resets_per_second = 33;
+  size_t max_continuations = 8;    // CONTINUATION frames per header block (CVE-2024-28182)
+  size_t max_settings = 32;        // entries in one SETTINGS frame
+  size_t max_outbound_ack = 1000;  // queued PING/SETTINGS acks (ping and settings floods)
 };
+
+// The settings for our side of a connection, from the limits of a channel or a server.
+Http2Settings http2_settings(int64_t absolute_max_metadata_size, int64_t max_concurrent_streams);
 
 // Creates the session, submits our SETTINGS (and the connection window) — the preface goes out
 // with the first flush. Returns null only when nghttp2 cannot allocate.

@@ -18,7 +18,8 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
       method_(std::move(command.method)),
       metadata_(std::move(command.metadata)),
       shape_(command.shape),
-      wait_for_ready_(command.wait_for_ready) {
+      wait_for_ready_(command.wait_for_ready),
+      budget_(options.max_metadata_size, options.absolute_max_metadata_size) {
   // A negative timeout_seconds means none was given; see rpc/deadline.h for the rest.
   if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, Clock::now());
   set_send_compression(command.compression);
@@ -54,9 +55,11 @@ void ClientCall::on_deadline() {
 void ClientCall::begin_headers(bool trailers_block, bool end_stream) {
   // A response that ends with its first header block is trailers-only: its metadata is trailing.
   in_trailers_ = trailers_block || end_stream;
+  budget_.start_block();
 }
 
 void ClientCall::on_header(std::string_view name, std::string_view value) {
+  if (finished_ || !budget_.add(name, value)) return;  // refused at the end of the block
   if (name == ":status") {
     http_status_ = 0;
     for (char c : value) http_status_ = (c >= '0' && c <= '9') ? http_status_ * 10 + (c - '0') : -1;
@@ -90,6 +93,12 @@ void ClientCall::on_header(std::string_view name, std::string_view value) {
 }
 
 void ClientCall::end_headers() {
+  if (finished_) return;
+  if (budget_.refuses_block()) {
+    fail(budget_.refusal(in_trailers_ ? "Received trailing metadata" : "Received initial metadata"),
+         "metadata limit");
+    return;
+  }
   if (in_trailers_) {
     trailers_seen_ = true;
     return;

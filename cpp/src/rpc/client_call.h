@@ -7,6 +7,7 @@
 
 #include "io/timer_queue.h"
 #include "rpc/call.h"
+#include "rpc/metadata_budget.h"
 
 namespace turbogrpc::internal {
 
@@ -69,6 +70,7 @@ class ClientCall final : public Call {
   std::string grpc_message_;
   Metadata initial_metadata_;
   Metadata trailing_metadata_;
+  MetadataBudget budget_;
   bool finished_ = false;
   // The server ended the call while received messages were still being decompressed: the
   // status is reported once they are all in (on_inbound_settled).

@@ -37,9 +37,11 @@ ServerCall::ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<Completi
     : Call(id, std::move(cq), options.max_receive_message_length, options.max_send_message_length,
            registry, offload),
       server_id_(server_id),
-      peer_(std::move(peer)) {}
+      peer_(std::move(peer)),
+      budget_(options.max_metadata_size, options.absolute_max_metadata_size) {}
 
 void ServerCall::on_header(std::string_view name, std::string_view value) {
+  if (!budget_.add(name, value)) return;  // refused at the end of the block; keep nothing more
   if (name == ":path") path_ = value;
   else if (name == ":authority") authority_ = value;
   else if (name == ":method") method_verb_ = value;
@@ -75,6 +77,10 @@ bool ServerCall::on_request_headers(bool end_stream, bool preread) {
   }
   if (path_.empty()) {
     respond_http_error(404, StatusCode::kUnimplemented, "Missing :path");
+    return false;
+  }
+  if (budget_.refuses_block()) {
+    end_with(budget_.refusal("Received metadata"), false);
     return false;
   }
   if (bad_timeout_) {

@@ -10,6 +10,7 @@
 
 #include "io/timer_queue.h"
 #include "rpc/call.h"
+#include "rpc/metadata_budget.h"
 
 namespace turbogrpc::internal {
 
@@ -66,6 +67,7 @@ class ServerCall final : public Call {
   std::optional<Clock::time_point> deadline_;
   double timeout_seconds_ = -1;
   std::optional<std::string> bad_timeout_;  // a grpc-timeout value that does not parse
+  MetadataBudget budget_;
   EncodingSet peer_accepts_ = kIdentityOnly;  // from the client's grpc-accept-encoding
   bool preread_ = false;
   bool delivered_ = false;    // kServerCall was pushed

@@ -9,7 +9,9 @@
 namespace turbogrpc::internal {
 
 ClientConnection::ClientConnection(EngineCore& core, Channel& channel, int fd)
-    : Connection(core, fd, Http2Role::kClient, Http2Settings{}), channel_(channel) {
+    : Connection(core, fd, Http2Role::kClient,
+                 http2_settings(channel.options().absolute_max_metadata_size, -1)),
+      channel_(channel) {
   connecting_ = true;
   watch(EPOLLOUT);
 }
@@ -84,7 +86,7 @@ int ClientConnection::on_header(const nghttp2_frame* frame, std::string_view nam
   return 0;
 }
 
-int ClientConnection::on_frame_recv(const nghttp2_frame* frame) {
+int ClientConnection::on_frame(const nghttp2_frame* frame) {
   bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   switch (frame->hd.type) {
     case NGHTTP2_HEADERS:

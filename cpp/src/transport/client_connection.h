@@ -27,7 +27,7 @@ class ClientConnection final : public Connection {
 
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
-  int on_frame_recv(const nghttp2_frame* frame) override;
+  int on_frame(const nghttp2_frame* frame) override;
 
  protected:
   void on_closed(const Status& reason) override;

@@ -60,7 +60,10 @@ void Connection::read_socket() {
     ssize_t used = nghttp2_session_mem_recv(session_.get(), buf, static_cast<size_t>(r.value));
     if (used < 0) {
       // A fatal error queues nothing by itself: tell the peer why with a GOAWAY, then drop it.
-      nghttp2_session_terminate_session(session_.get(), NGHTTP2_PROTOCOL_ERROR);
+      // (Where nghttp2 already chose the code, e.g. COMPRESSION_ERROR, its GOAWAY stands.)
+      bool flood = used == NGHTTP2_ERR_FLOODED || used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+      uint32_t code = flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
+      nghttp2_session_terminate_session(session_.get(), code);
       flush();
       close({StatusCode::kInternal, std::string("HTTP/2 protocol error from ") + peer_ + ": " +
                                         nghttp2_strerror(static_cast<int>(used))});
@@ -69,6 +72,16 @@ void Connection::read_socket() {
     if (static_cast<size_t>(r.value) < sizeof(buf)) break;
   }
   mark_dirty();
+}
+
+void Connection::discard_input() {
+  constexpr size_t kMaxDiscardBytes = 1 << 20;
+  uint8_t buf[kReadChunk];
+  for (size_t discarded = 0; discarded < kMaxDiscardBytes;) {
+    SysResult r = sys_call([&] { return ::recv(fd_, buf, sizeof(buf), MSG_DONTWAIT); });
+    if (!r.ok() || r.value == 0) return;
+    discarded += static_cast<size_t>(r.value);
+  }
 }
 
 void Connection::mark_dirty() {
@@ -147,6 +160,17 @@ Call* Connection::call_on(int32_t stream_id) const {
   return static_cast<Call*>(nghttp2_session_get_stream_user_data(session_.get(), stream_id));
 }
 
+int Connection::on_frame_recv(const nghttp2_frame* frame) {
+  bool empty_data = frame->hd.type == NGHTTP2_DATA && frame->hd.length == 0 &&
+                    (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0;
+  if (empty_data && !empty_data_frames_.take()) {
+    nghttp2_session_terminate_session(session_.get(), NGHTTP2_ENHANCE_YOUR_CALM);
+    mark_dirty();
+    return 0;
+  }
+  return on_frame(frame);
+}
+
 int Connection::on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) {
   // Connection-level flow control is decoupled from reads, as in grpc-go: these bytes now sit
   // in their stream's buffer, which the stream's own window bounds, so the connection's window
@@ -203,7 +227,12 @@ void Connection::close(const Status& reason) {
   if (closed_) return;
   closed_ = true;
   if (watched_events_ != 0) core_.poller().remove(fd_);
-  ::shutdown(fd_, SHUT_RDWR);
+  // FIN after what we wrote (a GOAWAY, say), then discard what the peer already sent: closing a
+  // socket with unread input makes the kernel send RST instead, and a peer that gets RST may
+  // drop our last frames unread — the GOAWAY telling it why.
+  ::shutdown(fd_, SHUT_WR);
+  discard_input();
+  ::shutdown(fd_, SHUT_RD);
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [stream_id, call] : streams) call->on_connection_lost(reason);

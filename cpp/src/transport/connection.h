@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "http2/session.h"
+#include "http2/token_bucket.h"
 #include "io/poller.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/status.h"
@@ -51,7 +52,8 @@ class Connection : public IoHandler, public Http2Handler {
   const std::string& peer() const { return peer_; }
   size_t active_streams() const { return streams_.size(); }
 
-  // The Http2Handler callbacks both roles share: DATA in, DATA out, stream closed.
+  // The Http2Handler callbacks both roles share: frame limits, DATA in, DATA out, stream closed.
+  int on_frame_recv(const nghttp2_frame* frame) final;
   int on_data_chunk(int32_t stream_id, const uint8_t* data, size_t length) final;
   int on_stream_close(int32_t stream_id, uint32_t error_code) final;
   ssize_t read_data(int32_t stream_id, size_t length, uint32_t* data_flags,
@@ -62,6 +64,8 @@ class Connection : public IoHandler, public Http2Handler {
  protected:
   // The owner's bookkeeping (channel or server), after every stream has failed. Called once.
   virtual void on_closed(const Status& reason) = 0;
+  // A complete frame from the peer, once it passed the connection's flood limits.
+  virtual int on_frame(const nghttp2_frame* frame) = 0;
   // Called when the socket becomes writable while `connecting_` (client connect).
   virtual void on_connect_writable() {}
   void watch(uint32_t events);
@@ -84,10 +88,14 @@ class Connection : public IoHandler, public Http2Handler {
 
  private:
   void read_socket();
+  void discard_input();  // reads and drops what the peer sent, up to a bound (close())
   bool write_out();  // false when the socket failed (the connection is closed then)
 
   SessionPtr session_;
   std::unordered_map<int32_t, std::unique_ptr<Call>> streams_;
+  // DATA frames that carry nothing and end nothing: free for the peer, not for us (nghttp2
+  // does not count them). Same shape as nghttp2's stream reset limit.
+  TokenBucket empty_data_frames_{1000, 33};
   std::string out_;  // bytes from the session not yet written, from out_offset_
   size_t out_offset_ = 0;
   uint32_t watched_events_ = 0;

@@ -30,7 +30,7 @@ Server::Server(EngineCore& core, StartServerCommand&& command)
       cq_(std::move(command.cq)),
       options_(command.options),
       unary_request_methods_(std::move(command.unary_request_methods)) {
-  settings_.max_concurrent_streams = options_.max_concurrent_streams;
+  settings_ = internal::http2_settings(options_.absolute_max_metadata_size, options_.max_concurrent_streams);
   for (int fd : command.listen_fds) {
     auto listener = std::make_unique<Listener>(*this, fd);
     SysResult watched = core_.poller().add(fd, EPOLLIN, listener.get());

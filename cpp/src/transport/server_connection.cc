@@ -45,7 +45,7 @@ int ServerConnection::on_header(const nghttp2_frame* frame, std::string_view nam
   return 0;
 }
 
-int ServerConnection::on_frame_recv(const nghttp2_frame* frame) {
+int ServerConnection::on_frame(const nghttp2_frame* frame) {
   ServerCall* call = frame->hd.stream_id != 0 ? call_of(frame->hd.stream_id) : nullptr;
   if (call == nullptr) return 0;
   bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;

@@ -18,7 +18,7 @@ class ServerConnection final : public Connection {
 
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
-  int on_frame_recv(const nghttp2_frame* frame) override;
+  int on_frame(const nghttp2_frame* frame) override;
   int on_frame_send(const nghttp2_frame* frame) override;
 
  protected:

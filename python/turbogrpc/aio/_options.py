@@ -11,6 +11,8 @@ _LOGGER = logging.getLogger("turbogrpc.aio")
 _CHANNEL_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
     "grpc.max_send_message_length": "max_send_message_length",
+    "grpc.max_metadata_size": "max_metadata_size",
+    "grpc.absolute_max_metadata_size": "absolute_max_metadata_size",
     "grpc.default_authority": "authority",
     "grpc.primary_user_agent": "user_agent",
 }
@@ -18,6 +20,8 @@ _SERVER_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
     "grpc.max_send_message_length": "max_send_message_length",
     "grpc.max_concurrent_streams": "max_concurrent_streams",
+    "grpc.max_metadata_size": "max_metadata_size",
+    "grpc.absolute_max_metadata_size": "absolute_max_metadata_size",
 }
 _STRING_VALUED = ("authority", "user_agent")
 
