@@ -206,6 +206,8 @@ void read_limits(nb::dict options, Options& out) {
       else if (key == "user_agent") out.user_agent = nb::cast<std::string>(v);
     } else {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
+      else if (key == "handshake_timeout_ms") out.handshake_timeout_ms = nb::cast<int64_t>(v);
+      else if (key == "max_connection_idle_ms") out.max_connection_idle_ms = nb::cast<int64_t>(v);
     }
   }
 }

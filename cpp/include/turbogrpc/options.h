@@ -35,6 +35,12 @@ struct ServerOptions {
   // are refused (REFUSED_STREAM, which clients retry). grpcio leaves it unlimited; we do not:
   // each open stream may hold ~1.25 MiB of received data plus a partial message (docs/limits.md).
   int64_t max_concurrent_streams = kDefaultMaxConcurrentStreams;
+  // A connection that has not sent the HTTP/2 preface and its SETTINGS by then is closed
+  // (grpc.server_handshake_timeout_ms; grpc-core's default is 120 s, ours 20 s). <= 0: none.
+  int64_t handshake_timeout_ms = 20'000;
+  // A connection with no open stream for this long gets GOAWAY and is closed when its peer is
+  // done (grpc.max_connection_idle_ms, as grpc-go's MaxConnectionIdle). <= 0: never (grpcio's default).
+  int64_t max_connection_idle_ms = -1;
 };
 
 }  // namespace turbogrpc

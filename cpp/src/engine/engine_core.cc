@@ -182,11 +182,20 @@ void EngineCore::run_timers() {
   due_.clear();
   timers_.pop_due(Clock::now(), due_);
   for (const DueTimer& t : due_) {
-    if (t.kind == TimerKind::kCallDeadline) {
-      if (Call* c = calls_.find(t.id)) c->on_deadline();
-    } else {
-      auto it = channels_.find(t.id);
-      if (it != channels_.end()) it->second->on_reconnect_timer();
+    switch (t.kind) {
+      case TimerKind::kCallDeadline:
+        if (Call* c = calls_.find(t.id)) c->on_deadline();
+        break;
+      case TimerKind::kChannelReconnect:
+        if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_reconnect_timer();
+        break;
+      case TimerKind::kConnectionHandshake:
+      case TimerKind::kConnectionIdle:
+        if (auto it = connection_ids_.find(t.id); it != connection_ids_.end()) it->second->on_timer(t.kind);
+        break;
+      case TimerKind::kAcceptRetry:
+        if (auto it = servers_.find(t.id); it != servers_.end()) it->second->on_accept_timer();
+        break;
     }
   }
 }
@@ -199,12 +208,14 @@ void EngineCore::flush_dirty() {
 
 void EngineCore::adopt(std::unique_ptr<Connection> connection) {
   Connection* raw = connection.get();
+  connection_ids_[raw->id()] = raw;
   connections_[raw] = std::move(connection);
 }
 
 void EngineCore::retire(Connection* connection) {
   auto it = connections_.find(connection);
   if (it == connections_.end()) return;
+  connection_ids_.erase(connection->id());
   retired_.push_back(std::move(it->second));
   connections_.erase(it);
 }
@@ -216,6 +227,7 @@ void EngineCore::close_everything() {
   channels_.clear();
   servers_.clear();
   retired_.clear();
+  connection_ids_.clear();
   connections_.clear();
 }
 

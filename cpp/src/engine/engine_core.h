@@ -70,6 +70,7 @@ class EngineCore final : public IoHandler {
   std::unordered_map<uint64_t, std::unique_ptr<Channel>> channels_;
   std::unordered_map<uint64_t, std::unique_ptr<Server>> servers_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::unordered_map<uint64_t, Connection*> connection_ids_;  // the same, by id (for timers)
   std::vector<Connection*> dirty_;
   std::vector<std::unique_ptr<Connection>> retired_;
   std::vector<Command> running_;  // the batch being executed (kept to reuse its capacity)

@@ -1,4 +1,4 @@
-// TimerQueue: call deadlines and channel reconnects, as a min-heap of (when, what, id).
+// TimerQueue: call deadlines, reconnects and connection timeouts, as a min-heap of (when, what, id).
 // Cancelling is lazy: a fired id whose object is gone is simply ignored. Poller thread only.
 #pragma once
 
@@ -11,7 +11,13 @@ namespace turbogrpc::internal {
 
 using Clock = std::chrono::steady_clock;
 
-enum class TimerKind : uint8_t { kCallDeadline, kChannelReconnect };
+enum class TimerKind : uint8_t {
+  kCallDeadline,         // id: call
+  kChannelReconnect,     // id: channel
+  kConnectionHandshake,  // id: connection; the peer's preface and SETTINGS are due
+  kConnectionIdle,       // id: connection; it may have been idle for the allowed time
+  kAcceptRetry,          // id: server; accepting paused after running out of descriptors
+};
 
 struct DueTimer {
   TimerKind kind;

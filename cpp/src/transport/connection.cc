@@ -18,7 +18,7 @@ constexpr size_t kSendBatchBytes = 256 * 1024;  // how much we take from nghttp2
 }  // namespace
 
 Connection::Connection(EngineCore& core, int fd, Http2Role role, const Http2Settings& settings)
-    : core_(core), fd_(fd), session_(make_session(role, this, settings)) {}
+    : core_(core), id_(core.new_id()), fd_(fd), session_(make_session(role, this, settings)) {}
 
 Connection::~Connection() { ::close(fd_); }
 
@@ -154,6 +154,7 @@ void Connection::return_stream_window(int32_t stream_id, size_t bytes) {
 
 void Connection::add_stream(int32_t stream_id, std::unique_ptr<Call> call) {
   streams_[stream_id] = std::move(call);
+  last_stream_change_ = Clock::now();
 }
 
 Call* Connection::call_on(int32_t stream_id) const {
@@ -188,6 +189,7 @@ int Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
   if (it == streams_.end()) return 0;
   std::unique_ptr<Call> call = std::move(it->second);
   streams_.erase(it);
+  last_stream_change_ = Clock::now();
   call->on_stream_closed(error_code);
   // A call whose received messages are still being decompressed ends when they are in.
   if (call->codec_busy()) core_.codec().keep_until_done(std::move(call));

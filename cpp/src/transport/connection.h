@@ -12,6 +12,7 @@
 #include "http2/session.h"
 #include "http2/token_bucket.h"
 #include "io/poller.h"
+#include "io/timer_queue.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/status.h"
 
@@ -51,6 +52,9 @@ class Connection : public IoHandler, public Http2Handler {
   bool closed() const { return closed_; }
   const std::string& peer() const { return peer_; }
   size_t active_streams() const { return streams_.size(); }
+  uint64_t id() const { return id_; }  // unique in the engine; timers name connections by it
+  // A timer this connection set (io/timer_queue.h) is due.
+  virtual void on_timer(TimerKind kind) {}
 
   // The Http2Handler callbacks both roles share: frame limits, DATA in, DATA out, stream closed.
   int on_frame_recv(const nghttp2_frame* frame) final;
@@ -75,6 +79,8 @@ class Connection : public IoHandler, public Http2Handler {
   // (nghttp2 offers the same frame again on the next flush).
   int append_data_frame(const uint8_t* frame_header, size_t length, MessageStream& stream);
   nghttp2_session* session() const { return session_.get(); }
+  // When a stream last opened or closed (for idle timeouts).
+  Clock::time_point last_stream_change() const { return last_stream_change_; }
   // The connection owns `call` until its stream closes. The nghttp2 stream user data must be
   // the same Call* (call_on and the data source read it back).
   void add_stream(int32_t stream_id, std::unique_ptr<Call> call);
@@ -82,6 +88,7 @@ class Connection : public IoHandler, public Http2Handler {
   Call* call_on(int32_t stream_id) const;
 
   EngineCore& core_;
+  const uint64_t id_;
   const int fd_;  // owned; closed in the destructor
   std::string peer_;
   bool connecting_ = false;  // client: nonblocking connect in progress
@@ -93,6 +100,7 @@ class Connection : public IoHandler, public Http2Handler {
 
   SessionPtr session_;
   std::unordered_map<int32_t, std::unique_ptr<Call>> streams_;
+  Clock::time_point last_stream_change_ = Clock::now();
   // DATA frames that carry nothing and end nothing: free for the peer, not for us (nghttp2
   // does not count them). Same shape as nghttp2's stream reset limit.
   TokenBucket empty_data_frames_{1000, 33};

@@ -45,13 +45,42 @@ Server::Server(EngineCore& core, StartServerCommand&& command)
 Server::~Server() { close_listeners(); }
 
 void Server::accept_from(int listen_fd) {
-  for (int i = 0; i < 64 && accepting_; ++i) {
+  for (int i = 0; i < 64 && accepting_ && !accept_paused_; ++i) {
     SysResult r = sys_call([&] { return ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC); });
-    if (!r.ok()) break;  // EAGAIN, or a transient error such as EMFILE: try at the next wake-up
+    if (!r.ok()) {
+      if (r.error == EMFILE || r.error == ENFILE || r.error == ENOBUFS || r.error == ENOMEM)
+        pause_accepting(r);
+      break;  // EAGAIN, or a connection that failed before we took it (ECONNABORTED, ...)
+    }
+    accept_backoff_ = std::chrono::milliseconds(0);
     auto connection = std::make_unique<ServerConnection>(core_, *this, static_cast<int>(r.value));
     connections_.insert(connection.get());
     core_.adopt(std::move(connection));
   }
+}
+
+void Server::pause_accepting(const SysResult& failure) {
+  constexpr auto kFirstBackoff = std::chrono::milliseconds(5);
+  constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
+  accept_backoff_ = accept_backoff_.count() == 0 ? kFirstBackoff : std::min(accept_backoff_ * 2, kMaxBackoff);
+  accept_paused_ = true;
+  for (auto& l : listeners_) core_.poller().remove(l->fd());
+  core_.timers().add(Clock::now() + accept_backoff_, TimerKind::kAcceptRetry, id_);
+  if (!accept_pause_reported_) {
+    accept_pause_reported_ = true;
+    // No event channel reaches the application for this, so say it where an operator looks.
+    std::fprintf(stderr,
+                 "turbogrpc: server %llu: cannot accept connections (%s); pausing accept, retrying "
+                 "with backoff up to 1 s (reported once)\n",
+                 static_cast<unsigned long long>(id_), failure.message().c_str());
+  }
+}
+
+void Server::on_accept_timer() {
+  if (!accept_paused_ || !accepting_) return;
+  accept_paused_ = false;
+  for (auto& l : listeners_) core_.poller().add(l->fd(), EPOLLIN, l.get());
+  for (auto& l : listeners_) accept_from(l->fd());  // connections waiting since the pause
 }
 
 void Server::close_listeners() {

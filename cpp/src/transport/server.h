@@ -2,6 +2,7 @@
 // two-phase stop (stop accepting + GOAWAY, then close everything). Poller thread only.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -9,6 +10,7 @@
 
 #include "http2/session.h"
 #include "io/poller.h"
+#include "io/sys_error.h"
 #include "turbogrpc/commands.h"
 
 namespace turbogrpc::internal {
@@ -29,6 +31,8 @@ class Server {
 
   void stop(StopPhase phase);
   void on_connection_closed(ServerConnection* connection);
+  // The pause after running out of descriptors is over: listen again.
+  void on_accept_timer();
 
  private:
   class Listener : public IoHandler {
@@ -44,6 +48,9 @@ class Server {
 
   void accept_from(int listen_fd);
   void close_listeners();
+  // Out of descriptors (or memory) for new connections: the listener stays readable, so stop
+  // watching it for a while instead of spinning on accept (grpc-go backs off the same way).
+  void pause_accepting(const SysResult& failure);
 
   EngineCore& core_;
   const uint64_t id_;
@@ -54,6 +61,9 @@ class Server {
   std::vector<std::unique_ptr<Listener>> listeners_;
   std::unordered_set<ServerConnection*> connections_;  // owned by the engine core
   bool accepting_ = true;
+  bool accept_paused_ = false;
+  bool accept_pause_reported_ = false;  // said once on stderr, not once per pause
+  std::chrono::milliseconds accept_backoff_{0};
 };
 
 }  // namespace turbogrpc::internal

@@ -12,6 +12,37 @@ ServerConnection::ServerConnection(EngineCore& core, Server& server, int fd)
   set_no_delay(fd);
   watch(EPOLLIN);
   mark_dirty();  // our SETTINGS go out at once
+  const ServerOptions& options = server.options();
+  if (options.handshake_timeout_ms > 0) {
+    core_.timers().add(Clock::now() + std::chrono::milliseconds(options.handshake_timeout_ms),
+                       TimerKind::kConnectionHandshake, id());
+  }
+  arm_idle_timer(Clock::now());
+}
+
+void ServerConnection::arm_idle_timer(Clock::time_point from) {
+  int64_t idle_ms = server_.options().max_connection_idle_ms;
+  if (idle_ms > 0) core_.timers().add(from + std::chrono::milliseconds(idle_ms), TimerKind::kConnectionIdle, id());
+}
+
+void ServerConnection::on_timer(TimerKind kind) {
+  if (closed()) return;
+  if (kind == TimerKind::kConnectionHandshake) {
+    if (!handshake_done_) {
+      close({StatusCode::kUnavailable, "No HTTP/2 preface and SETTINGS from " + peer_ + " within " +
+                                           std::to_string(server_.options().handshake_timeout_ms) + " ms"});
+    }
+    return;
+  }
+  // kConnectionIdle: GOAWAY if no stream has been open since the last change that long ago;
+  // otherwise look again one idle period after the last change (or from now, while busy).
+  Clock::time_point now = Clock::now();
+  auto idle_for = std::chrono::milliseconds(server_.options().max_connection_idle_ms);
+  if (active_streams() == 0 && now - last_stream_change() >= idle_for) {
+    shut_down();
+    return;
+  }
+  arm_idle_timer(active_streams() == 0 ? last_stream_change() : now);
 }
 
 ServerCall* ServerConnection::call_of(int32_t stream_id) {
@@ -46,6 +77,7 @@ int ServerConnection::on_header(const nghttp2_frame* frame, std::string_view nam
 }
 
 int ServerConnection::on_frame(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) handshake_done_ = true;
   ServerCall* call = frame->hd.stream_id != 0 ? call_of(frame->hd.stream_id) : nullptr;
   if (call == nullptr) return 0;
   bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;

@@ -20,6 +20,7 @@ class ServerConnection final : public Connection {
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
   int on_frame(const nghttp2_frame* frame) override;
   int on_frame_send(const nghttp2_frame* frame) override;
+  void on_timer(TimerKind kind) override;
 
  protected:
   void on_closed(const Status& reason) override;
@@ -27,7 +28,10 @@ class ServerConnection final : public Connection {
  private:
   ServerCall* call_of(int32_t stream_id);
 
+  void arm_idle_timer(Clock::time_point from);
+
   Server& server_;
+  bool handshake_done_ = false;  // the client's preface and SETTINGS arrived
 };
 
 }  // namespace turbogrpc::internal

@@ -20,6 +20,8 @@ _SERVER_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
     "grpc.max_send_message_length": "max_send_message_length",
     "grpc.max_concurrent_streams": "max_concurrent_streams",
+    "grpc.server_handshake_timeout_ms": "handshake_timeout_ms",
+    "grpc.max_connection_idle_ms": "max_connection_idle_ms",
     "grpc.max_metadata_size": "max_metadata_size",
     "grpc.absolute_max_metadata_size": "absolute_max_metadata_size",
 }
