@@ -86,7 +86,11 @@ void ClientCall::on_header(std::string_view name, std::string_view value) {
   Metadata& target = in_trailers_ ? trailing_metadata_ : initial_metadata_;
   if (is_binary_key(name)) {
     auto decoded = base64_decode(value);
-    target.emplace_back(std::string(name), decoded ? std::move(*decoded) : std::string(value));
+    if (!decoded) {
+      if (!bad_binary_header_) bad_binary_header_ = std::string(name);
+      return;
+    }
+    target.emplace_back(std::string(name), std::move(*decoded));
   } else {
     target.emplace_back(std::string(name), std::string(value));
   }
@@ -97,6 +101,11 @@ void ClientCall::end_headers() {
   if (budget_.refuses_block()) {
     fail(budget_.refusal(in_trailers_ ? "Received trailing metadata" : "Received initial metadata"),
          "metadata limit");
+    return;
+  }
+  if (bad_binary_header_) {
+    fail({StatusCode::kInternal, "Invalid base64 in binary header '" + *bad_binary_header_ + "'"},
+         "bad binary metadata");
     return;
   }
   if (in_trailers_) {

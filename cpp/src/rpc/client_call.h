@@ -71,6 +71,7 @@ class ClientCall final : public Call {
   Metadata initial_metadata_;
   Metadata trailing_metadata_;
   MetadataBudget budget_;
+  std::optional<std::string> bad_binary_header_;  // the first -bin header that is not base64
   bool finished_ = false;
   // The server ended the call while received messages were still being decompressed: the
   // status is reported once they are all in (on_inbound_settled).

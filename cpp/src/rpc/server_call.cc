@@ -59,7 +59,11 @@ void ServerCall::on_header(std::string_view name, std::string_view value) {
     return;
   } else if (is_binary_key(name)) {
     auto decoded = base64_decode(value);
-    request_metadata_.emplace_back(std::string(name), decoded ? std::move(*decoded) : std::string(value));
+    if (!decoded) {
+      if (!bad_binary_header_) bad_binary_header_ = std::string(name);
+      return;
+    }
+    request_metadata_.emplace_back(std::string(name), std::move(*decoded));
   } else {
     request_metadata_.emplace_back(std::string(name), std::string(value));
   }
@@ -81,6 +85,10 @@ bool ServerCall::on_request_headers(bool end_stream, bool preread) {
   }
   if (budget_.refuses_block()) {
     end_with(budget_.refusal("Received metadata"), false);
+    return false;
+  }
+  if (bad_binary_header_) {
+    end_with({StatusCode::kInternal, "Invalid base64 in binary header '" + *bad_binary_header_ + "'"}, false);
     return false;
   }
   if (bad_timeout_) {

@@ -67,6 +67,7 @@ class ServerCall final : public Call {
   std::optional<Clock::time_point> deadline_;
   double timeout_seconds_ = -1;
   std::optional<std::string> bad_timeout_;  // a grpc-timeout value that does not parse
+  std::optional<std::string> bad_binary_header_;  // the first -bin header that is not base64
   MetadataBudget budget_;
   EncodingSet peer_accepts_ = kIdentityOnly;  // from the client's grpc-accept-encoding
   bool preread_ = false;
