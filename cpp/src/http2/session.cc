@@ -7,6 +7,10 @@ namespace {
 
 Http2Handler* handler_of(void* user_data) { return static_cast<Http2Handler*>(user_data); }
 
+int begin_frame_cb(nghttp2_session*, const nghttp2_frame_hd* hd, void* user_data) {
+  return handler_of(user_data)->on_begin_frame(hd);
+}
+
 int begin_headers_cb(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
   return handler_of(user_data)->on_begin_headers(frame);
 }
@@ -53,6 +57,7 @@ int send_data_cb(nghttp2_session* session, nghttp2_frame* frame, const uint8_t* 
 SessionPtr make_session(Http2Role role, Http2Handler* handler, const Http2Settings& settings) {
   nghttp2_session_callbacks* callbacks = nullptr;
   if (nghttp2_session_callbacks_new(&callbacks) != 0) return nullptr;
+  nghttp2_session_callbacks_set_on_begin_frame_callback(callbacks, begin_frame_cb);
   nghttp2_session_callbacks_set_on_begin_headers_callback(callbacks, begin_headers_cb);
   nghttp2_session_callbacks_set_on_header_callback(callbacks, header_cb);
   nghttp2_session_callbacks_set_on_frame_recv_callback(callbacks, frame_recv_cb);

@@ -16,6 +16,8 @@ namespace turbogrpc::internal {
 class Http2Handler {
  public:
   virtual ~Http2Handler() = default;
+  // A frame header arrived (before nghttp2 acts on the frame; CONTINUATION included).
+  virtual int on_begin_frame(const nghttp2_frame_hd* /*hd*/) { return 0; }
   virtual int on_begin_headers(const nghttp2_frame* frame) = 0;
   virtual int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) = 0;
   virtual int on_frame_recv(const nghttp2_frame* frame) = 0;

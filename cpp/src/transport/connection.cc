@@ -191,6 +191,7 @@ int Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
   streams_.erase(it);
   last_stream_change_ = Clock::now();
   call->on_stream_closed(error_code);
+  on_stream_ended(stream_id);
   // A call whose received messages are still being decompressed ends when they are in.
   if (call->codec_busy()) core_.codec().keep_until_done(std::move(call));
   return 0;

@@ -70,6 +70,8 @@ class Connection : public IoHandler, public Http2Handler {
   virtual void on_closed(const Status& reason) = 0;
   // A complete frame from the peer, once it passed the connection's flood limits.
   virtual int on_frame(const nghttp2_frame* frame) = 0;
+  // A stream closed (its call has been told).
+  virtual void on_stream_ended(int32_t stream_id) {}
   // Called when the socket becomes writable while `connecting_` (client connect).
   virtual void on_connect_writable() {}
   void watch(uint32_t events);

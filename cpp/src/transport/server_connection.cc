@@ -57,6 +57,29 @@ void ServerConnection::shut_down() {
   mark_dirty();
 }
 
+int ServerConnection::on_begin_frame(const nghttp2_frame_hd* hd) {
+  // Only HEADERS: nghttp2 drops DATA on closed streams before this callback (see
+  // docs/limits.md: it ignores them where RFC 9113 asks for STREAM_CLOSED after a reset).
+  if (hd->type != NGHTTP2_HEADERS) return 0;
+  int32_t id = hd->stream_id;
+  if (id <= 0 || id % 2 == 0) return 0;  // nghttp2 judges stream 0 and server-side ids
+  if (id > highest_stream_id_) {
+    highest_stream_id_ = id;
+    return 0;  // a new stream
+  }
+  if (nghttp2_session_find_stream(session(), id) != nullptr) return 0;  // open
+  switch (recent_.state(id)) {
+    case 2:  // RFC 9113 §5.1: frames after the peer's own RST_STREAM are a stream error
+      reset_stream(id, NGHTTP2_STREAM_CLOSED);
+      return 0;
+    case 1:  // we closed it; the frame may have been in flight: ignore (nghttp2 does)
+      return 0;
+    default:
+      // HEADERS opening a stream numbered below one the client already opened (§5.1.1).
+      return NGHTTP2_ERR_CALLBACK_FAILURE;
+  }
+}
+
 int ServerConnection::on_begin_headers(const nghttp2_frame* frame) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto call = std::make_unique<ServerCall>(core_.new_id(), server_.id(), server_.cq(),
@@ -77,6 +100,7 @@ int ServerConnection::on_header(const nghttp2_frame* frame, std::string_view nam
 }
 
 int ServerConnection::on_frame(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_RST_STREAM) recent_.closed(frame->hd.stream_id, /*reset_by_peer=*/true);
   if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) handshake_done_ = true;
   ServerCall* call = frame->hd.stream_id != 0 ? call_of(frame->hd.stream_id) : nullptr;
   if (call == nullptr) return 0;

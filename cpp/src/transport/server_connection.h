@@ -4,6 +4,7 @@
 
 #include "rpc/server_call.h"
 #include "transport/connection.h"
+#include "transport/recent_streams.h"
 
 namespace turbogrpc::internal {
 
@@ -16,11 +17,13 @@ class ServerConnection final : public Connection {
   // Graceful stop: GOAWAY now, close when the last stream is done.
   void shut_down();
 
+  int on_begin_frame(const nghttp2_frame_hd* hd) override;
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
   int on_frame(const nghttp2_frame* frame) override;
   int on_frame_send(const nghttp2_frame* frame) override;
   void on_timer(TimerKind kind) override;
+  void on_stream_ended(int32_t stream_id) override { recent_.closed(stream_id, false); }
 
  protected:
   void on_closed(const Status& reason) override;
@@ -32,6 +35,8 @@ class ServerConnection final : public Connection {
 
   Server& server_;
   bool handshake_done_ = false;  // the client's preface and SETTINGS arrived
+  int32_t highest_stream_id_ = 0;  // of the streams the client opened
+  RecentStreams recent_;
 };
 
 }  // namespace turbogrpc::internal
