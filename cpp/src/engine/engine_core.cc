@@ -179,6 +179,19 @@ void EngineCore::execute(Command& command) {
 }
 
 void EngineCore::run_timers() {
+  if (timers_.size() > compact_timers_at_) {
+    timers_.retain([this](TimerKind kind, uint64_t id) {
+      switch (kind) {
+        case TimerKind::kCallDeadline: return calls_.find(id) != nullptr;
+        case TimerKind::kChannelReconnect: return channels_.count(id) != 0;
+        case TimerKind::kConnectionHandshake:
+        case TimerKind::kConnectionIdle: return connection_ids_.count(id) != 0;
+        case TimerKind::kAcceptRetry: return servers_.count(id) != 0;
+      }
+      return false;
+    });
+    compact_timers_at_ = std::max<size_t>(kMinTimersBeforeCompacting, 2 * timers_.size());
+  }
   due_.clear();
   timers_.pop_due(Clock::now(), due_);
   for (const DueTimer& t : due_) {

@@ -75,6 +75,10 @@ class EngineCore final : public IoHandler {
   std::vector<std::unique_ptr<Connection>> retired_;
   std::vector<Command> running_;  // the batch being executed (kept to reuse its capacity)
   std::vector<DueTimer> due_;
+  // Timers of finished calls are dropped when the queue outgrows twice what was live at the
+  // last sweep (amortised O(1) per timer; see TimerQueue::retain).
+  static constexpr size_t kMinTimersBeforeCompacting = 1024;
+  size_t compact_timers_at_ = kMinTimersBeforeCompacting;
   Resolver resolver_;  // after poller_ (it watches an fd) and channels_ (it reports to them)
 
   // How long the poller keeps looking (epoll_wait with no timeout, yielding the core between

@@ -1,10 +1,12 @@
 // TimerQueue: call deadlines, reconnects and connection timeouts, as a min-heap of (when, what, id).
-// Cancelling is lazy: a fired id whose object is gone is simply ignored. Poller thread only.
+// Cancelling is lazy: a fired id whose object is gone is simply ignored, and retain() drops
+// the entries of objects that are gone (the engine calls it as the queue grows), so a finished
+// call's deadline does not sit here until it passes. Poller thread only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <queue>
+#include <algorithm>
 #include <vector>
 
 namespace turbogrpc::internal {
@@ -26,7 +28,18 @@ struct DueTimer {
 
 class TimerQueue {
  public:
-  void add(Clock::time_point when, TimerKind kind, uint64_t id) { heap_.push({when, kind, id}); }
+  void add(Clock::time_point when, TimerKind kind, uint64_t id) {
+    heap_.push_back({when, kind, id});
+    std::push_heap(heap_.begin(), heap_.end(), Later{});
+  }
+  size_t size() const { return heap_.size(); }
+
+  // Keeps only the timers for which `wanted(kind, id)` is true.
+  template <typename Wanted>
+  void retain(Wanted wanted) {
+    std::erase_if(heap_, [&](const Entry& e) { return !wanted(e.kind, e.id); });
+    std::make_heap(heap_.begin(), heap_.end(), Later{});
+  }
 
   // Milliseconds until the earliest timer (rounded up), or -1 when there is none.
   int next_timeout_ms(Clock::time_point now) const;
@@ -39,9 +52,11 @@ class TimerQueue {
     Clock::time_point when;
     TimerKind kind;
     uint64_t id;
-    bool operator>(const Entry& o) const { return when > o.when; }
   };
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
+  struct Later {  // heap order: the earliest on top
+    bool operator()(const Entry& a, const Entry& b) const { return a.when > b.when; }
+  };
+  std::vector<Entry> heap_;
 };
 
 }  // namespace turbogrpc::internal
