@@ -51,6 +51,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # bench/, also when loaded by path
+from processes import Pinned  # noqa: E402
+
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
 
@@ -339,29 +342,21 @@ def growth_after_warmup(samples: list[Sample]) -> Growth:
                   calls_warm=warm.calls, calls_total=total)
 
 
-class Child:
-    """A child process; stdout lines are queued by a thread, stderr goes to a log file."""
+class Child(Pinned):
+    """A Pinned child read line by line (the soak children stream PROGRESS lines)."""
 
-    def __init__(self, argv, log_path, core=None):
-        pin = ["taskset", "-c", str(core)] if core is not None and _pinning() else []
-        self.argv = pin + list(argv)
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            self.popen = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log,
-                                          stdin=subprocess.DEVNULL, start_new_session=True)
-        self.lines: queue.Queue = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+    @classmethod
+    def launch(cls, argv, log_path, core):
+        return cls.start(argv, core, log_path)
 
-    def _read(self):
-        for raw in self.popen.stdout:
-            self.lines.put(raw.decode("utf-8", "replace").rstrip("\n"))
-        self.lines.put(None)
+    @property
+    def lines(self) -> queue.Queue:
+        return self._lines
 
     def next_line(self, timeout):
         """The next stdout line, or None at end of output; raises TimeoutError."""
         try:
-            return self.lines.get(timeout=max(timeout, 0))
+            return self._lines.get(timeout=max(timeout, 0))
         except queue.Empty:
             raise TimeoutError(f"no output within {timeout:.0f} s from {self.what()}") from None
 
@@ -378,36 +373,11 @@ class Child:
         return f"{' '.join(self.argv)} (log {self.log_path}):\n{self.log_tail()}"
 
     def stop(self, grace=STOP_GRACE_S):
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
+        code = super().stop(grace)
         self._reader.join(timeout=5)
         if not self._reader.is_alive():
             self.popen.stdout.close()
-        return self.popen.returncode
-
-    def log_tail(self, lines=20):
-        try:
-            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
-                return "".join(handle.readlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-
-_PINNING = None
-
-
-def _pinning():
-    global _PINNING
-    if _PINNING is None:
-        import shutil  # noqa: PLC0415
-        _PINNING = {SERVER_CORE, PEER_CORE} <= os.sched_getaffinity(0) and bool(
-            shutil.which("taskset"))
-    return _PINNING
+        return code
 
 
 def _progress(lines) -> list[Sample]:
@@ -458,7 +428,7 @@ def _soak_argv(*args):
 
 def start_our_server(log_dir, stack="ours", uvloop=False) -> tuple[Child, int]:
     argv = _soak_argv("serve", "--stack", stack, "--port", "0", *(["--uvloop"] if uvloop else []))
-    server = Child(argv, os.path.join(log_dir, "soak-server.log"), SERVER_CORE)
+    server = Child.launch(argv, os.path.join(log_dir, "soak-server.log"), SERVER_CORE)
     try:
         port = int(server.wait_for("LISTENING", START_TIMEOUT_S).split()[1])
     except BaseException:
@@ -511,7 +481,7 @@ def soak_server_h2load(shape, calls, seconds, log_dir, uvloop=False,
     began = time.monotonic()
     try:
         time.sleep(2 * PROGRESS_INTERVAL_S)  # a sample or two before any load
-        peer = Child(["h2load", "-c", str(connections), "-m", str(streams), "-n", str(calls),
+        peer = Child.launch(["h2load", "-c", str(connections), "-m", str(streams), "-n", str(calls),
                       "-H", "content-type: application/grpc", "-H", "te: trailers", "-d", body,
                       f"http://127.0.0.1:{port}/{SOAK_SERVICE}/{_METHOD[shape]}"],
                      os.path.join(log_dir, f"h2load-{shape}.log"), PEER_CORE)
@@ -553,7 +523,7 @@ def soak_server_loadgen_unary(loadgen, seconds, log_dir, uvloop=False, connectio
     began = time.monotonic()
     try:
         time.sleep(2 * PROGRESS_INTERVAL_S)
-        peer = Child([loadgen, "unary", "--target", f"127.0.0.1:{port}", "--concurrency",
+        peer = Child.launch([loadgen, "unary", "--target", f"127.0.0.1:{port}", "--concurrency",
                       str(concurrency), "--connections", str(connections), "--warmup", "0",
                       "--duration", str(seconds), "--size", str(MESSAGE_SIZE)],
                      os.path.join(log_dir, "loadgen-unary.log"), PEER_CORE)
@@ -584,7 +554,7 @@ def start_go_interop_server(log_dir) -> tuple[Child, int]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = Child([binary, f"--port={port}"], os.path.join(log_dir, "go-interop-server.log"),
+    server = Child.launch([binary, f"--port={port}"], os.path.join(log_dir, "go-interop-server.log"),
                    PEER_CORE)
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
@@ -609,7 +579,7 @@ def soak_client(shapes, calls, seconds, log_dir, uvloop=False, target=None,
         server, port = start_go_interop_server(log_dir)
         target = f"127.0.0.1:{port}"
     try:
-        client = Child(_soak_argv("client", "--target", target, "--shapes", ",".join(shapes),
+        client = Child.launch(_soak_argv("client", "--target", target, "--shapes", ",".join(shapes),
                                   "--calls", str(calls), "--seconds", str(seconds),
                                   *(["--uvloop"] if uvloop else []),
                                   *(["--deadline", str(deadline)] if deadline else [])),
