@@ -15,6 +15,7 @@
 #include "engine/codec_worker.h"
 #include "io/timer_queue.h"
 #include "rpc/call_registry.h"
+#include "transport/transport_context.h"
 #include "turbogrpc/commands.h"
 
 namespace turbogrpc::internal {
@@ -23,7 +24,7 @@ class Channel;
 class Connection;
 class Server;
 
-class EngineCore final : public IoHandler {
+class EngineCore final : public IoHandler, public TransportContext {
  public:
   explicit EngineCore(std::atomic<uint64_t>& ids);
   ~EngineCore() override;  // stops and joins the poller thread
@@ -33,16 +34,18 @@ class EngineCore final : public IoHandler {
   // Any thread but the poller's: closes everything and joins the thread. Idempotent.
   void stop();
 
-  // Poller thread only, from here on.
-  Poller& poller() { return poller_; }
-  TimerQueue& timers() { return timers_; }
-  CallRegistry& calls() { return calls_; }
-  CodecWorker& codec() { return codec_; }
-  Resolver& resolver() { return resolver_; }
-  uint64_t new_id() { return ids_.fetch_add(1, std::memory_order_relaxed); }
-  void adopt(std::unique_ptr<Connection> connection);
-  void retire(Connection* connection);  // freed at the end of this iteration
-  void mark_dirty(Connection* connection) { dirty_.push_back(connection); }
+  // TransportContext, for the channels, servers and connections it owns. Poller thread only,
+  // from here on.
+  Poller& poller() override { return poller_; }
+  TimerQueue& timers() override { return timers_; }
+  CallRegistry& calls() override { return calls_; }
+  Resolver& resolver() override { return resolver_; }
+  uint64_t new_id() override { return ids_.fetch_add(1, std::memory_order_relaxed); }
+  CodecOffload* codec_offload() override { return &codec_; }
+  void keep_until_done(std::unique_ptr<Call> call) override { codec_.keep_until_done(std::move(call)); }
+  void adopt(std::unique_ptr<Connection> connection) override;
+  void retire(Connection* connection) override;  // freed at the end of this iteration
+  void mark_dirty(Connection* connection) override { dirty_.push_back(connection); }
 
   void on_io(uint32_t epoll_events) override;  // the wakeup eventfd
 

@@ -7,7 +7,6 @@
 #include "codec/percent_encoding.h"
 #include "rpc/deadline.h"
 #include "rpc/status_mapping.h"
-#include "transport/connection.h"
 
 namespace turbogrpc::internal {
 
@@ -156,7 +155,7 @@ void ClientCall::on_peer_end_stream() {
   if (inbound_waiting()) end_deferred_ = true;
   else complete(resolve_status(NGHTTP2_NO_ERROR), "");
   // The status is final; what we had left to send is moot. NO_ERROR: nothing went wrong.
-  if (still_sending && connection_ != nullptr) connection_->reset_stream(stream_id_, NGHTTP2_NO_ERROR);
+  if (still_sending && port_ != nullptr) port_->reset_stream(stream_id_, NGHTTP2_NO_ERROR);
 }
 
 void ClientCall::on_inbound_settled() {
@@ -176,7 +175,7 @@ void ClientCall::on_connection_lost(const Status& reason) {
 
 void ClientCall::fail(const Status& status, std::string debug_error) {
   if (finished_) return;
-  if (connection_ != nullptr) connection_->reset_stream(stream_id_, NGHTTP2_CANCEL);
+  if (port_ != nullptr) port_->reset_stream(stream_id_, NGHTTP2_CANCEL);
   complete(status, std::move(debug_error));
 }
 

@@ -1,5 +1,6 @@
 // ClientCall: one outgoing RPC — request headers, the response headers and trailers, and the
-// status it ends with. I/O-free: its ClientConnection feeds it and sends what it queues.
+// status it ends with. I/O-free: its ClientConnection feeds it and sends what it queues; it
+// reaches its stream only through StreamPort (rpc/stream_port.h).
 #pragma once
 
 #include <optional>

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "transport/connection.h"
 #include "turbogrpc/message_buffers.h"
 
 namespace turbogrpc::internal {
@@ -175,9 +174,9 @@ void MessageStream::close_outbound() {
 }
 
 void MessageStream::resume_data_source() {
-  if (data_deferred_ && connection_ != nullptr) {
+  if (data_deferred_ && port_ != nullptr) {
     data_deferred_ = false;
-    connection_->resume_data(stream_id_);
+    port_->resume_data(stream_id_);
   }
 }
 
@@ -357,7 +356,7 @@ void MessageStream::ack_owed_writes() {
 }
 
 void MessageStream::give_back_window(size_t bytes) {
-  if (connection_ != nullptr && bytes > 0) connection_->return_stream_window(stream_id_, bytes);
+  if (port_ != nullptr && bytes > 0) port_->return_stream_window(stream_id_, bytes);
 }
 
 }  // namespace turbogrpc::internal

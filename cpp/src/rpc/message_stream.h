@@ -13,12 +13,11 @@
 #include "codec/message_framing.h"
 #include "rpc/codec_offload.h"
 #include "rpc/fifo.h"
+#include "rpc/stream_port.h"
 #include "turbogrpc/completion_queue.h"
 #include "turbogrpc/status.h"
 
 namespace turbogrpc::internal {
-
-class Connection;
 
 // A writer is told its write is done once the stream's unsent bytes drop under this bound.
 constexpr size_t kWriteDoneBelowBytes = 64 * 1024;
@@ -40,12 +39,12 @@ class MessageStream {
 
   uint64_t id() const { return id_; }
   int32_t stream_id() const { return stream_id_; }
-  Connection* connection() const { return connection_; }
-  void attach(Connection* connection, int32_t stream_id) {
-    connection_ = connection;
+  StreamPort* port() const { return port_; }
+  void attach(StreamPort* port, int32_t stream_id) {
+    port_ = port;
     stream_id_ = stream_id;
   }
-  void detach() { connection_ = nullptr; }
+  void detach() { port_ = nullptr; }
 
   // Called from the connection's nghttp2 data source: sizes the next DATA frame (at most
   // `length` bytes) and sets EOF flags. No bytes move here: the frame's payload is copied out by
@@ -124,7 +123,7 @@ class MessageStream {
   const uint64_t id_;
   const std::shared_ptr<CompletionQueue> cq_;
   const int64_t max_send_size_;
-  Connection* connection_ = nullptr;  // null before submission and after close
+  StreamPort* port_ = nullptr;  // the stream's connection; null before submission and after close
   int32_t stream_id_ = -1;
 
   // kSendMessages still waiting for their kWriteDone. They are always acknowledged all at once,

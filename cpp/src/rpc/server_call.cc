@@ -7,9 +7,7 @@
 #include "codec/metadata_rules.h"
 #include "codec/percent_encoding.h"
 #include "codec/timeout_codec.h"
-#include "http2/session.h"
 #include "rpc/deadline.h"
-#include "transport/connection.h"
 
 namespace turbogrpc::internal {
 namespace {
@@ -20,9 +18,9 @@ class StatusHeaders {
  public:
   explicit StatusHeaders(const Status& status)
       : code_(std::to_string(static_cast<int>(status.code))), message_(percent_encode(status.details)) {}
-  void append_to(std::vector<nghttp2_nv>& nva) const {
-    nva.push_back(make_nv("grpc-status", code_));
-    if (!message_.empty()) nva.push_back(make_nv("grpc-message", message_));
+  void append_to(HeaderFields& fields) const {
+    fields.emplace_back("grpc-status", code_);
+    if (!message_.empty()) fields.emplace_back("grpc-message", message_);
   }
 
  private:
@@ -154,29 +152,27 @@ void ServerCall::choose_compression(Compression wanted) {
 
 void ServerCall::send_headers(const Metadata& metadata) {
   headers_sent_ = true;
-  std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
-                                 make_nv("grpc-accept-encoding", kAcceptEncodingValue)};
+  HeaderFields fields = {{":status", "200"}, {"content-type", "application/grpc"},
+                         {"grpc-accept-encoding", kAcceptEncodingValue}};
   if (send_compression() != Compression::kNone)
-    nva.push_back(make_nv("grpc-encoding", encoding_name(send_compression())));
-  std::deque<std::string> storage;
-  append_metadata_nv(metadata, nva, storage);
-  submit_headers(nva, /*with_body=*/true);
+    fields.emplace_back("grpc-encoding", encoding_name(send_compression()));
+  submit_headers(fields, metadata, ResponseBody::kFollows);
 }
 
-void ServerCall::submit_headers(const std::vector<nghttp2_nv>& nva, bool with_body) {
-  nghttp2_data_provider provider = data_provider();
-  if (connection_->submit_response(stream_id_, nva, with_body ? &provider : nullptr) != 0)
-    connection_->reset_stream(stream_id_, NGHTTP2_INTERNAL_ERROR);
+void ServerCall::submit_headers(const HeaderFields& fields, const Metadata& metadata,
+                                ResponseBody body) {
+  if (!port_->submit_response(stream_id_, fields, metadata, body))
+    port_->reset_stream(stream_id_, NGHTTP2_INTERNAL_ERROR);
 }
 
 void ServerCall::send_initial_metadata(SendInitialMetadataCommand&& command) {
-  if (done_ || headers_sent_ || connection_ == nullptr) return;
+  if (done_ || headers_sent_ || port_ == nullptr) return;
   choose_compression(command.compression);
   send_headers(command.metadata);
 }
 
 void ServerCall::send(SendMessageCommand&& command) {
-  if (done_ || connection_ == nullptr) return;
+  if (done_ || port_ == nullptr) return;
   std::string& message = command.message;
   if (!headers_sent_) {
     choose_compression(command.compression);
@@ -190,7 +186,7 @@ void ServerCall::send(SendMessageCommand&& command) {
 }
 
 void ServerCall::finish(FinishCommand&& command) {
-  if (done_ || connection_ == nullptr) return;
+  if (done_ || port_ == nullptr) return;
   Status status = std::move(command.status);
   choose_compression(command.compression);
   if (command.message && !headers_sent_ && !done_) send_headers(command.initial_metadata);
@@ -212,30 +208,28 @@ void ServerCall::end_with(Status status, bool notify) {
     e.status = status;
     push(std::move(e));
   }
-  if (connection_ == nullptr) return;
+  if (port_ == nullptr) return;
   final_status_ = std::move(status);
   if (!headers_sent_) {
     // Trailers-only: one HEADERS frame that ends the stream.
-    std::vector<nghttp2_nv> nva = {make_nv(":status", "200"), make_nv("content-type", "application/grpc"),
-                                   make_nv("grpc-accept-encoding", kAcceptEncodingValue)};
+    HeaderFields fields = {{":status", "200"}, {"content-type", "application/grpc"},
+                           {"grpc-accept-encoding", kAcceptEncodingValue}};
     StatusHeaders status_headers(final_status_);
-    status_headers.append_to(nva);
-    std::deque<std::string> storage;
-    append_metadata_nv(final_trailing_, nva, storage);
+    status_headers.append_to(fields);
     headers_sent_ = true;
-    submit_headers(nva, /*with_body=*/false);
+    submit_headers(fields, final_trailing_, ResponseBody::kNone);
     return;
   }
   close_outbound();  // the data source sends the trailers after the last message
 }
 
 void ServerCall::on_outbound_end(uint32_t* data_flags) {
-  std::vector<nghttp2_nv> nva;
+  HeaderFields fields;
   StatusHeaders status_headers(final_status_);
-  status_headers.append_to(nva);
+  status_headers.append_to(fields);
   // The trailers end the stream; if nghttp2 refuses them, this DATA frame ends it instead (the
   // client then reports the missing status) rather than leaving the stream open forever.
-  if (connection_->submit_trailers(stream_id_, nva, final_trailing_) == 0)
+  if (port_->submit_trailers(stream_id_, fields, final_trailing_))
     *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
 }
 
@@ -243,18 +237,18 @@ void ServerCall::respond_http_error(int http_status, StatusCode code, std::strin
   done_ = true;
   leave_registry();
   std::string status = std::to_string(http_status);
-  std::vector<nghttp2_nv> nva = {make_nv(":status", status), make_nv("content-type", "application/grpc")};
+  HeaderFields fields = {{":status", status}, {"content-type", "application/grpc"}};
   StatusHeaders status_headers(Status{code, std::move(message)});
-  status_headers.append_to(nva);
+  status_headers.append_to(fields);
   headers_sent_ = true;
-  submit_headers(nva, /*with_body=*/false);
+  submit_headers(fields, {}, ResponseBody::kNone);
 }
 
 void ServerCall::cancel(const Status& status) {
   if (done_) return;
   done_ = true;
   leave_registry();
-  if (connection_ != nullptr) connection_->reset_stream(stream_id_, NGHTTP2_CANCEL);
+  if (port_ != nullptr) port_->reset_stream(stream_id_, NGHTTP2_CANCEL);
 }
 
 void ServerCall::on_deadline() {

@@ -1,8 +1,7 @@
 // ServerCall: one incoming RPC — request headers, when to hand it to the application, the
-// response headers, messages and trailers. I/O-free: its ServerConnection feeds and sends it.
+// response headers, messages and trailers. I/O-free: its ServerConnection feeds it, and it sends
+// through StreamPort (rpc/stream_port.h) as plain header fields and Metadata.
 #pragma once
-
-#include <nghttp2/nghttp2.h>
 
 #include <optional>
 #include <string>
@@ -56,9 +55,9 @@ class ServerCall final : public Call {
   // Ends the call with `status` on the wire; `notify` pushes kServerDone to the application.
   void end_with(Status status, bool notify);
   void respond_http_error(int http_status, StatusCode code, std::string message);
-  // Submits response headers (`with_body`: a body and trailers follow; otherwise the headers
-  // end the stream). A submission nghttp2 refuses resets the stream, so it cannot hang open.
-  void submit_headers(const std::vector<nghttp2_nv>& nva, bool with_body);
+  // Submits response headers, `fields` then `metadata`. A submission the session refuses
+  // resets the stream, so it cannot hang open.
+  void submit_headers(const HeaderFields& fields, const Metadata& metadata, ResponseBody body);
 
   const uint64_t server_id_;
   const std::string peer_;

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "engine/engine_core.h"
+#include "transport/transport_context.h"
 #include "transport/client_connection.h"
 
 namespace turbogrpc::internal {
@@ -12,8 +12,8 @@ constexpr const char* kUserAgent = "grpc-python-turbogrpc/0.1.0";
 constexpr std::chrono::milliseconds kMaxBackoff{30'000};
 }  // namespace
 
-Channel::Channel(EngineCore& core, uint64_t id, std::string target, ChannelOptions options)
-    : core_(core), id_(id), target_(std::move(target)), options_(std::move(options)) {
+Channel::Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options)
+    : context_(context), id_(id), target_(std::move(target)), options_(std::move(options)) {
   user_agent_ = options_.user_agent.empty() ? kUserAgent : options_.user_agent + " " + kUserAgent;
 }
 
@@ -25,7 +25,7 @@ void Channel::start_call(std::unique_ptr<ClientCall> call) {
     call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
     return;
   }
-  if (call->deadline()) core_.timers().add(*call->deadline(), TimerKind::kCallDeadline, call->id());
+  if (call->deadline()) context_.timers().add(*call->deadline(), TimerKind::kCallDeadline, call->id());
   if (active_ != nullptr && active_->ready()) {
     active_->start_call(std::move(call), addresses_.authority, user_agent_);
     return;
@@ -55,7 +55,7 @@ void Channel::connect() {
     ResolvedTarget now = resolve_target_without_lookup(target_);
     if (now.needs_lookup) {
       resolving_ = true;
-      core_.resolver().start(id_, target_);
+      context_.resolver().start(id_, target_);
       return;
     }
     if (!use_addresses(std::move(now))) return;
@@ -63,9 +63,9 @@ void Channel::connect() {
   while (address_index_ < addresses_.addresses.size()) {
     SysResult s = start_connect(addresses_.addresses[address_index_]);
     if (s.ok()) {
-      auto connection = std::make_unique<ClientConnection>(core_, *this, static_cast<int>(s.value));
+      auto connection = std::make_unique<ClientConnection>(context_, *this, static_cast<int>(s.value));
       active_ = connection.get();
-      core_.adopt(std::move(connection));
+      context_.adopt(std::move(connection));
       return;
     }
     last_connect_error_ = s.message();
@@ -114,7 +114,7 @@ void Channel::fail_pending(const Status& status) {
   pending_ = std::move(keep);
   if (!pending_.empty() && !reconnect_scheduled_) {
     reconnect_scheduled_ = true;
-    core_.timers().add(Clock::now() + backoff_, TimerKind::kChannelReconnect, id_);
+    context_.timers().add(Clock::now() + backoff_, TimerKind::kChannelReconnect, id_);
     backoff_ = std::min(backoff_ * 16 / 10, kMaxBackoff);
   }
 }

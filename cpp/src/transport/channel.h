@@ -14,12 +14,12 @@
 
 namespace turbogrpc::internal {
 
-class EngineCore;
+class TransportContext;
 class ClientConnection;
 
 class Channel {
  public:
-  Channel(EngineCore& core, uint64_t id, std::string target, ChannelOptions options);
+  Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options);
   ~Channel();
 
   const ChannelOptions& options() const { return options_; }
@@ -44,7 +44,7 @@ class Channel {
   void fail_pending(const Status& status);
   void submit_pending();
 
-  EngineCore& core_;
+  TransportContext& context_;  // the owner; outlives this
   const uint64_t id_;
   const std::string target_;
   const ChannelOptions options_;
@@ -56,7 +56,7 @@ class Channel {
   size_t address_index_ = 0;
   std::string last_connect_error_;
 
-  ClientConnection* active_ = nullptr;  // connecting or ready; owned by the engine core
+  ClientConnection* active_ = nullptr;  // connecting or ready; owned by the transport context
   std::vector<ClientConnection*> draining_;  // got GOAWAY; finishing their streams
   std::vector<std::unique_ptr<ClientCall>> pending_;  // waiting for a ready connection
   bool reconnect_scheduled_ = false;

@@ -2,14 +2,14 @@
 
 #include "codec/compression.h"
 #include "codec/timeout_codec.h"
-#include "engine/engine_core.h"
+#include "transport/transport_context.h"
 #include "io/address.h"
 #include "transport/channel.h"
 
 namespace turbogrpc::internal {
 
-ClientConnection::ClientConnection(EngineCore& core, Channel& channel, int fd)
-    : Connection(core, fd, Http2Role::kClient,
+ClientConnection::ClientConnection(TransportContext& context, Channel& channel, int fd)
+    : Connection(context, fd, Http2Role::kClient,
                  http2_settings(channel.options().absolute_max_metadata_size, -1)),
       channel_(channel) {
   connecting_ = true;

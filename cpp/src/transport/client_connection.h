@@ -14,7 +14,7 @@ class Channel;
 class ClientConnection final : public Connection {
  public:
   // `fd` has a nonblocking connect() in progress.
-  ClientConnection(EngineCore& core, Channel& channel, int fd);
+  ClientConnection(TransportContext& context, Channel& channel, int fd);
 
   bool ready() const { return !connecting_ && !closed() && !goaway_received_; }
   bool draining() const { return goaway_received_; }

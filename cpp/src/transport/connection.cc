@@ -5,7 +5,7 @@
 
 #include "codec/base64.h"
 #include "codec/metadata_rules.h"
-#include "engine/engine_core.h"
+#include "transport/transport_context.h"
 #include "io/address.h"
 #include "io/sys_error.h"
 #include "rpc/call.h"
@@ -17,15 +17,15 @@ constexpr int kMaxReadsPerWakeup = 16;      // fairness between connections
 constexpr size_t kSendBatchBytes = 256 * 1024;  // how much we take from nghttp2 per write
 }  // namespace
 
-Connection::Connection(EngineCore& core, int fd, Http2Role role, const Http2Settings& settings)
-    : core_(core), id_(core.new_id()), fd_(fd), session_(make_session(role, this, settings)) {}
+Connection::Connection(TransportContext& context, int fd, Http2Role role, const Http2Settings& settings)
+    : context_(context), id_(context.new_id()), fd_(fd), session_(make_session(role, this, settings)) {}
 
 Connection::~Connection() { ::close(fd_); }
 
 void Connection::watch(uint32_t events) {
   if (closed_ || events == watched_events_) return;
-  SysResult r = watched_events_ == 0 ? core_.poller().add(fd_, events, this)
-                                     : core_.poller().modify(fd_, events, this);
+  SysResult r = watched_events_ == 0 ? context_.poller().add(fd_, events, this)
+                                     : context_.poller().modify(fd_, events, this);
   if (!r.ok()) {
     // An fd the poller does not watch would wait forever: end the connection instead.
     close({StatusCode::kUnavailable, "Cannot watch the connection to " + peer_ + ": " + r.message()});
@@ -87,7 +87,7 @@ void Connection::discard_input() {
 void Connection::mark_dirty() {
   if (dirty_ || closed_) return;
   dirty_ = true;
-  core_.mark_dirty(this);
+  context_.mark_dirty(this);
 }
 
 void Connection::flush() {
@@ -193,7 +193,7 @@ int Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
   call->on_stream_closed(error_code);
   on_stream_ended(stream_id);
   // A call whose received messages are still being decompressed ends when they are in.
-  if (call->codec_busy()) core_.codec().keep_until_done(std::move(call));
+  if (call->codec_busy()) context_.keep_until_done(std::move(call));
   return 0;
 }
 
@@ -212,24 +212,35 @@ void Connection::reset_stream(int32_t stream_id, uint32_t error_code) {
   mark_dirty();
 }
 
-int Connection::submit_trailers(int32_t stream_id, std::vector<nghttp2_nv> nva,
-                                const Metadata& custom) {
+bool Connection::submit_trailers(int32_t stream_id, const HeaderFields& fields,
+                                 const Metadata& metadata) {
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(fields.size() + metadata.size());
+  append_fields_nv(fields, nva);
   std::deque<std::string> storage;
-  append_metadata_nv(custom, nva, storage);
+  append_metadata_nv(metadata, nva, storage);
   mark_dirty();
-  return nghttp2_submit_trailer(session_.get(), stream_id, nva.data(), nva.size());
+  return nghttp2_submit_trailer(session_.get(), stream_id, nva.data(), nva.size()) == 0;
 }
 
-int Connection::submit_response(int32_t stream_id, const std::vector<nghttp2_nv>& nva,
-                                const nghttp2_data_provider* provider) {
+bool Connection::submit_response(int32_t stream_id, const HeaderFields& fields,
+                                 const Metadata& metadata, ResponseBody body) {
+  std::vector<nghttp2_nv> nva;
+  nva.reserve(fields.size() + metadata.size());
+  append_fields_nv(fields, nva);
+  std::deque<std::string> storage;
+  append_metadata_nv(metadata, nva, storage);
+  // The data source reads the call's messages and, at their end, submits its trailers.
+  nghttp2_data_provider provider = data_provider();
   mark_dirty();
-  return nghttp2_submit_response(session_.get(), stream_id, nva.data(), nva.size(), provider);
+  return nghttp2_submit_response(session_.get(), stream_id, nva.data(), nva.size(),
+                                 body == ResponseBody::kFollows ? &provider : nullptr) == 0;
 }
 
 void Connection::close(const Status& reason) {
   if (closed_) return;
   closed_ = true;
-  if (watched_events_ != 0) core_.poller().remove(fd_);
+  if (watched_events_ != 0) context_.poller().remove(fd_);
   // FIN after what we wrote (a GOAWAY, say), then discard what the peer already sent: closing a
   // socket with unread input makes the kernel send RST instead, and a peer that gets RST may
   // drop our last frames unread — the GOAWAY telling it why.
@@ -240,7 +251,11 @@ void Connection::close(const Status& reason) {
   streams_.clear();
   for (auto& [stream_id, call] : streams) call->on_connection_lost(reason);
   on_closed(reason);
-  core_.retire(this);
+  context_.retire(this);
+}
+
+void append_fields_nv(const HeaderFields& fields, std::vector<nghttp2_nv>& nva) {
+  for (const auto& [name, value] : fields) nva.push_back(make_nv(name, value));
 }
 
 void append_metadata_nv(const Metadata& metadata, std::vector<nghttp2_nv>& nva,

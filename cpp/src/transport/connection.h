@@ -13,18 +13,19 @@
 #include "http2/token_bucket.h"
 #include "io/poller.h"
 #include "io/timer_queue.h"
+#include "rpc/stream_port.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/status.h"
 
 namespace turbogrpc::internal {
 
 class Call;
-class EngineCore;
+class TransportContext;
 class MessageStream;
 
-class Connection : public IoHandler, public Http2Handler {
+class Connection : public IoHandler, public Http2Handler, public StreamPort {
  public:
-  Connection(EngineCore& core, int fd, Http2Role role, const Http2Settings& settings);
+  Connection(TransportContext& context, int fd, Http2Role role, const Http2Settings& settings);
   ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -36,16 +37,14 @@ class Connection : public IoHandler, public Http2Handler {
   void flush();
   void mark_dirty();
 
-  // Helpers the calls use on their stream.
-  void resume_data(int32_t stream_id);
-  // The application read `bytes` of the stream's data: the peer may send that much more on it.
-  void return_stream_window(int32_t stream_id, size_t bytes);
-  void reset_stream(int32_t stream_id, uint32_t error_code);
-  // Trailers: `nva` (grpc-status, grpc-message) followed by the application's metadata.
-  int submit_trailers(int32_t stream_id, std::vector<nghttp2_nv> nva, const Metadata& custom);
-  // Server: response headers; `provider` null means the headers end the stream.
-  int submit_response(int32_t stream_id, const std::vector<nghttp2_nv>& nva,
-                      const nghttp2_data_provider* provider);
+  // StreamPort: what the calls ask of their stream (rpc/stream_port.h).
+  void resume_data(int32_t stream_id) override;
+  void return_stream_window(int32_t stream_id, size_t bytes) override;
+  void reset_stream(int32_t stream_id, uint32_t error_code) override;
+  bool submit_response(int32_t stream_id, const HeaderFields& fields, const Metadata& metadata,
+                       ResponseBody body) override;
+  bool submit_trailers(int32_t stream_id, const HeaderFields& fields,
+                       const Metadata& metadata) override;
 
   // Ends the connection at once; every stream on it fails with `reason`. Idempotent.
   void close(const Status& reason);
@@ -89,7 +88,7 @@ class Connection : public IoHandler, public Http2Handler {
   // The call on `stream_id`, or null when there is none (unknown, or already closed).
   Call* call_on(int32_t stream_id) const;
 
-  EngineCore& core_;
+  TransportContext& context_;  // the owner; outlives this
   const uint64_t id_;
   const int fd_;  // owned; closed in the destructor
   std::string peer_;
@@ -113,6 +112,8 @@ class Connection : public IoHandler, public Http2Handler {
   bool dirty_ = false;
 };
 
+// Fixed header fields into nghttp2's form (the strings must outlive the submission).
+void append_fields_nv(const HeaderFields& fields, std::vector<nghttp2_nv>& nva);
 // Base64-encodes -bin values; used wherever custom metadata becomes header fields.
 // `storage` keeps encoded values alive until the nv array is submitted (nghttp2 copies then).
 void append_metadata_nv(const Metadata& metadata, std::vector<nghttp2_nv>& nva,

@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "engine/engine_core.h"
+#include "transport/transport_context.h"
 #include "io/sys_error.h"
 #include "transport/server_connection.h"
 
@@ -24,8 +24,8 @@ void drop_unwatched_listener(uint64_t server_id, int fd, const SysResult& failur
 }
 }  // namespace
 
-Server::Server(EngineCore& core, StartServerCommand&& command)
-    : core_(core),
+Server::Server(TransportContext& context, StartServerCommand&& command)
+    : context_(context),
       id_(command.server_id),
       cq_(std::move(command.cq)),
       options_(command.options),
@@ -33,7 +33,7 @@ Server::Server(EngineCore& core, StartServerCommand&& command)
   settings_ = internal::http2_settings(options_.absolute_max_metadata_size, options_.max_concurrent_streams);
   for (int fd : command.listen_fds) {
     auto listener = std::make_unique<Listener>(*this, fd);
-    SysResult watched = core_.poller().add(fd, EPOLLIN, listener.get());
+    SysResult watched = context_.poller().add(fd, EPOLLIN, listener.get());
     if (!watched.ok()) {
       drop_unwatched_listener(id_, fd, watched);
       continue;
@@ -53,9 +53,9 @@ void Server::accept_from(int listen_fd) {
       break;  // EAGAIN, or a connection that failed before we took it (ECONNABORTED, ...)
     }
     accept_backoff_ = std::chrono::milliseconds(0);
-    auto connection = std::make_unique<ServerConnection>(core_, *this, static_cast<int>(r.value));
+    auto connection = std::make_unique<ServerConnection>(context_, *this, static_cast<int>(r.value));
     connections_.insert(connection.get());
-    core_.adopt(std::move(connection));
+    context_.adopt(std::move(connection));
   }
 }
 
@@ -64,8 +64,8 @@ void Server::pause_accepting(const SysResult& failure) {
   constexpr auto kMaxBackoff = std::chrono::milliseconds(1000);
   accept_backoff_ = accept_backoff_.count() == 0 ? kFirstBackoff : std::min(accept_backoff_ * 2, kMaxBackoff);
   accept_paused_ = true;
-  for (auto& l : listeners_) core_.poller().remove(l->fd());
-  core_.timers().add(Clock::now() + accept_backoff_, TimerKind::kAcceptRetry, id_);
+  for (auto& l : listeners_) context_.poller().remove(l->fd());
+  context_.timers().add(Clock::now() + accept_backoff_, TimerKind::kAcceptRetry, id_);
   if (!accept_pause_reported_) {
     accept_pause_reported_ = true;
     // No event channel reaches the application for this, so say it where an operator looks.
@@ -79,14 +79,14 @@ void Server::pause_accepting(const SysResult& failure) {
 void Server::on_accept_timer() {
   if (!accept_paused_ || !accepting_) return;
   accept_paused_ = false;
-  for (auto& l : listeners_) core_.poller().add(l->fd(), EPOLLIN, l.get());
+  for (auto& l : listeners_) context_.poller().add(l->fd(), EPOLLIN, l.get());
   for (auto& l : listeners_) accept_from(l->fd());  // connections waiting since the pause
 }
 
 void Server::close_listeners() {
   for (auto& l : listeners_) {
     // A failed remove needs nothing more: closing the fd ends its watch as well.
-    core_.poller().remove(l->fd());
+    context_.poller().remove(l->fd());
     ::close(l->fd());
   }
   listeners_.clear();

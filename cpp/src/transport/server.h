@@ -15,12 +15,12 @@
 
 namespace turbogrpc::internal {
 
-class EngineCore;
+class TransportContext;
 class ServerConnection;
 
 class Server {
  public:
-  Server(EngineCore& core, StartServerCommand&& command);
+  Server(TransportContext& context, StartServerCommand&& command);
   ~Server();
 
   uint64_t id() const { return id_; }
@@ -52,14 +52,14 @@ class Server {
   // watching it for a while instead of spinning on accept (grpc-go backs off the same way).
   void pause_accepting(const SysResult& failure);
 
-  EngineCore& core_;
+  TransportContext& context_;  // the owner; outlives this
   const uint64_t id_;
   const std::shared_ptr<CompletionQueue> cq_;
   const ServerOptions options_;
   const std::unordered_set<std::string> unary_request_methods_;
   Http2Settings settings_;
   std::vector<std::unique_ptr<Listener>> listeners_;
-  std::unordered_set<ServerConnection*> connections_;  // owned by the engine core
+  std::unordered_set<ServerConnection*> connections_;  // owned by the transport context
   bool accepting_ = true;
   bool accept_paused_ = false;
   bool accept_pause_reported_ = false;  // said once on stderr, not once per pause

@@ -1,20 +1,20 @@
 #include "transport/server_connection.h"
 
-#include "engine/engine_core.h"
+#include "transport/transport_context.h"
 #include "io/address.h"
 #include "transport/server.h"
 
 namespace turbogrpc::internal {
 
-ServerConnection::ServerConnection(EngineCore& core, Server& server, int fd)
-    : Connection(core, fd, Http2Role::kServer, server.http2_settings()), server_(server) {
+ServerConnection::ServerConnection(TransportContext& context, Server& server, int fd)
+    : Connection(context, fd, Http2Role::kServer, server.http2_settings()), server_(server) {
   peer_ = peer_name(fd);
   set_no_delay(fd);
   watch(EPOLLIN);
   mark_dirty();  // our SETTINGS go out at once
   const ServerOptions& options = server.options();
   if (options.handshake_timeout_ms > 0) {
-    core_.timers().add(Clock::now() + std::chrono::milliseconds(options.handshake_timeout_ms),
+    context_.timers().add(Clock::now() + std::chrono::milliseconds(options.handshake_timeout_ms),
                        TimerKind::kConnectionHandshake, id());
   }
   arm_idle_timer(Clock::now());
@@ -22,7 +22,7 @@ ServerConnection::ServerConnection(EngineCore& core, Server& server, int fd)
 
 void ServerConnection::arm_idle_timer(Clock::time_point from) {
   int64_t idle_ms = server_.options().max_connection_idle_ms;
-  if (idle_ms > 0) core_.timers().add(from + std::chrono::milliseconds(idle_ms), TimerKind::kConnectionIdle, id());
+  if (idle_ms > 0) context_.timers().add(from + std::chrono::milliseconds(idle_ms), TimerKind::kConnectionIdle, id());
 }
 
 void ServerConnection::on_timer(TimerKind kind) {
@@ -82,8 +82,8 @@ int ServerConnection::on_begin_frame(const nghttp2_frame_hd* hd) {
 
 int ServerConnection::on_begin_headers(const nghttp2_frame* frame) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
-  auto call = std::make_unique<ServerCall>(core_.new_id(), server_.id(), server_.cq(),
-                                           server_.options(), core_.calls(), &core_.codec(), peer_);
+  auto call = std::make_unique<ServerCall>(context_.new_id(), server_.id(), server_.cq(),
+                                           server_.options(), context_.calls(), context_.codec_offload(), peer_);
   call->attach(this, frame->hd.stream_id);
   Call* stream_user_data = call.get();
   nghttp2_session_set_stream_user_data(session(), frame->hd.stream_id, stream_user_data);
@@ -107,7 +107,7 @@ int ServerConnection::on_frame(const nghttp2_frame* frame) {
   bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
   if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST) {
     if (call->on_request_headers(end_stream, server_.preread(call->path())) && call->deadline())
-      core_.timers().add(*call->deadline(), TimerKind::kCallDeadline, call->id());
+      context_.timers().add(*call->deadline(), TimerKind::kCallDeadline, call->id());
     return 0;
   }
   if (end_stream && (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS))

@@ -12,7 +12,7 @@ class Server;
 
 class ServerConnection final : public Connection {
  public:
-  ServerConnection(EngineCore& core, Server& server, int fd);
+  ServerConnection(TransportContext& context, Server& server, int fd);
 
   // Graceful stop: GOAWAY now, close when the last stream is done.
   void shut_down();
