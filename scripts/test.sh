@@ -24,7 +24,7 @@ echo "== Codec fuzzers (libFuzzer + ASan + UBSan, 10 s per target; ~2 min with t
 bash scripts/fuzz.sh 10
 
 echo "== Python tests (pytest)"
-python3 -m pytest tests -q -p no:cacheprovider "$@"
+python3 -m coverage run --data-file=build/python.coverage --source=turbogrpc -m pytest tests -q -p no:cacheprovider "$@"; python3 -m coverage report --data-file=build/python.coverage --fail-under=92
 
 echo "== Interop matrix (grpc-go, both ways)"
 python3 interop/run_matrix.py

@@ -35,7 +35,7 @@ class LoopProblems(AssertionError):
     pass
 
 
-def run_in_fresh_loop(kind: str, coro_fn, *args, timeout: float = TEST_TIMEOUT, **kwargs):
+def run_in_fresh_loop(kind: str, coro_fn, /, *args, timeout: float = TEST_TIMEOUT, **kwargs):
     """Run `coro_fn(*args, **kwargs)` in a new loop of `kind` and tear it down strictly.
 
     Raises the test's own exception first; otherwise LoopProblems listing exception-handler calls

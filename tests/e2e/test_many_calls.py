@@ -29,8 +29,10 @@ from _loops import run_in_fresh_loop
 from e2e.helpers import SERVICE, ours_only
 
 CALLS = 10_000
-ARRIVAL_LIMIT_S = 40.0
-TOTAL_LIMIT_S = 60.0
+# Generous: the stock loop in debug mode under coverage, on a shared 2-core machine, took up to
+# 62 s; what this test guards is that all 10,000 complete, correctly, in bounded time.
+ARRIVAL_LIMIT_S = 90.0
+TOTAL_LIMIT_S = 120.0
 # The test body's own time limit: more than the default (TURBOGRPC_TEST_TIMEOUT, 20 s); our
 # stack on the stock loop in debug mode took 7-13 s here.
 BODY_TIMEOUT_S = TOTAL_LIMIT_S + 15

@@ -4,9 +4,16 @@ The context holds the status the handler builds (code, details, trailing metadat
 and writes the call's streams, and sends exactly one ``_engine.finish`` at the end.
 Methods that grpcio's sync API calls from worker threads (``abort``, ``set_code``,
 ``send_initial_metadata``) work both from the loop and from a sync handler's thread.
+
+Whatever a handler hands over (a response that is not bytes, metadata of the wrong type,
+details that are not text, a serializer that raises) ends the call promptly with INTERNAL and
+details naming the problem: every call into ``_engine`` that takes handler data is guarded,
+because a call that is never finished would hang its client until the deadline and keep
+``Server.stop(grace)`` waiting.
 """
 
 import logging
+import threading
 import time
 
 from .. import _engine
@@ -19,10 +26,84 @@ from ._metadata import as_pairs
 from ._write_window import WriteWindow
 from ._rpc_error import EOF, AbortError
 
-__all__ = ["ServicerContext", "BadRequest"]
+__all__ = ["ServicerContext", "BadRequest", "SERIALIZE_RESPONSE_FAILED", "serialize_response",
+           "exception_text", "describe_exception"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 _OK, _CANCELLED, _INTERNAL = 0, 1, 13
+SERIALIZE_RESPONSE_FAILED = "Exception serializing response!"
+_MAX_FAILURE_DETAILS = 1024  # characters of our own failure text sent as grpc-message
+
+
+def serialize_response(message, serializer):
+    """One response as the engine takes it: serialized (or a str encoded), and checked to be
+    bytes or a contiguous buffer. Raises what the serializer raised, or TypeError."""
+    if serializer is not None:
+        message = serializer(message)
+    elif isinstance(message, str):
+        return message.encode("utf-8")
+    if type(message) is bytes:
+        return message
+    if message is None and serializer is None:
+        raise TypeError("the handler returned None instead of a response message")
+    if not _is_contiguous_buffer(message):
+        where = "the response serializer returned" if serializer is not None else (
+            "the method has no response_serializer and the handler gave")
+        raise TypeError(f"a response must be bytes or a buffer; {where} {type(message).__name__}")
+    return message
+
+
+def _is_contiguous_buffer(obj):
+    try:
+        with memoryview(obj) as view:
+            return view.contiguous
+    except TypeError:
+        return False
+
+
+def _message_size(message):
+    return len(message) if type(message) is bytes else memoryview(message).nbytes
+
+
+def exception_text(exc):
+    """``str(exc)``, even when the exception's __str__ raises."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not stop the call from ending
+        return f"<{type(exc).__name__} whose str() failed>"
+
+
+def describe_exception(exc):
+    """``TypeName: message`` of an exception (just the name when it has no message)."""
+    text = exception_text(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _text_problem(details):
+    """Why ``details`` cannot be a status message, or None."""
+    if not isinstance(details, str):
+        return f"Invalid status details: expected str, got {type(details).__name__}"
+    try:
+        details.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"Invalid status details: not encodable as UTF-8 ({exc.reason})"
+    return None
+
+
+def _send_internal(call_id, text):
+    """Ends a server call INTERNAL with our own ``text`` and nothing from the handler."""
+    if len(text) > _MAX_FAILURE_DETAILS:
+        text = text[:_MAX_FAILURE_DETAILS - 3] + "..."
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    try:
+        _engine.finish(call_id, None, None, _INTERNAL, text, ())
+        return
+    except Exception:  # noqa: BLE001 - MemoryError or a dead engine: reset the stream instead
+        _LOGGER.exception("turbogrpc: cannot end call %d with INTERNAL; resetting it", call_id)
+    try:
+        _engine.cancel(call_id, _INTERNAL, "")
+    except Exception:  # noqa: BLE001 - nothing left to try; the engine's deadline or stop ends it
+        _LOGGER.exception("turbogrpc: cannot reset call %d", call_id)
 
 
 class BadRequest(Exception):
@@ -108,7 +189,11 @@ class ServicerContext:
     # -- ending the call ----------------------------------------------------------------
 
     def _finish(self, message, code, details):
-        """Sends the one finish (response, status, trailers) unless the call already ended."""
+        """Sends the one finish (response, status, trailers) unless the call already ended.
+
+        If the engine refuses what the handler gave (see ``_finish_refused``), the call ends
+        INTERNAL instead; either way it ends, and the server's bookkeeping runs.
+        """
         if self._finished:
             return
         self._finished = True
@@ -117,11 +202,65 @@ class ServicerContext:
         initial = self._initial_pending
         self._initial_pending = None
         try:
-            _engine.finish(self._call_id, initial, message, code, details, self._trailing,
-                           self._compression, self._compress_next)
-        except ValueError as exc:  # bad trailing metadata: tell the client something useful
-            _LOGGER.error("turbogrpc: invalid trailing metadata for %s: %s", self._method, exc)
-            _engine.finish(self._call_id, None, None, _INTERNAL, f"Invalid metadata: {exc}", ())
+            try:
+                _engine.finish(self._call_id, initial, message, code, details, self._trailing,
+                               self._compression, self._compress_next)
+            except Exception as exc:  # noqa: BLE001 - every failure must still end the call
+                self._finish_refused(exc, initial, message, details)
+        finally:
+            self._after_finish()
+
+    def _finish_refused(self, exc, initial, message, details):
+        """The engine refused a finish: say which part was wrong, and end the call INTERNAL.
+
+        Status code and compression were validated when they were set, so what is left is
+        the details, the response, and the two metadata sets. The engine checks the initial
+        metadata first: if both sets are present, a second try with the initial set alone
+        tells which one is wrong (and still delivers the initial set when it is fine).
+        """
+        text = _text_problem(details)
+        if text is None and message is not None and not _is_contiguous_buffer(message):
+            text = f"{SERIALIZE_RESPONSE_FAILED} {describe_exception(exc)}"
+        metadata = initial or self._trailing
+        if text is None and metadata and isinstance(exc, (TypeError, ValueError)):
+            where = "initial" if initial else "trailing"
+            if initial and self._trailing:
+                text = f"Invalid trailing metadata: {describe_exception(exc)}"
+                try:
+                    _engine.finish(self._call_id, initial, None, _INTERNAL,
+                                   text[:_MAX_FAILURE_DETAILS], ())
+                except Exception as initial_exc:  # noqa: BLE001 - the initial set is wrong
+                    exc = initial_exc
+                else:
+                    _LOGGER.error("turbogrpc: %s: %s", self._method, text)
+                    return
+            text = f"Invalid {where} metadata: {describe_exception(exc)}"
+        if text is None:
+            text = f"Cannot end the call: {describe_exception(exc)}"
+        _LOGGER.error("turbogrpc: %s: %s", self._method, text)
+        _send_internal(self._call_id, text)
+
+    def _fail(self, text, exc=None):
+        """Ends the call INTERNAL with ``text`` (logged, with ``exc``), without any of the
+        handler's metadata (it may be what is wrong). Safe from any thread."""
+        if threading.get_ident() != self._server._loop_thread_id:
+            try:
+                self._state.loop.call_soon_threadsafe(self._fail, text, exc)
+            except RuntimeError:  # the loop is closed: its server and calls are gone already
+                pass
+            return
+        if self._finished:
+            return
+        self._finished = True
+        self._state.calls.pop(self._call_id, None)
+        self._initial_pending = None
+        _LOGGER.error("turbogrpc: %s: %s", self._method, text, exc_info=exc)
+        try:
+            _send_internal(self._call_id, text)
+        finally:
+            self._after_finish()
+
+    def _after_finish(self):
         self._server._call_ended()
         if self._done_callbacks:
             self._run_done_callbacks()
@@ -215,17 +354,22 @@ class ServicerContext:
             raise AbortError("the RPC has already ended")
         if self._write_waiter is not None:
             raise UsageError("another write() is still in progress on this call")
-        serializer = self._serializer
-        if serializer is not None:
-            message = serializer(message)
-        elif isinstance(message, str):
-            message = message.encode("utf-8")
+        try:
+            message = serialize_response(message, self._serializer)
+        except Exception as exc:
+            self._fail(f"{SERIALIZE_RESPONSE_FAILED} {describe_exception(exc)}", exc)
+            raise
+        size = _message_size(message)
         self._flush_initial_metadata()
         self._initial_sent = True  # the first message carries the headers
-        _engine.send_message(self._call_id, message, False, self._compress_next, self._compression,
-                             self._writes.would_wait(len(message)))
+        try:
+            _engine.send_message(self._call_id, message, False, self._compress_next,
+                                 self._compression, self._writes.would_wait(size))
+        except Exception as exc:  # noqa: BLE001 - MemoryError copying it: end the call
+            self._fail(f"Cannot send a response: {describe_exception(exc)}", exc)
+            raise
         self._compress_next = True
-        if not self._writes.sent(len(message)):
+        if not self._writes.sent(size):
             return
         waiter = self._write_waiter = self._state.loop.create_future()
         try:
@@ -238,7 +382,11 @@ class ServicerContext:
     def _flush_initial_metadata(self):
         if self._initial_pending is not None:
             initial, self._initial_pending = self._initial_pending, None
-            _engine.send_initial_metadata(self._call_id, initial, self._compression)
+            try:
+                _engine.send_initial_metadata(self._call_id, initial, self._compression)
+            except Exception as exc:  # noqa: BLE001 - wrong types or values from the handler
+                self._fail(f"Invalid initial metadata: {describe_exception(exc)}", exc)
+                raise
 
     # -- metadata and status -------------------------------------------------------------
 

@@ -11,7 +11,9 @@ import collections
 import inspect
 import logging
 
-from ._context import BadRequest
+from ._context import (
+    SERIALIZE_RESPONSE_FAILED, BadRequest, describe_exception, exception_text, serialize_response,
+)
 from ._eager import continue_in_task, copy_context, first_step
 from ._message_reader import message_reader
 from ._rpc_error import EOF, AbortError
@@ -22,7 +24,6 @@ __all__ = ["MethodEntry", "HandlerCallDetails", "dict_handler_table", "serve_inl
 _LOGGER = logging.getLogger("turbogrpc.aio")
 _OK, _CANCELLED, _UNKNOWN, _INTERNAL = 0, 1, 2, 13
 DESERIALIZE_REQUEST_FAILED = "Exception deserializing request!"
-SERIALIZE_RESPONSE_FAILED = "Exception serializing response!"
 NO_REQUEST = "Expected one request message, the client sent none"
 
 HandlerCallDetails = collections.namedtuple(
@@ -99,10 +100,21 @@ def serve_inline(ctx, entry, raw_request):
         return
     else:
         # It really waits for something: continue it in a Task.
-        ctx._state.calls[ctx._call_id] = ctx
+        state = ctx._state
+        state.calls[ctx._call_id] = ctx
+        # A handler that cancelled its own (stand-in) task before suspending: cancel the Task
+        # after its first step, not before it (a Task cancelled before it starts never runs
+        # _complete_unary, so the call would never end); the handler then sees CancelledError
+        # at its await, as it would in a Task of its own.
+        stand_in = state.eager_task
+        cancelled_inline = stand_in is not None and stand_in._cancel_requests
+        if cancelled_inline:
+            stand_in._cancel_requests = 0
         ctx._task = continue_in_task(
-            ctx._state, context, coro, pending, lambda rest: _complete_unary(ctx, entry, rest)
+            state, context, coro, pending, lambda rest: _complete_unary(ctx, entry, rest)
         )
+        if cancelled_inline:
+            state.loop.call_soon(ctx._task.cancel)
         return
     _send_response(ctx, entry, response)
 
@@ -223,17 +235,10 @@ def _send_response(ctx, entry, response):
     if ctx._aborted or (ctx._code is not None and ctx._code != _OK):
         ctx._finish_with_status()
         return
-    serializer = entry.serializer
     try:
-        if serializer is not None:
-            response = serializer(response)
-        elif isinstance(response, str):
-            response = response.encode("utf-8")
-        elif response is None:
-            raise TypeError("the handler returned None instead of a response message")
-    except Exception:
-        _LOGGER.exception("turbogrpc: cannot serialize the response of %s", ctx._method)
-        ctx._finish(None, _INTERNAL, SERIALIZE_RESPONSE_FAILED)
+        response = serialize_response(response, entry.serializer)
+    except Exception as exc:
+        ctx._fail(f"{SERIALIZE_RESPONSE_FAILED} {describe_exception(exc)}", exc)
         return
     ctx._finish_with_status(response)
 
@@ -254,7 +259,7 @@ def _handler_failed(ctx, exc):
     else:
         _LOGGER.error("Unexpected [%s] raised by servicer method [%s]",
                       type(exc).__name__, ctx._method, exc_info=exc)
-        details = f"Unexpected {type(exc)}: {exc}"
+        details = f"Unexpected {type(exc)}: {exception_text(exc)}"
         if ctx._code is not None and ctx._code != _OK:
             # A code set before raising wins (grpc does the same; generated base classes
             # rely on it: set_code(UNIMPLEMENTED) then raise NotImplementedError).

@@ -7,8 +7,11 @@ first-seen order, as grpc.aio does.
 from collections.abc import ItemsView, KeysView, ValuesView
 
 from .._errors import UsageError
+from .._grpcio import grpcio_bases
 
 __all__ = ["Metadata", "as_pairs"]
+
+_GRPC_METADATA = grpcio_bases("aio.Metadata")  # () without grpcio
 
 
 class Metadata:
@@ -54,11 +57,9 @@ class Metadata:
         return values[0]
 
     def __setitem__(self, key, value):
+        # A new list, as grpc.aio does: a list got from get_all() earlier does not change.
         values = self._entries.get(key)
-        if values:
-            values[0] = value
-        else:
-            self._entries[key] = [value]
+        self._entries[key] = [value, *values[1:]] if values else [value]
 
     def __delitem__(self, key):
         values = self._entries.get(key)
@@ -99,10 +100,14 @@ class Metadata:
         return ItemsView(self._entries)
 
     def __eq__(self, other):
+        # Order matters, as in grpc.aio (its entries are an OrderedDict): keys in first-seen
+        # order, values in order. grpc.aio's Metadata with the same entries is equal too.
         if isinstance(other, Metadata):
-            return self._entries == other._entries
+            return list(self._entries.items()) == list(other._entries.items())
         if isinstance(other, tuple):
             return tuple(self) == other
+        if isinstance(other, _GRPC_METADATA):
+            return list(self._entries.items()) == list(other.items())
         return NotImplemented
 
     __hash__ = None  # mutable

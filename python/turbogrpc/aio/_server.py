@@ -14,7 +14,7 @@ from .. import _engine
 from .._errors import UsageError
 from ._completion import check_generation, running_loop_state
 from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
-from ._context import ServicerContext
+from ._context import ServicerContext, describe_exception, exception_text
 from ._handlers import (
     HandlerCallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline,
 )
@@ -201,17 +201,20 @@ class Server:
                 entry = self._find_method(ctx)
             except Exception as exc:
                 _LOGGER.exception("turbogrpc: generic handler failed for %s", method)
-                ctx._finish(None, _UNKNOWN, f"Unexpected {type(exc)}: {exc}")
+                ctx._finish(None, _UNKNOWN, f"Unexpected {type(exc)}: {exception_text(exc)}")
                 return
             if entry is None:
                 ctx._finish(None, _UNIMPLEMENTED, "Method not found!")
                 return
         ctx._serializer = entry.serializer
         ctx._deserializer = entry.deserializer
-        if entry.inline and preread:
-            serve_inline(ctx, entry, request)
-        else:
-            serve_in_task(ctx, entry, preread, request)
+        try:
+            if entry.inline and preread:
+                serve_inline(ctx, entry, request)
+            else:
+                serve_in_task(ctx, entry, preread, request)
+        except Exception as exc:  # noqa: BLE001 - a call nobody ends would hang its client
+            ctx._fail(f"Cannot run the handler: {describe_exception(exc)}", exc)
 
     def _call_ended(self):
         self._active -= 1
