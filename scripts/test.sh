@@ -20,7 +20,7 @@ ninja -C build/cpp-asan >/dev/null
 (cd build/cpp-asan && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ctest --output-on-failure --timeout 120)
 
-echo "== Codec fuzzers (libFuzzer + ASan + UBSan, 10 s per target; ~2 min with the build)"
+echo "== Engine fuzzers (libFuzzer + ASan + UBSan, 10 s per target; ~2.5 min with the build)"
 bash scripts/fuzz.sh 10
 
 echo "== Python tests (pytest)"

@@ -65,6 +65,7 @@ class RawH2:
         self.settings: dict[str, int] = {}
         self.goaway: int | None = None  # error code of the server's GOAWAY
         self.closed = False
+        self._buffer = bytearray()
         self._block = b""
         self._block_stream = 0
         self._block_end_stream = False
@@ -103,19 +104,34 @@ class RawH2:
         while not until(self):
             if self.closed:
                 return False
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            try:
-                head = await asyncio.wait_for(self.reader.readexactly(9), left)
-                payload = await asyncio.wait_for(
-                    self.reader.readexactly(int.from_bytes(head[:3], "big")), left)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                self.closed = True
-                return bool(until(self))
-            except asyncio.TimeoutError:
-                return False
-            self._on_frame(head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF, payload)
+            if not self._parse_one():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                try:  # one read per chunk, not per frame: floods are thousands of frames
+                    chunk = await asyncio.wait_for(self.reader.read(1 << 16), left)
+                except ConnectionError:
+                    chunk = b""
+                except asyncio.TimeoutError:
+                    return False
+                if not chunk:
+                    self.closed = True
+                    while self._parse_one():
+                        pass
+                    return bool(until(self))
+                self._buffer += chunk
+        return True
+
+    def _parse_one(self) -> bool:
+        """Handles the next whole frame in the read buffer; False when there is none."""
+        if len(self._buffer) < 9:
+            return False
+        length = int.from_bytes(self._buffer[:3], "big")
+        if len(self._buffer) < 9 + length:
+            return False
+        head, payload = self._buffer[:9], self._buffer[9:9 + length]
+        del self._buffer[:9 + length]
+        self._on_frame(head[3], head[4], int.from_bytes(head[5:9], "big") & 0x7FFFFFFF, bytes(payload))
         return True
 
     def _on_frame(self, kind, flags, stream_id, payload):

@@ -43,14 +43,14 @@ async def test_connections_without_a_handshake_are_closed(ours_pairing):
     options = [("grpc.server_handshake_timeout_ms", 300)]
     async with ours_pairing.env(echo_handlers(), server_options=options) as env:
         started = time.monotonic()
-        silent = [await asyncio.open_connection("127.0.0.1", env.srv.port) for _ in range(200)]
-        half = [await asyncio.open_connection("127.0.0.1", env.srv.port) for _ in range(50)]
+        silent = [await asyncio.open_connection("127.0.0.1", env.srv.port) for _ in range(800)]
+        half = [await asyncio.open_connection("127.0.0.1", env.srv.port) for _ in range(200)]
         for _, writer in half:
             writer.write(PREFACE[:10])
         try:
-            closed = await asyncio.gather(*(_closed_by_server(r, 5.0) for r, _ in silent + half))
+            closed = await asyncio.gather(*(_closed_by_server(r, 8.0) for r, _ in silent + half))
             assert all(closed), f"{closed.count(False)} of {len(closed)} connections still open"
-            assert time.monotonic() - started < 4.0
+            assert time.monotonic() - started < 8.0
             # a client that does finish its handshake is not affected
             assert await env.uu("Echo")(b"hi", timeout=1) == b"hi"
             await asyncio.sleep(0.5)

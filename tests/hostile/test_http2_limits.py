@@ -158,6 +158,48 @@ async def test_a_client_that_ignores_the_acknowledged_limit_loses_the_connection
         await assert_still_serving(env)
 
 
+@ours_only
+async def test_ten_thousand_streams_on_one_connection_cost_little(ours_pairing):
+    """Before the limit, 100,000 streams on one connection cost +109 MB."""
+    async with ours_pairing.env(echo_handlers()) as env:
+        before = rss_bytes()
+        conn = await RawH2.connect(env.srv.port)
+        try:
+            conn.send(hold_requests(conn, 10_000))
+            await drain(conn)
+            last = 1 + 2 * 9_999
+            assert await conn.pump(lambda c: last in c.streams and c.streams[last].reset is not None,
+                                   timeout=15)
+            refused = sum(1 for s in conn.streams.values() if s.reset == REFUSED_STREAM)
+            assert refused == 9_900
+            grown = rss_bytes() - before
+            assert grown < 32 << 20, f"10,000 streams grew the server by {grown >> 20} MiB"
+        finally:
+            await conn.close()
+        await assert_still_serving(env)
+
+
+@ours_only
+async def test_one_header_over_64_kib_ends_that_connection_only(ours_pairing):
+    """nghttp2's HPACK decoder refuses a single field whose encoded form is over 64 KiB (here
+    200 KiB that Huffman coding cannot shrink), and RFC 9113 makes a decoder failure a
+    connection error (COMPRESSION_ERROR): that connection ends, and nothing else does (a channel
+    opened before keeps working). Smaller fields, however many, are the header-list limit's
+    business: RESOURCE_EXHAUSTED on the one call."""
+    async with ours_pairing.env(echo_handlers()) as env:
+        assert await env.uu("Echo")(b"before") == b"before"
+        conn = await RawH2.connect(env.srv.port)
+        try:
+            conn.send(conn.request(1, request_headers(extra=[("x-huge", "".join(chr(33 + (i * 7919) % 90) for i in range(200 << 10)))]), b"x"))
+            await drain(conn)
+            await conn.pump(lambda c: c.goaway is not None or c.closed, timeout=5)
+            assert conn.goaway == 0x9, f"GOAWAY {conn.goaway}"
+        finally:
+            await conn.close()
+        assert await env.uu("Echo")(b"after", timeout=1) == b"after"
+        await assert_still_serving(env)
+
+
 FLOODS = {
     # name: bytes after the preface, sent at once
     "ping": b"".join(frame(PING, 0, 0, struct.pack(">Q", i)) for i in range(5000)),
