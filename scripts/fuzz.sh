@@ -4,7 +4,8 @@
 # Fails if any target hits a crash, leak, timeout or broken invariant, naming the saved input;
 # prints the number of executions per target and in all.
 #
-#   bash scripts/fuzz.sh [-j JOBS] [SECONDS] [TARGET...]     (TARGET: deframer, base64, ...)
+#   bash scripts/fuzz.sh [-j JOBS] [SECONDS] [TARGET...]     (TARGET: deframer, base64, ...,
+#                                                            server_connection, client_connection)
 #
 # -j runs that many targets at once (default 1; the machine has 2 cores). Reproduce a failure with
 # build/fuzz/fuzz/<target>_fuzzer <saved input>. Needs clang and libclang-rt-dev (bootstrap.sh).
@@ -15,13 +16,15 @@ parallel=1
 if [ "${1:-}" = "-j" ]; then parallel="$2"; shift 2; fi
 seconds="${1:-10}"
 shift || true
-all_targets=(deframer metadata_rules timeout percent_encoding base64 compression)
+all_targets=(deframer metadata_rules timeout percent_encoding base64 compression server_connection
+             client_connection)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
 # Longest input per target: enough for several messages / values, small enough to stay fast.
 max_len() {
   case "$1" in
+    server_connection|client_connection) echo 16384 ;;
     deframer|compression) echo 4096 ;;
     percent_encoding|base64) echo 1024 ;;
     metadata_rules) echo 256 ;;
