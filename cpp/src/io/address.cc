@@ -201,8 +201,9 @@ std::string peer_name(int fd) {
   sockaddr_storage peer{};
   socklen_t len = sizeof(peer);
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &len) != 0) return "unknown";
-  if (peer.ss_family == AF_UNIX) {
-    // Accepted unix peers are usually unnamed; name the listening path instead.
+  if (peer.ss_family == AF_UNIX && len <= offsetof(sockaddr_un, sun_path)) {
+    // An unnamed peer (what a server usually accepts): name the listening path instead. A
+    // dialled socket's peer is the server's path, and stays so.
     sockaddr_storage local{};
     socklen_t llen = sizeof(local);
     if (::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &llen) == 0)
