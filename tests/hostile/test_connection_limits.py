@@ -15,7 +15,7 @@ import time
 
 import grpc
 
-from e2e.helpers import ours_only
+from e2e.helpers import ours_only, rss_bytes
 from hostile.raw_h2 import NO_ERROR, PREFACE, RawH2, drain, grpc_message, request_headers
 
 
@@ -42,6 +42,7 @@ async def _closed_by_server(reader, timeout: float) -> bool:
 async def test_connections_without_a_handshake_are_closed(ours_pairing):
     options = [("grpc.server_handshake_timeout_ms", 300)]
     async with ours_pairing.env(echo_handlers(), server_options=options) as env:
+        before = rss_bytes()
         started = time.monotonic()
         silent = [await asyncio.open_connection("127.0.0.1", env.srv.port) for _ in range(800)]
         half = [await asyncio.open_connection("127.0.0.1", env.srv.port) for _ in range(200)]
@@ -51,6 +52,9 @@ async def test_connections_without_a_handshake_are_closed(ours_pairing):
             closed = await asyncio.gather(*(_closed_by_server(r, 8.0) for r, _ in silent + half))
             assert all(closed), f"{closed.count(False)} of {len(closed)} connections still open"
             assert time.monotonic() - started < 8.0
+            # ~15 KB per open connection (an nghttp2 session and its buffers), freed on close
+            grown = rss_bytes() - before
+            assert grown < 48 << 20, f"1,000 idle connections grew the server by {grown >> 20} MiB"
             # a client that does finish its handshake is not affected
             assert await env.uu("Echo")(b"hi", timeout=1) == b"hi"
             await asyncio.sleep(0.5)

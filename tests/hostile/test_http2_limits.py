@@ -32,7 +32,15 @@ def echo_handlers():
             "Hold": grpc.stream_unary_rpc_method_handler(hold)}
 
 
-async def assert_still_serving(env):
+# What an attack may leave the server (this process) holding; each attack here costs far less.
+RSS_BOUND = 32 << 20
+
+
+async def assert_still_serving(env, rss_before=None):
+    """A normal call on a fresh connection works within 1 s; the server grew less than RSS_BOUND."""
+    if rss_before is not None:
+        grown = rss_bytes() - rss_before
+        assert grown < RSS_BOUND, f"the server grew by {grown >> 20} MiB"
     async with env.pairing.connect(env.target) as fresh:
         assert await fresh.unary_unary("/test.Svc/Echo")(b"fresh", timeout=1) == b"fresh"
 
@@ -41,6 +49,7 @@ async def assert_still_serving(env):
 async def test_header_list_over_the_limit_fails_that_call_only(ours_pairing):
     """(grpc.aio's server, grpcio 1.85, accepts this 21 KB header list.)"""
     async with ours_pairing.env(echo_handlers()) as env:
+        before = rss_bytes()
         conn = await RawH2.connect(env.srv.port)
         try:
             big = [(f"x-big-{i}", "v" * 1000) for i in range(20)]  # ~21 KB: over 16 KiB
@@ -61,7 +70,7 @@ async def test_header_list_over_the_limit_fails_that_call_only(ours_pairing):
             assert conn.streams[5].value("grpc-status") == OK
         finally:
             await conn.close()
-        await assert_still_serving(env)
+        await assert_still_serving(env, before)
 
 
 def hpack_bomb_block(first: bool, references: int) -> bytes:
@@ -110,7 +119,7 @@ async def test_hpack_bomb_costs_no_memory(ours_pairing):
             await conn.close()
         grown = rss_bytes() - before
         assert grown < 64 << 20, f"server grew by {grown >> 20} MiB under an HPACK bomb"
-        await assert_still_serving(env)
+        await assert_still_serving(env, before)
 
 
 def hold_requests(conn: RawH2, count: int) -> bytes:
@@ -124,6 +133,7 @@ async def test_streams_beyond_the_limit_are_refused(ours_pairing):
     our SETTINGS are refused one by one (REFUSED_STREAM, which clients may retry); the
     connection and its first 100 streams live on."""
     async with ours_pairing.env(echo_handlers()) as env:
+        before = rss_bytes()
         conn = await RawH2.connect(env.srv.port)
         try:
             conn.send(hold_requests(conn, 120))  # before reading (and so acknowledging) SETTINGS
@@ -137,7 +147,7 @@ async def test_streams_beyond_the_limit_are_refused(ours_pairing):
             assert conn.goaway is None and not conn.closed
         finally:
             await conn.close()
-        await assert_still_serving(env)
+        await assert_still_serving(env, before)
 
 
 @ours_only
@@ -146,6 +156,7 @@ async def test_a_client_that_ignores_the_acknowledged_limit_loses_the_connection
     error (GOAWAY PROTOCOL_ERROR) where RFC 9113 §5.1.2 asks for a stream error; grpc-go
     refuses the stream instead. Only a client that breaks the protocol sees the difference."""
     async with ours_pairing.env(echo_handlers()) as env:
+        before = rss_bytes()
         conn = await RawH2.connect(env.srv.port)
         try:
             assert await conn.pump(lambda c: "MAX_CONCURRENT_STREAMS" in c.settings)  # acks it
@@ -155,7 +166,7 @@ async def test_a_client_that_ignores_the_acknowledged_limit_loses_the_connection
             assert conn.goaway == 0x1
         finally:
             await conn.close()
-        await assert_still_serving(env)
+        await assert_still_serving(env, before)
 
 
 @ours_only
@@ -176,7 +187,7 @@ async def test_ten_thousand_streams_on_one_connection_cost_little(ours_pairing):
             assert grown < 32 << 20, f"10,000 streams grew the server by {grown >> 20} MiB"
         finally:
             await conn.close()
-        await assert_still_serving(env)
+        await assert_still_serving(env, before)
 
 
 @ours_only
@@ -187,6 +198,7 @@ async def test_one_header_over_64_kib_ends_that_connection_only(ours_pairing):
     opened before keeps working). Smaller fields, however many, are the header-list limit's
     business: RESOURCE_EXHAUSTED on the one call."""
     async with ours_pairing.env(echo_handlers()) as env:
+        before = rss_bytes()
         assert await env.uu("Echo")(b"before") == b"before"
         conn = await RawH2.connect(env.srv.port)
         try:
@@ -197,7 +209,7 @@ async def test_one_header_over_64_kib_ends_that_connection_only(ours_pairing):
         finally:
             await conn.close()
         assert await env.uu("Echo")(b"after", timeout=1) == b"after"
-        await assert_still_serving(env)
+        await assert_still_serving(env, before)
 
 
 FLOODS = {
@@ -239,6 +251,7 @@ EXPECTED_GOAWAY = {"rapid_reset": 0x2}
 @pytest.mark.parametrize("flood", list(FLOODS))
 async def test_floods_end_the_connection(ours_pairing, flood):
     async with ours_pairing.env(echo_handlers()) as env:
+        before = rss_bytes()
         conn = await RawH2.connect(env.srv.port)
         try:
             conn.send(flood_bytes(conn, flood))
@@ -248,12 +261,13 @@ async def test_floods_end_the_connection(ours_pairing, flood):
             assert conn.goaway == expected, f"GOAWAY {conn.goaway}, closed={conn.closed}"
         finally:
             await conn.close()
-        await assert_still_serving(env)
+        await assert_still_serving(env, before)
 
 
 @ours_only
 async def test_a_ping_now_and_then_is_fine(ours_pairing):
     async with ours_pairing.env(echo_handlers()) as env:
+        before = rss_bytes()
         conn = await RawH2.connect(env.srv.port)
         try:
             for i in range(50):

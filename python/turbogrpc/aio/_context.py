@@ -53,16 +53,16 @@ def serialize_response(message, serializer):
     return message
 
 
+def _CHECK_ONLY(message):  # a serializer that already ran: serialize_response only checks
+    return message
+
+
 def _is_contiguous_buffer(obj):
     try:
         with memoryview(obj) as view:
             return view.contiguous
     except TypeError:
         return False
-
-
-def _message_size(message):
-    return len(message) if type(message) is bytes else memoryview(message).nbytes
 
 
 def exception_text(exc):
@@ -354,12 +354,18 @@ class ServicerContext:
             raise AbortError("the RPC has already ended")
         if self._write_waiter is not None:
             raise UsageError("another write() is still in progress on this call")
+        # The common case (a serializer that returns bytes) costs no call beyond the serializer:
+        # streamed writes are the hot path of server streaming.
+        serializer = self._serializer
         try:
-            message = serialize_response(message, self._serializer)
+            if serializer is not None:
+                message = serializer(message)
+            if type(message) is not bytes:
+                message = serialize_response(message, None if serializer is None else _CHECK_ONLY)
         except Exception as exc:
             self._fail(f"{SERIALIZE_RESPONSE_FAILED} {describe_exception(exc)}", exc)
             raise
-        size = _message_size(message)
+        size = len(message) if type(message) is bytes else memoryview(message).nbytes
         self._flush_initial_metadata()
         self._initial_sent = True  # the first message carries the headers
         try:
