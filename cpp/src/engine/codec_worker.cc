@@ -1,21 +1,15 @@
 #include "engine/codec_worker.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <system_error>
 
-namespace turbogrpc::internal {
-namespace {
-int make_eventfd() {
-  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  return fd;
-}
-}  // namespace
+#include "io/wakeup_fd.h"
 
-CodecWorker::CodecWorker(Poller& poller) : poller_(poller), wake_fd_(make_eventfd()) {
+namespace turbogrpc::internal {
+
+CodecWorker::CodecWorker(Poller& poller) : poller_(poller), wake_fd_(make_wakeup_fd()) {
   SysResult watched = poller_.add(wake_fd_, EPOLLIN, this);
   if (!watched.ok()) {
     ::close(wake_fd_);
@@ -68,16 +62,12 @@ void CodecWorker::run() {
       signal = results_.empty();  // one wakeup per batch of results
       results_.push_back({pending.stream_id, std::move(result)});
     }
-    if (signal) {
-      uint64_t one = 1;
-      [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
-    }
+    if (signal) signal_wakeup_fd(wake_fd_);
   }
 }
 
 void CodecWorker::on_io(uint32_t) {
-  uint64_t value;
-  [[maybe_unused]] ssize_t n = ::read(wake_fd_, &value, sizeof(value));
+  clear_wakeup_fd(wake_fd_);
   {
     std::lock_guard<std::mutex> lock(mu_);
     delivering_.swap(results_);

@@ -1,21 +1,12 @@
 #include "turbogrpc/completion_queue.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <system_error>
+#include "io/wakeup_fd.h"
 
 namespace turbogrpc {
-namespace {
-int make_eventfd() {
-  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  return fd;
-}
-}  // namespace
 
-CompletionQueue::CompletionQueue() : fd_(make_eventfd()) {}
+CompletionQueue::CompletionQueue() : fd_(internal::make_wakeup_fd()) {}
 
 CompletionQueue::~CompletionQueue() { ::close(fd_); }
 
@@ -27,15 +18,11 @@ void CompletionQueue::push(Event event, bool wake) {
     // One signal per batch: the consumer drains everything per wake-up.
     if (wake && !signalled_) signal = signalled_ = true;
   }
-  if (signal) {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(fd_, &one, sizeof(one));
-  }
+  if (signal) internal::signal_wakeup_fd(fd_);
 }
 
 std::vector<Event> CompletionQueue::drain() {
-  uint64_t value;
-  [[maybe_unused]] ssize_t n = ::read(fd_, &value, sizeof(value));  // clear before taking events
+  internal::clear_wakeup_fd(fd_);  // clear before taking events
   std::vector<Event> out;
   std::lock_guard<std::mutex> lock(mu_);
   out.swap(events_);

@@ -1,6 +1,5 @@
 #include "engine/engine_core.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +7,7 @@
 #include <system_error>
 #include <thread>
 
+#include "io/wakeup_fd.h"
 #include "rpc/client_call.h"
 #include "rpc/server_call.h"
 #include "transport/channel.h"
@@ -16,17 +16,6 @@
 
 namespace turbogrpc::internal {
 namespace {
-int make_wake_fd() {
-  int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  return fd;
-}
-
-void signal_fd(int fd) {
-  uint64_t one = 1;
-  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
-}
-
 // At most this many ready sockets and commands in an iteration count as light work (run()).
 constexpr int kLightBurst = 2;
 
@@ -45,7 +34,7 @@ std::chrono::nanoseconds spin_from_environment() {
 
 EngineCore::EngineCore(std::atomic<uint64_t>& ids)
     : ids_(ids),
-      wake_fd_(make_wake_fd()),
+      wake_fd_(make_wakeup_fd()),
       codec_(poller_),
       resolver_(poller_,
                 [this](uint64_t channel_id, ResolvedTarget result) {
@@ -74,18 +63,17 @@ void EngineCore::submit(Command command) {
     was_empty = commands_.empty();
     commands_.push_back(std::move(command));
   }
-  if (was_empty) signal_fd(wake_fd_);
+  if (was_empty) signal_wakeup_fd(wake_fd_);
 }
 
 void EngineCore::stop() {
   if (stopping_.exchange(true)) return;
-  signal_fd(wake_fd_);
+  signal_wakeup_fd(wake_fd_);
   if (thread_.joinable()) thread_.join();
 }
 
 void EngineCore::on_io(uint32_t) {
-  uint64_t value;
-  [[maybe_unused]] ssize_t n = ::read(wake_fd_, &value, sizeof(value));
+  clear_wakeup_fd(wake_fd_);
 }
 
 void EngineCore::run() {

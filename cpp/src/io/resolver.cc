@@ -1,6 +1,5 @@
 #include "io/resolver.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <deque>
@@ -10,13 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "io/wakeup_fd.h"
+
 namespace turbogrpc::internal {
 
 struct Resolver::Shared {
   explicit Shared(Lookup lookup_fn)
-      : lookup(std::move(lookup_fn)), fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
-  }
+      : lookup(std::move(lookup_fn)), fd(make_wakeup_fd()) {}
   ~Shared() { ::close(fd); }
 
   // A lookup thread's whole life: its own lookup, then the oldest waiting one, and so on until
@@ -51,10 +50,7 @@ struct Resolver::Shared {
     wake_poller();
   }
 
-  void wake_poller() {
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
-  }
+  void wake_poller() { signal_wakeup_fd(fd); }
 
   const Lookup lookup;  // immutable
   const int fd;         // immutable: the eventfd the poller watches
@@ -113,8 +109,7 @@ void Resolver::start(uint64_t requester, std::string target) {
 }
 
 void Resolver::on_io(uint32_t) {
-  uint64_t count;
-  [[maybe_unused]] ssize_t n = ::read(shared_->fd, &count, sizeof(count));
+  clear_wakeup_fd(shared_->fd);
   std::vector<std::pair<uint64_t, ResolvedTarget>> finished;
   {
     std::lock_guard<std::mutex> lock(shared_->mu);
