@@ -72,9 +72,7 @@ bool MessageStream::queue_message(std::string&& payload, bool compress) {
   if (max_send_size_ >= 0 && static_cast<int64_t>(payload.size()) > max_send_size_) return false;
   bool compressing = compress && send_compression_ != Compression::kNone;
   if (compressing && offload_ != nullptr && payload.size() >= kOffloadCompressBytes) {
-    StagedMessage& staged = staged_out_.emplace_back();
-    staged.counted = payload.size();
-    staged_out_bytes_ += staged.counted;
+    stage(staged_out_, staged_out_bytes_, payload.size());
     offload({CodecJob::Direction::kCompress, send_compression_, -1, std::move(payload)});
     return true;
   }
@@ -82,9 +80,7 @@ bool MessageStream::queue_message(std::string&& payload, bool compress) {
                                                   std::move(payload)})
                                  : CodecResult{CodecJob::Direction::kCompress, std::move(payload)};
   if (!staged_out_.empty()) {  // keep the order: behind messages still being compressed
-    StagedMessage& staged = staged_out_.emplace_back();
-    staged.counted = done.output.size();
-    staged_out_bytes_ += staged.counted;
+    StagedMessage& staged = stage(staged_out_, staged_out_bytes_, done.output.size());
     staged.payload = std::move(done.output);
     staged.compressed = done.compressed;
     staged.ready = true;
@@ -100,6 +96,14 @@ void MessageStream::push_outbound(std::string&& payload, bool compressed) {
   write_frame_header(m.header, static_cast<uint32_t>(m.payload.size()), compressed);
   unsent_bytes_ += kFrameHeaderSize + m.payload.size();
   resume_data_source();
+}
+
+MessageStream::StagedMessage& MessageStream::stage(Fifo<StagedMessage>& staged, size_t& staged_bytes,
+                                                  size_t counted) {
+  StagedMessage& entry = staged.emplace_back();
+  entry.counted = counted;
+  staged_bytes += counted;
+  return entry;
 }
 
 void MessageStream::offload(CodecJob job) {
@@ -219,9 +223,7 @@ bool MessageStream::accept_received(DeframedMessage&& m) {
     InflateError error = decompress_message(
         *receive_encoding_, m.payload, offloading ? static_cast<int64_t>(kInlineInflateBytes) : limit, inflated);
     if (error == InflateError::kTooLarge && offloading) {
-      StagedMessage& staged = staged_in_.emplace_back();
-      staged.counted = m.payload.size();
-      staged_in_bytes_ += staged.counted;
+      stage(staged_in_, staged_in_bytes_, m.payload.size());
       offload({CodecJob::Direction::kDecompress, *receive_encoding_, limit, std::move(m.payload)});
       return true;
     }
@@ -232,9 +234,7 @@ bool MessageStream::accept_received(DeframedMessage&& m) {
     m.payload = std::move(inflated);
   }
   if (!staged_in_.empty()) {  // keep the order: behind messages still being inflated
-    StagedMessage& staged = staged_in_.emplace_back();
-    staged.counted = m.payload.size();
-    staged_in_bytes_ += staged.counted;
+    StagedMessage& staged = stage(staged_in_, staged_in_bytes_, m.payload.size());
     staged.payload = std::move(m.payload);
     staged.compressed = m.compressed;
     staged.ready = true;

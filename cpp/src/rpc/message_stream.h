@@ -165,6 +165,8 @@ class MessageStream {
   // Moves ready staged messages, in order, to out_ / the inbox.
   void release_staged_outbound();
   void release_staged_inbound();
+  // A new entry at the back of `staged` (not ready yet), counting `counted` bytes while staged.
+  static StagedMessage& stage(Fifo<StagedMessage>& staged, size_t& staged_bytes, size_t counted);
   void offload(CodecJob job);
   // Accepts one received message: into the inbox, or staged behind decompression. False (the
   // call ended) when it cannot be accepted.
