@@ -11,6 +11,7 @@
 
 #include "codec/metadata_rules.h"
 #include "received_message.h"
+#include "tls_credentials.h"
 #include "turbogrpc/engine.h"
 #include "turbogrpc/message_buffers.h"
 
@@ -170,8 +171,10 @@ PyObject* event_tuple(Event& e) {
       return tuple_of(kind, py_int(e.call_id), py_int(e.server_id), new_str(e.method),
                       metadata_tuple(e.initial_metadata), timeout, new_str(e.peer), new_str(e.authority),
                       PyBool_FromLong(e.request_preread), optional_bytes(e.message),
-                      PyBool_FromLong(e.message_compressed));
+                      PyBool_FromLong(e.message_compressed), binding::auth_context_tuple(e.auth));
     }
+    case EventKind::kCertificateFetch:
+      return tuple_of(kind, py_int(0), py_int(e.server_id), PyLong_FromUnsignedLong(e.listener));
     case EventKind::kServerDone:
       return tuple_of(kind, py_int(e.call_id), py_code(e.status), new_str(e.status.details));
   }
@@ -204,6 +207,7 @@ void read_limits(nb::dict options, Options& out) {
     else if constexpr (std::is_same_v<Options, ChannelOptions>) {
       if (key == "authority") out.authority = nb::cast<std::string>(v);
       else if (key == "user_agent") out.user_agent = nb::cast<std::string>(v);
+      else if (key == "tls_server_name") out.tls_server_name = nb::cast<std::string>(v);
     } else {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
       else if (key == "handshake_timeout_ms") out.handshake_timeout_ms = nb::cast<int64_t>(v);
@@ -228,7 +232,7 @@ double timeout_of(nb::handle timeout) {
 
 uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
                     nb::handle metadata, std::optional<std::string> request, nb::handle timeout,
-                    bool wait_for_ready, int compression) {
+                    bool wait_for_ready, int compression, bool awaits_metadata) {
   StartCallCommand c;
   c.call_id = Engine::next_id();
   c.channel_id = channel_id;
@@ -240,6 +244,7 @@ uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, st
   c.shape = request ? CallShape::kUnary : CallShape::kStreaming;
   c.message = std::move(request);
   c.compression = compression_of(compression);
+  c.awaits_metadata = awaits_metadata;
   uint64_t id = c.call_id;
   engine().submit(std::move(c));
   return id;
@@ -260,6 +265,8 @@ NB_MODULE(_engine, m) {
   m.attr("FINISHED") = static_cast<int>(EventKind::kFinished);
   m.attr("SERVER_CALL") = static_cast<int>(EventKind::kServerCall);
   m.attr("SERVER_DONE") = static_cast<int>(EventKind::kServerDone);
+  m.attr("CERTIFICATE_FETCH") = static_cast<int>(EventKind::kCertificateFetch);
+  binding::register_tls(m);
 
   nb::class_<PyCompletionQueue>(m, "CompletionQueue")
       .def(nb::init<>())
@@ -269,30 +276,38 @@ NB_MODULE(_engine, m) {
   m.def("next_id", [] { return Engine::next_id(); });
   m.def("generation", [] { return Engine::generation(); });
 
-  m.def("create_channel", [](std::string target, nb::dict options) {
+  m.def("create_channel", [](std::string target, nb::dict options, binding::TlsClientHandle* tls) {
     CreateChannelCommand c;
     c.channel_id = Engine::next_id();
     c.target = std::move(target);
     read_limits(options, c.options);
+    if (tls != nullptr) c.options.tls = tls->context;
     uint64_t id = c.channel_id;
     engine().submit(std::move(c));
     return id;
-  });
+  }, nb::arg("target"), nb::arg("options"), nb::arg("tls").none() = nb::none());
   m.def("close_channel", [](uint64_t id) { engine().submit(CloseChannelCommand{id}); });
 
   m.def("unary_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
                          nb::handle metadata, nb::handle request, nb::handle timeout, bool wait_for_ready,
-                         int compression) {
+                         int compression, bool awaits_metadata) {
     return start_call(channel_id, cq.queue, std::move(method), metadata,
-                      bytes_of(request.ptr(), "request"), timeout, wait_for_ready, compression);
+                      bytes_of(request.ptr(), "request"), timeout, wait_for_ready, compression,
+                      awaits_metadata);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
-     nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0);
+     nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0,
+     nb::arg("awaits_metadata") = false);
   m.def("stream_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
-                          nb::handle metadata, nb::handle timeout, bool wait_for_ready, int compression) {
+                          nb::handle metadata, nb::handle timeout, bool wait_for_ready, int compression,
+                          bool awaits_metadata) {
     return start_call(channel_id, cq.queue, std::move(method), metadata, std::nullopt, timeout,
-                      wait_for_ready, compression);
+                      wait_for_ready, compression, awaits_metadata);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
-     nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0);
+     nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0,
+     nb::arg("awaits_metadata") = false);
+  m.def("call_metadata", [](uint64_t channel_id, uint64_t call_id, nb::handle metadata) {
+    engine().submit(CallMetadataCommand{channel_id, call_id, metadata_from(metadata)});
+  });
 
   m.def("send_message", [](uint64_t call_id, nb::handle message, bool end_of_stream, bool compress,
                            int compression, bool ack_wakes) {
@@ -333,15 +348,21 @@ NB_MODULE(_engine, m) {
     return nb::make_tuple(r.fd, r.port);
   });
   m.def("start_server", [](uint64_t server_id, PyCompletionQueue& cq, std::vector<int> fds,
-                           nb::dict options, std::vector<std::string> unary_request_methods) {
+                           nb::dict options, std::vector<std::string> unary_request_methods,
+                           nb::handle security) {
     StartServerCommand c;
     c.server_id = server_id;
     c.cq = cq.queue;
     c.listen_fds = std::move(fds);
+    c.security = binding::listener_security_from(security);
     read_limits(options, c.options);
     c.unary_request_methods.insert(unary_request_methods.begin(), unary_request_methods.end());
     engine().submit(std::move(c));
-  });
+  }, nb::arg("server_id"), nb::arg("cq"), nb::arg("fds"), nb::arg("options"),
+     nb::arg("unary_request_methods"), nb::arg("security").none() = nb::none());
+  m.def("server_certificates", [](uint64_t server_id, uint32_t listener, binding::TlsServerHandle* tls) {
+    engine().submit(ServerCertificatesCommand{server_id, listener, tls != nullptr ? tls->context : nullptr});
+  }, nb::arg("server_id"), nb::arg("listener"), nb::arg("tls").none());
   m.def("stop_server", [](uint64_t server_id, bool close_all) {
     engine().submit(StopServerCommand{server_id, close_all ? StopPhase::kCloseAll : StopPhase::kStopAccepting});
   });

@@ -7,6 +7,7 @@
 #   bash scripts/fuzz.sh [-j JOBS] [SECONDS] [TARGET...]     (TARGET: deframer, base64, ...,
 #                                                            server_connection, client_connection)
 #
+# (tls_server: a TLS server stream fed arbitrary client bytes.)
 # -j runs that many targets at once (default 1; the machine has 2 cores). Reproduce a failure with
 # build/fuzz/fuzz/<target>_fuzzer <saved input>. Needs clang and libclang-rt-dev (bootstrap.sh).
 set -euo pipefail
@@ -17,14 +18,14 @@ if [ "${1:-}" = "-j" ]; then parallel="$2"; shift 2; fi
 seconds="${1:-10}"
 shift || true
 all_targets=(deframer metadata_rules timeout percent_encoding base64 compression server_connection
-             client_connection)
+             client_connection tls_server)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
 # Longest input per target: enough for several messages / values, small enough to stay fast.
 max_len() {
   case "$1" in
-    server_connection|client_connection) echo 16384 ;;
+    server_connection|client_connection|tls_server) echo 16384 ;;
     deframer|compression) echo 4096 ;;
     percent_encoding|base64) echo 1024 ;;
     metadata_rules) echo 256 ;;

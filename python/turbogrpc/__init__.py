@@ -9,11 +9,41 @@ Example::
         reply = await stub.SayHello(helloworld_pb2.HelloRequest(name="you"))
 """
 
+from ._credentials import (
+    AuthMetadataContext,
+    AuthMetadataPlugin,
+    AuthMetadataPluginCallback,
+    CallCredentials,
+    ChannelCredentials,
+    LocalConnectionType,
+    ServerCertificateConfiguration,
+    ServerCredentials,
+    access_token_call_credentials,
+    composite_call_credentials,
+    composite_channel_credentials,
+    dynamic_ssl_server_credentials,
+    insecure_server_credentials,
+    local_channel_credentials,
+    local_server_credentials,
+    metadata_call_credentials,
+    ssl_channel_credentials,
+    ssl_server_certificate_configuration,
+    ssl_server_credentials,
+)
 from ._errors import UsageError
 from ._status import StatusCode
 
 __version__ = "0.1.0"
 
-from . import aio  # noqa: E402  (aio needs the names above)
+from . import aio, experimental  # noqa: E402  (aio needs the names above)
 
-__all__ = ["StatusCode", "UsageError", "aio", "__version__"]
+__all__ = [
+    "AuthMetadataContext", "AuthMetadataPlugin", "AuthMetadataPluginCallback", "CallCredentials",
+    "ChannelCredentials", "LocalConnectionType", "ServerCertificateConfiguration",
+    "ServerCredentials", "StatusCode", "UsageError", "__version__",
+    "access_token_call_credentials", "aio", "composite_call_credentials",
+    "composite_channel_credentials",
+    "dynamic_ssl_server_credentials", "experimental", "insecure_server_credentials",
+    "local_channel_credentials", "local_server_credentials", "metadata_call_credentials",
+    "ssl_channel_credentials", "ssl_server_certificate_configuration", "ssl_server_credentials",
+]

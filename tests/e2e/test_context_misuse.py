@@ -96,7 +96,8 @@ async def test_context_api_misuse_raises_usage_errors(ours_pairing):
         assert [len(m) for m in received] == [256 * 1024, 4], [len(m) for m in received]
         assert received[-1] == b"ping"
         assert await bidi_call.read() is ours_pairing.client.aio.EOF
-    assert outcomes.pop("getters") == ((("t", "1"),), "OK", "all good", None, None, {}, True)
+    plaintext = {"security_level": [b"TSI_SECURITY_NONE"], "transport_security_type": [b"insecure"]}
+    assert outcomes.pop("getters") == ((("t", "1"),), "OK", "all good", None, None, plaintext, True)
     assert outcomes == {
         "second initial metadata": "UsageError: initial metadata was already sent",
         "abort with OK": "UsageError: abort() needs a non-OK status code",

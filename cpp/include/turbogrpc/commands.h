@@ -15,6 +15,7 @@
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/options.h"
 #include "turbogrpc/status.h"
+#include "turbogrpc/tls.h"
 
 namespace turbogrpc {
 
@@ -36,6 +37,16 @@ struct StartCallCommand {
   WaitForReady wait_for_ready = WaitForReady::kNo;
   std::optional<std::string> message;  // kUnary: the request (sent with end of stream)
   Compression compression = Compression::kNone;  // for the requests; announced in grpc-encoding
+  // The call waits (deadline running, messages queued) for more request metadata from its
+  // call credentials: CallMetadataCommand releases it, CancelCommand ends it.
+  bool awaits_metadata = false;
+};
+
+// The metadata of a call's credentials (appended to the call's own), after which the call starts.
+struct CallMetadataCommand {
+  uint64_t channel_id = 0;
+  uint64_t call_id = 0;
+  Metadata metadata;
 };
 
 // Client or server: queue one message on a call. Answered by kWriteDone.
@@ -92,10 +103,27 @@ struct CloseChannelCommand {  // cancels every call still on it
   uint64_t channel_id = 0;
 };
 
+// How one listening socket secures its connections.
+struct ListenerSecurity {
+  enum class Kind : uint8_t {
+    kPlaintext,
+    kTls,
+    kLocalUds,  // local credentials: plaintext, from unix-socket peers only
+    kLocalTcp,  // local credentials: plaintext, from loopback peers only
+  };
+  Kind kind = Kind::kPlaintext;
+  std::shared_ptr<const internal::TlsServerContext> tls;  // kTls: the certificates to serve
+  // kTls: before each handshake, ask the application for new certificates (a
+  // kCertificateFetch event, answered by ServerCertificatesCommand); grpc's certificate
+  // configuration fetcher.
+  bool fetch_certificates = false;
+};
+
 struct StartServerCommand {
   uint64_t server_id = 0;
   std::shared_ptr<CompletionQueue> cq;
   std::vector<int> listen_fds;  // bound and listening; the engine owns them from here
+  std::vector<ListenerSecurity> security;  // per listen_fds entry; missing ones are plaintext
   ServerOptions options;
   std::unordered_set<std::string> unary_request_methods;  // paths whose request is pre-read
 };
@@ -110,9 +138,17 @@ struct StopServerCommand {
   StopPhase phase = StopPhase::kStopAccepting;
 };
 
-using Command = std::variant<StartCallCommand, SendMessageCommand, HalfCloseCommand, ReadCommand,
+// The answer to kCertificateFetch: the certificates listener `listener` serves from now on
+// (null: keep the current ones). Connections waiting for the answer start their handshakes.
+struct ServerCertificatesCommand {
+  uint64_t server_id = 0;
+  uint32_t listener = 0;
+  std::shared_ptr<const internal::TlsServerContext> tls;
+};
+
+using Command = std::variant<StartCallCommand, CallMetadataCommand, SendMessageCommand, HalfCloseCommand, ReadCommand,
                              CancelCommand, SendInitialMetadataCommand, FinishCommand,
                              CreateChannelCommand, CloseChannelCommand, StartServerCommand,
-                             StopServerCommand>;
+                             StopServerCommand, ServerCertificatesCommand>;
 
 }  // namespace turbogrpc

@@ -10,11 +10,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/status.h"
+#include "turbogrpc/tls.h"
 
 namespace turbogrpc {
 
@@ -26,6 +28,7 @@ enum class EventKind : uint8_t {
   kFinished = 4,         // client streaming call finished: status + trailing metadata
   kServerCall = 5,       // a new call arrived at a server
   kServerDone = 6,       // a server call ended without the handler (cancelled, deadline, ...)
+  kCertificateFetch = 7, // a server's TLS listener wants its certificates (ServerCertificatesCommand)
 };
 
 struct Event {
@@ -55,6 +58,10 @@ struct Event {
   std::string peer;       // "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path"
   double timeout_seconds = -1;  // from grpc-timeout; negative when none
   bool request_preread = false; // `message` holds the request (absent = client sent none)
+  std::shared_ptr<const AuthContext> auth;  // the connection's security; null: plaintext
+
+  // kCertificateFetch (with server_id)
+  uint32_t listener = 0;  // index into StartServerCommand::listen_fds
 };
 
 }  // namespace turbogrpc

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "turbogrpc/tls.h"
 
 namespace turbogrpc {
 
@@ -22,6 +25,10 @@ struct ChannelOptions {
   int64_t absolute_max_metadata_size = kDefaultAbsoluteMaxMetadataSize;
   std::string authority;                                 // default: the target's host:port
   std::string user_agent;                                // prefixed to ours
+  // TLS (null: plaintext). The server's certificate must name `tls_server_name` (also sent as
+  // SNI); empty: the authority's host (grpc.ssl_target_name_override sets it).
+  std::shared_ptr<const internal::TlsClientContext> tls;
+  std::string tls_server_name;
 };
 
 constexpr int64_t kDefaultMaxConcurrentStreams = 100;

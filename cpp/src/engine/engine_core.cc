@@ -131,6 +131,9 @@ void EngineCore::execute(Command& command) {
           } else {
             it->second->start_call(std::move(call));
           }
+        } else if constexpr (std::is_same_v<T, CallMetadataCommand>) {
+          auto it = channels_.find(cmd.channel_id);
+          if (it != channels_.end()) it->second->release_call(cmd.call_id, std::move(cmd.metadata));
         } else if constexpr (std::is_same_v<T, SendMessageCommand>) {
           if (Call* c = calls_.find(cmd.call_id)) c->send(std::move(cmd));
         } else if constexpr (std::is_same_v<T, HalfCloseCommand>) {
@@ -161,6 +164,9 @@ void EngineCore::execute(Command& command) {
             it->second->stop(cmd.phase);
             if (cmd.phase == StopPhase::kCloseAll) servers_.erase(it);
           }
+        } else if constexpr (std::is_same_v<T, ServerCertificatesCommand>) {
+          auto it = servers_.find(cmd.server_id);
+          if (it != servers_.end()) it->second->on_certificates(std::move(cmd));
         }
       },
       command);

@@ -50,6 +50,9 @@ SysResult listen_socket(const SocketAddress& address, int* port);
 std::string describe_address(const sockaddr* address, socklen_t length);
 std::string peer_name(int fd);
 
+// 127.0.0.0/8, ::1, or IPv4-mapped loopback (local credentials accept only these over TCP).
+bool is_loopback(const sockaddr_storage& address);
+
 // TCP_NODELAY on TCP sockets (no-op on unix sockets).
 void set_no_delay(int fd);
 

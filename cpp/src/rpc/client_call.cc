@@ -16,6 +16,7 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
            options.max_send_message_length, registry, offload),
       method_(std::move(command.method)),
       metadata_(std::move(command.metadata)),
+      awaits_metadata_(command.awaits_metadata),
       shape_(command.shape),
       wait_for_ready_(command.wait_for_ready),
       budget_(options.max_metadata_size, options.absolute_max_metadata_size) {
@@ -23,6 +24,11 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
   if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, Clock::now());
   set_send_compression(command.compression);
   if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);
+}
+
+void ClientCall::add_metadata(Metadata&& metadata) {
+  for (auto& entry : metadata) metadata_.push_back(std::move(entry));
+  awaits_metadata_ = false;
 }
 
 void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress,

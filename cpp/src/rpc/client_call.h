@@ -19,6 +19,9 @@ class ClientCall final : public Call {
 
   const std::string& method() const { return method_; }
   const Metadata& request_metadata() const { return metadata_; }
+  bool awaits_metadata() const { return awaits_metadata_; }
+  // The call credentials' metadata is in: the call may start.
+  void add_metadata(Metadata&& metadata);
   const std::optional<Clock::time_point>& deadline() const { return deadline_; }
   bool wait_for_ready() const { return wait_for_ready_ == WaitForReady::kYes; }
   bool finished() const { return finished_; }
@@ -55,7 +58,8 @@ class ClientCall final : public Call {
   void complete(Status status, std::string debug_error);
 
   const std::string method_;
-  const Metadata metadata_;
+  Metadata metadata_;  // fixed once the call starts
+  bool awaits_metadata_;
   std::optional<Clock::time_point> deadline_;
   const CallShape shape_;
   const WaitForReady wait_for_ready_;

@@ -31,11 +31,13 @@ class StatusHeaders {
 
 ServerCall::ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<CompletionQueue> cq,
                        const ServerOptions& options, CallRegistry& registry,
-                       CodecOffload* offload, std::string peer)
+                       CodecOffload* offload, std::string peer,
+                       std::shared_ptr<const AuthContext> auth)
     : Call(id, std::move(cq), options.max_receive_message_length, options.max_send_message_length,
            registry, offload),
       server_id_(server_id),
       peer_(std::move(peer)),
+      auth_(std::move(auth)),
       budget_(options.max_metadata_size, options.absolute_max_metadata_size) {}
 
 void ServerCall::on_header(std::string_view name, std::string_view value) {
@@ -114,6 +116,7 @@ void ServerCall::deliver_call() {
   e.method = path_;
   e.authority = authority_;
   e.peer = peer_;
+  e.auth = auth_;
   e.timeout_seconds = timeout_seconds_;
   e.initial_metadata = std::move(request_metadata_);
   e.request_preread = preread_;

@@ -17,7 +17,7 @@ class ServerCall final : public Call {
  public:
   ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<CompletionQueue> cq,
              const ServerOptions& options, CallRegistry& registry, CodecOffload* offload,
-             std::string peer);
+             std::string peer, std::shared_ptr<const AuthContext> auth = nullptr);
 
   // Commands
   void send(SendMessageCommand&& command) override;
@@ -61,6 +61,7 @@ class ServerCall final : public Call {
 
   const uint64_t server_id_;
   const std::string peer_;
+  const std::shared_ptr<const AuthContext> auth_;  // the connection's; null: plaintext
   std::string path_, authority_, method_verb_, content_type_;
   Metadata request_metadata_;
   std::optional<Clock::time_point> deadline_;

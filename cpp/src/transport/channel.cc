@@ -13,7 +13,11 @@ constexpr std::chrono::milliseconds kMaxBackoff{30'000};
 }  // namespace
 
 Channel::Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options)
-    : context_(context), id_(id), target_(std::move(target)), options_(std::move(options)) {
+    : context_(context),
+      id_(id),
+      target_(std::move(target)),
+      options_(std::move(options)),
+      tls_resumption_(options_.tls ? std::make_shared<TlsResumption>() : nullptr) {
   user_agent_ = options_.user_agent.empty() ? kUserAgent : options_.user_agent + " " + kUserAgent;
 }
 
@@ -26,6 +30,26 @@ void Channel::start_call(std::unique_ptr<ClientCall> call) {
     return;
   }
   if (call->deadline()) context_.timers().add(*call->deadline(), TimerKind::kCallDeadline, call->id());
+  if (call->awaits_metadata()) {
+    // Calls cancelled while held are dropped here (amortised), or when the channel closes.
+    std::erase_if(held_, [](const auto& c) { return c->finished(); });
+    held_.push_back(std::move(call));
+    return;
+  }
+  submit(std::move(call));
+}
+
+void Channel::release_call(uint64_t call_id, Metadata&& metadata) {
+  auto it = std::find_if(held_.begin(), held_.end(), [&](const auto& c) { return c->id() == call_id; });
+  if (it == held_.end()) return;  // ended while held (cancelled, deadline)
+  std::unique_ptr<ClientCall> call = std::move(*it);
+  held_.erase(it);
+  if (call->finished()) return;
+  call->add_metadata(std::move(metadata));
+  submit(std::move(call));
+}
+
+void Channel::submit(std::unique_ptr<ClientCall> call) {
   if (active_ != nullptr && active_->ready()) {
     active_->start_call(std::move(call), addresses_.authority, user_agent_);
     return;
@@ -81,10 +105,18 @@ void Channel::on_connected(ClientConnection* connection) {
   submit_pending();
 }
 
-void Channel::on_connect_failed(ClientConnection* connection, int error) {
+std::string Channel::tls_server_name() const {
+  if (!options_.tls_server_name.empty()) return options_.tls_server_name;
+  const std::string& authority = addresses_.authority;
+  if (!authority.empty() && authority.front() == '[') return authority.substr(1, authority.find(']') - 1);
+  size_t colon = authority.rfind(':');
+  return colon == std::string::npos || authority.find(':') != colon ? authority : authority.substr(0, colon);
+}
+
+void Channel::on_connect_failed(ClientConnection* connection, const std::string& reason) {
   if (connection != active_) return;
   active_ = nullptr;
-  last_connect_error_ = std::strerror(error);
+  last_connect_error_ = reason;
   connection->close({StatusCode::kUnavailable, last_connect_error_});
   ++address_index_;
   if (address_index_ < addresses_.addresses.size()) {
@@ -153,6 +185,8 @@ void Channel::close() {
   if (closed_) return;
   closed_ = true;
   fail_pending({StatusCode::kCancelled, "Channel closed!"});
+  for (auto& call : held_) call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
+  held_.clear();
   std::vector<ClientConnection*> connections = draining_;
   if (active_ != nullptr) connections.push_back(active_);
   active_ = nullptr;

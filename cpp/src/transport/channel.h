@@ -10,6 +10,7 @@
 
 #include "io/address.h"
 #include "rpc/client_call.h"
+#include "tls/tls_stream.h"
 #include "turbogrpc/options.h"
 
 namespace turbogrpc::internal {
@@ -23,14 +24,20 @@ class Channel {
   ~Channel();
 
   const ChannelOptions& options() const { return options_; }
+  // TLS: the name the server's certificate must carry, and this channel's resumable session.
+  std::string tls_server_name() const;
+  const std::shared_ptr<TlsResumption>& tls_resumption() const { return tls_resumption_; }
 
   void start_call(std::unique_ptr<ClientCall> call);
+  // A call held for its credentials' metadata (ClientCall::awaits_metadata) gets it and starts.
+  void release_call(uint64_t call_id, Metadata&& metadata);
   // Cancels every call and closes every connection. The channel is dead afterwards.
   void close();
 
   // From its connections and the engine's timers.
   void on_connected(ClientConnection* connection);
-  void on_connect_failed(ClientConnection* connection, int error);
+  // The connection failed before it was ready (`reason`: connect() or the TLS handshake).
+  void on_connect_failed(ClientConnection* connection, const std::string& reason);
   void on_connection_closed(ClientConnection* connection, const Status& reason);
   void on_goaway(ClientConnection* connection);
   void on_reconnect_timer();
@@ -38,6 +45,8 @@ class Channel {
 
  private:
   void connect();
+  // Starts `call` on the ready connection, or keeps it until one is.
+  void submit(std::unique_ptr<ClientCall> call);
   // Takes a finished resolution; false (pending calls failed) when it is an error.
   bool use_addresses(ResolvedTarget result);
   void all_addresses_failed();
@@ -49,6 +58,7 @@ class Channel {
   const std::string target_;
   const ChannelOptions options_;
   std::string user_agent_;
+  const std::shared_ptr<TlsResumption> tls_resumption_;  // null without TLS
 
   bool resolved_ = false;   // addresses_ is usable; cleared to look the name up again
   bool resolving_ = false;  // a lookup is running on the resolver
@@ -59,6 +69,7 @@ class Channel {
   ClientConnection* active_ = nullptr;  // connecting or ready; owned by the transport context
   std::vector<ClientConnection*> draining_;  // got GOAWAY; finishing their streams
   std::vector<std::unique_ptr<ClientCall>> pending_;  // waiting for a ready connection
+  std::vector<std::unique_ptr<ClientCall>> held_;  // waiting for their call credentials
   bool reconnect_scheduled_ = false;
   std::chrono::milliseconds backoff_{1000};
   bool closed_ = false;

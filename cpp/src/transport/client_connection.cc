@@ -1,5 +1,7 @@
 #include "transport/client_connection.h"
 
+#include <cstring>
+
 #include "codec/compression.h"
 #include "codec/timeout_codec.h"
 #include "transport/transport_context.h"
@@ -20,14 +22,28 @@ void ClientConnection::on_connect_writable() {
   int err = connect_error(fd_);
   if (err != 0) {
     connecting_ = false;
-    channel_.on_connect_failed(this, err);  // may close us
+    channel_.on_connect_failed(this, std::strerror(err));  // may close us
     return;
   }
   connecting_ = false;
   peer_ = peer_name(fd_);
   watch(EPOLLIN);
+  if (const auto& tls = channel_.options().tls) {
+    // HTTP/2 waits for the handshake; the channel hears of us when it is done.
+    start_tls(TlsStream::client(*tls, channel_.tls_server_name(), channel_.tls_resumption()));
+    return;
+  }
   mark_dirty();  // the preface and SETTINGS go out with the first flush
   channel_.on_connected(this);
+}
+
+void ClientConnection::on_handshake_done() {
+  mark_dirty();  // the preface and SETTINGS follow the handshake
+  channel_.on_connected(this);
+}
+
+void ClientConnection::on_handshake_failed(const std::string& reason) {
+  channel_.on_connect_failed(this, peer_ + ": TLS handshake failed: " + reason);  // closes us
 }
 
 ClientCall* ClientConnection::call_of(int32_t stream_id) {
@@ -37,7 +53,7 @@ ClientCall* ClientConnection::call_of(int32_t stream_id) {
 void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::string& authority,
                                   const std::string& user_agent) {
   std::vector<nghttp2_nv> nva = {
-      make_nv(":method", "POST"),      make_nv(":scheme", "http"),
+      make_nv(":method", "POST"),      make_nv(":scheme", secure() ? "https" : "http"),
       make_nv(":path", call->method()), make_nv(":authority", authority),
       make_nv("content-type", "application/grpc"), make_nv("te", "trailers"),
       make_nv("user-agent", user_agent), make_nv("grpc-accept-encoding", kAcceptEncodingValue)};

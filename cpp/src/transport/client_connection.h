@@ -16,7 +16,7 @@ class ClientConnection final : public Connection {
   // `fd` has a nonblocking connect() in progress.
   ClientConnection(TransportContext& context, Channel& channel, int fd);
 
-  bool ready() const { return !connecting_ && !closed() && !goaway_received_; }
+  bool ready() const { return !connecting_ && !handshaking() && !closed() && !goaway_received_; }
   bool draining() const { return goaway_received_; }
 
   // Submits the request; the connection owns the call until its stream closes.
@@ -32,6 +32,8 @@ class ClientConnection final : public Connection {
  protected:
   void on_closed(const Status& reason) override;
   void on_connect_writable() override;
+  void on_handshake_done() override;
+  void on_handshake_failed(const std::string& reason) override;
 
  private:
   ClientCall* call_of(int32_t stream_id);

@@ -57,21 +57,77 @@ void Connection::read_socket() {
       close({StatusCode::kUnavailable, "Socket closed by " + peer_});
       return;
     }
-    ssize_t used = nghttp2_session_mem_recv(session_.get(), buf, static_cast<size_t>(r.value));
-    if (used < 0) {
-      // A fatal error queues nothing by itself: tell the peer why with a GOAWAY, then drop it.
-      // (Where nghttp2 already chose the code, e.g. COMPRESSION_ERROR, its GOAWAY stands.)
-      bool flood = used == NGHTTP2_ERR_FLOODED || used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
-      uint32_t code = flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
-      nghttp2_session_terminate_session(session_.get(), code);
-      flush();
-      close({StatusCode::kInternal, std::string("HTTP/2 protocol error from ") + peer_ + ": " +
-                                        nghttp2_strerror(static_cast<int>(used))});
-      return;
-    }
-    if (static_cast<size_t>(r.value) < sizeof(buf)) break;
+    size_t length = static_cast<size_t>(r.value);
+    if (!(tls_ ? receive_tls(buf, length) : receive_plaintext(buf, length))) return;
+    if (length < sizeof(buf)) break;
   }
   mark_dirty();
+}
+
+bool Connection::receive_plaintext(const uint8_t* data, size_t length) {
+  ssize_t used = nghttp2_session_mem_recv(session_.get(), data, length);
+  if (used >= 0) return !closed_;
+  // A fatal error queues nothing by itself: tell the peer why with a GOAWAY, then drop it.
+  // (Where nghttp2 already chose the code, e.g. COMPRESSION_ERROR, its GOAWAY stands.)
+  bool flood = used == NGHTTP2_ERR_FLOODED || used == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS;
+  uint32_t code = flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR;
+  nghttp2_session_terminate_session(session_.get(), code);
+  flush();
+  close({StatusCode::kInternal, std::string("HTTP/2 protocol error from ") + peer_ + ": " +
+                                    nghttp2_strerror(static_cast<int>(used))});
+  return false;
+}
+
+void Connection::start_tls(std::unique_ptr<TlsStream> tls) {
+  awaiting_tls_ = false;
+  tls_ = std::move(tls);
+  if (!tls_) {
+    close({StatusCode::kUnavailable, "Cannot start TLS with " + peer_ + ": " + take_openssl_error()});
+    return;
+  }
+  if (tls_->handshake() == TlsStream::Progress::kFailed) {  // a client's hello goes out now
+    on_handshake_failed(tls_->error());
+    return;
+  }
+  mark_dirty();
+}
+
+void Connection::on_handshake_failed(const std::string& reason) {
+  close({StatusCode::kUnavailable, "TLS handshake with " + peer_ + " failed: " + reason});
+}
+
+bool Connection::receive_tls(const uint8_t* data, size_t length) {
+  tls_->put_input(data, length);
+  if (!tls_->handshake_done()) {
+    TlsStream::Progress progress = tls_->handshake();
+    if (progress == TlsStream::Progress::kWaiting) return true;
+    if (progress == TlsStream::Progress::kFailed) {
+      // Our alert (if any) tells the peer why; one attempt, the connection ends either way.
+      tls_->take_output(tls_out_);
+      write_out();
+      if (!closed_) on_handshake_failed(tls_->error());
+      return false;
+    }
+    on_handshake_done();
+    if (closed_) return false;
+  }
+  uint8_t plain[kReadChunk];
+  for (;;) {
+    size_t n = 0;
+    switch (tls_->read(plain, sizeof(plain), n)) {
+      case TlsStream::ReadResult::kData:
+        if (!receive_plaintext(plain, n)) return false;
+        break;
+      case TlsStream::ReadResult::kNeedMore:
+        return true;
+      case TlsStream::ReadResult::kClosed:
+        close({StatusCode::kUnavailable, "Socket closed by " + peer_});
+        return false;
+      case TlsStream::ReadResult::kFailed:
+        close({StatusCode::kUnavailable, "TLS error on the connection to " + peer_ + ": " + tls_->error()});
+        return false;
+    }
+  }
 }
 
 void Connection::discard_input() {
@@ -92,9 +148,15 @@ void Connection::mark_dirty() {
 
 void Connection::flush() {
   dirty_ = false;
-  if (closed_ || connecting_) return;
+  if (closed_ || connecting_ || awaiting_tls_) return;
+  if (handshaking()) {  // only handshake records may go out yet; HTTP/2 waits in the session
+    tls_->take_output(tls_out_);
+    if (!write_out()) return;
+    watch(static_cast<uint32_t>(EPOLLIN) | (unsent() > 0 ? static_cast<uint32_t>(EPOLLOUT) : 0u));
+    return;
+  }
   for (;;) {
-    while (out_.size() - out_offset_ < kSendBatchBytes) {
+    while (unsent() < kSendBatchBytes) {
       const uint8_t* data = nullptr;
       ssize_t n = nghttp2_session_mem_send(session_.get(), &data);
       if (n < 0) {
@@ -104,11 +166,12 @@ void Connection::flush() {
       if (n == 0) break;
       out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
     }
-    if (out_.size() == out_offset_) break;
+    if (tls_ && !encrypt_out()) return;
+    if (unsent() == 0) break;
     if (!write_out()) return;
-    if (out_.size() != out_offset_) break;  // socket full: EPOLLOUT brings us back
+    if (unsent() != 0) break;  // socket full: EPOLLOUT brings us back
   }
-  bool pending = out_.size() != out_offset_;
+  bool pending = unsent() != 0;
   watch(static_cast<uint32_t>(EPOLLIN) | (pending ? static_cast<uint32_t>(EPOLLOUT) : 0u));
   if (!pending && !nghttp2_session_want_read(session_.get()) &&
       !nghttp2_session_want_write(session_.get())) {
@@ -116,29 +179,45 @@ void Connection::flush() {
   }
 }
 
+bool Connection::encrypt_out() {
+  if (out_.size() > out_offset_) {
+    if (!tls_->write(out_.data() + out_offset_, out_.size() - out_offset_)) {
+      close({StatusCode::kUnavailable, "TLS error on the connection to " + peer_ + ": " + tls_->error()});
+      return false;
+    }
+    out_.clear();
+    out_offset_ = 0;
+  }
+  tls_->take_output(tls_out_);
+  return true;
+}
+
 int Connection::append_data_frame(const uint8_t* frame_header, size_t length,
                                   MessageStream& stream) {
   constexpr size_t kDataFrameHeaderSize = 9;
-  if (out_.size() - out_offset_ >= kSendBatchBytes) return NGHTTP2_ERR_WOULDBLOCK;
+  if (unsent() >= kSendBatchBytes) return NGHTTP2_ERR_WOULDBLOCK;
   out_.append(reinterpret_cast<const char*>(frame_header), kDataFrameHeaderSize);
   stream.take_outbound(length, out_);
   return 0;
 }
 
 bool Connection::write_out() {
-  while (out_offset_ < out_.size()) {
+  // Plaintext goes out of out_; with TLS, only records from tls_out_ ever reach the socket.
+  std::string& buffer = tls_ ? tls_out_ : out_;
+  size_t& offset = tls_ ? tls_out_offset_ : out_offset_;
+  while (offset < buffer.size()) {
     SysResult w = sys_call([&] {
-      return ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
+      return ::send(fd_, buffer.data() + offset, buffer.size() - offset, MSG_NOSIGNAL);
     });
     if (!w.ok()) {
       if (w.error == EAGAIN || w.error == EWOULDBLOCK) return true;
       close({StatusCode::kUnavailable, "Write to " + peer_ + " failed: " + w.message()});
       return false;
     }
-    out_offset_ += static_cast<size_t>(w.value);
+    offset += static_cast<size_t>(w.value);
   }
-  out_.clear();
-  out_offset_ = 0;
+  buffer.clear();
+  offset = 0;
   return true;
 }
 
@@ -241,6 +320,11 @@ void Connection::close(const Status& reason) {
   if (closed_) return;
   closed_ = true;
   if (watched_events_ != 0) context_.poller().remove(fd_);
+  if (tls_ && tls_->handshake_done()) {  // close_notify, after what is already queued
+    tls_->shut_down();
+    tls_->take_output(tls_out_);
+    write_out();
+  }
   // FIN after what we wrote (a GOAWAY, say), then discard what the peer already sent: closing a
   // socket with unread input makes the kernel send RST instead, and a peer that gets RST may
   // drop our last frames unread — the GOAWAY telling it why.

@@ -14,6 +14,7 @@
 #include "io/poller.h"
 #include "io/timer_queue.h"
 #include "rpc/stream_port.h"
+#include "tls/tls_stream.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/status.h"
 
@@ -52,6 +53,7 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   const std::string& peer() const { return peer_; }
   size_t active_streams() const { return streams_.size(); }
   uint64_t id() const { return id_; }  // unique in the engine; timers name connections by it
+  bool secure() const { return tls_ != nullptr; }
   // A timer this connection set (io/timer_queue.h) is due.
   virtual void on_timer(TimerKind kind) {}
 
@@ -73,6 +75,16 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   virtual void on_stream_ended(int32_t stream_id) {}
   // Called when the socket becomes writable while `connecting_` (client connect).
   virtual void on_connect_writable() {}
+  // TLS: from here on the socket carries `tls`; HTTP/2 starts once its handshake is done.
+  void start_tls(std::unique_ptr<TlsStream> tls);
+  // TLS will start later (its certificates are not known yet): until then nothing is sent.
+  void await_tls() { awaiting_tls_ = true; }
+  bool handshaking() const { return tls_ != nullptr && !tls_->handshake_done(); }
+  const TlsStream* tls() const { return tls_.get(); }
+  // The TLS handshake finished (h2 negotiated) / failed. By default a failure closes the
+  // connection UNAVAILABLE with the reason.
+  virtual void on_handshake_done() {}
+  virtual void on_handshake_failed(const std::string& reason);
   void watch(uint32_t events);
   // Queues one DATA frame for the socket: nghttp2's 9-byte header, then `length` bytes taken
   // from `stream`'s outbound messages (the only copy they get on the way to the kernel).
@@ -96,7 +108,14 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
 
  private:
   void read_socket();
+  // What arrived, into the session (directly, or through TLS). False when the connection closed.
+  bool receive_plaintext(const uint8_t* data, size_t length);
+  bool receive_tls(const uint8_t* data, size_t length);
   void discard_input();  // reads and drops what the peer sent, up to a bound (close())
+  // Bytes taken from the session (or already encrypted) that the socket has not yet accepted.
+  size_t unsent() const { return out_.size() - out_offset_ + tls_out_.size() - tls_out_offset_; }
+  // TLS: encrypts what the session produced, and collects every record ready for the socket.
+  bool encrypt_out();
   bool write_out();  // false when the socket failed (the connection is closed then)
 
   SessionPtr session_;
@@ -105,11 +124,15 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   // DATA frames that carry nothing and end nothing: free for the peer, not for us (nghttp2
   // does not count them). Same shape as nghttp2's stream reset limit.
   TokenBucket empty_data_frames_{1000, 33};
-  std::string out_;  // bytes from the session not yet written, from out_offset_
+  std::string out_;  // bytes from the session not yet written (or encrypted), from out_offset_
   size_t out_offset_ = 0;
+  std::unique_ptr<TlsStream> tls_;  // null: plaintext
+  std::string tls_out_;  // TLS records not yet written, from tls_out_offset_
+  size_t tls_out_offset_ = 0;
   uint32_t watched_events_ = 0;
   bool closed_ = false;
   bool dirty_ = false;
+  bool awaiting_tls_ = false;
 };
 
 // Fixed header fields into nghttp2's form (the strings must outlive the submission).

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 
@@ -31,8 +32,11 @@ Server::Server(TransportContext& context, StartServerCommand&& command)
       options_(command.options),
       unary_request_methods_(std::move(command.unary_request_methods)) {
   settings_ = internal::http2_settings(options_.absolute_max_metadata_size, options_.max_concurrent_streams);
-  for (int fd : command.listen_fds) {
-    auto listener = std::make_unique<Listener>(*this, fd);
+  listeners_security_ = std::move(command.security);
+  listeners_security_.resize(command.listen_fds.size());
+  for (uint32_t i = 0; i < command.listen_fds.size(); ++i) {
+    int fd = command.listen_fds[i];
+    auto listener = std::make_unique<Listener>(*this, fd, i);
     SysResult watched = context_.poller().add(fd, EPOLLIN, listener.get());
     if (!watched.ok()) {
       drop_unwatched_listener(id_, fd, watched);
@@ -44,7 +48,7 @@ Server::Server(TransportContext& context, StartServerCommand&& command)
 
 Server::~Server() { close_listeners(); }
 
-void Server::accept_from(int listen_fd) {
+void Server::accept_from(int listen_fd, uint32_t listener) {
   for (int i = 0; i < 64 && accepting_ && !accept_paused_; ++i) {
     SysResult r = sys_call([&] { return ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC); });
     if (!r.ok()) {
@@ -53,7 +57,7 @@ void Server::accept_from(int listen_fd) {
       break;  // EAGAIN, or a connection that failed before we took it (ECONNABORTED, ...)
     }
     accept_backoff_ = std::chrono::milliseconds(0);
-    auto connection = std::make_unique<ServerConnection>(context_, *this, static_cast<int>(r.value));
+    auto connection = std::make_unique<ServerConnection>(context_, *this, static_cast<int>(r.value), listener);
     connections_.insert(connection.get());
     context_.adopt(std::move(connection));
   }
@@ -80,7 +84,7 @@ void Server::on_accept_timer() {
   if (!accept_paused_ || !accepting_) return;
   accept_paused_ = false;
   for (auto& l : listeners_) context_.poller().add(l->fd(), EPOLLIN, l.get());
-  for (auto& l : listeners_) accept_from(l->fd());  // connections waiting since the pause
+  for (auto& l : listeners_) accept_from(l->fd(), l->index());  // connections waiting since the pause
 }
 
 void Server::close_listeners() {
@@ -107,6 +111,32 @@ void Server::stop(StopPhase phase) {
   }
 }
 
-void Server::on_connection_closed(ServerConnection* connection) { connections_.erase(connection); }
+void Server::on_connection_closed(ServerConnection* connection) {
+  connections_.erase(connection);
+  for (auto& [listener, fetch] : fetches_)
+    fetch.waiting.erase(std::remove(fetch.waiting.begin(), fetch.waiting.end(), connection), fetch.waiting.end());
+}
+
+void Server::fetch_certificates(uint32_t listener, ServerConnection* connection) {
+  CertificateFetch& fetch = fetches_[listener];
+  fetch.waiting.push_back(connection);
+  if (fetch.asked) return;  // one question at a time; its answer serves every waiting connection
+  fetch.asked = true;
+  Event e;
+  e.kind = EventKind::kCertificateFetch;
+  e.server_id = id_;
+  e.listener = listener;
+  cq_->push(std::move(e));
+}
+
+void Server::on_certificates(ServerCertificatesCommand&& command) {
+  if (command.listener >= listeners_security_.size()) return;
+  if (command.tls) listeners_security_[command.listener].tls = std::move(command.tls);
+  CertificateFetch& fetch = fetches_[command.listener];
+  fetch.asked = false;
+  std::vector<ServerConnection*> waiting = std::move(fetch.waiting);
+  fetch.waiting.clear();
+  for (ServerConnection* c : waiting) c->start_server_tls(*listeners_security_[command.listener].tls);
+}
 
 }  // namespace turbogrpc::internal

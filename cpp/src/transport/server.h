@@ -5,6 +5,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -31,22 +32,35 @@ class Server {
 
   void stop(StopPhase phase);
   void on_connection_closed(ServerConnection* connection);
+  // How connections from listener `listener` are secured.
+  const ListenerSecurity& security(uint32_t listener) const { return listeners_security_[listener]; }
+  // `connection` waits for certificates from the application (ListenerSecurity::fetch_certificates).
+  void fetch_certificates(uint32_t listener, ServerConnection* connection);
+  void on_certificates(ServerCertificatesCommand&& command);
   // The pause after running out of descriptors is over: listen again.
   void on_accept_timer();
 
  private:
   class Listener : public IoHandler {
    public:
-    Listener(Server& server, int fd) : server_(server), fd_(fd) {}
-    void on_io(uint32_t) override { server_.accept_from(fd_); }
+    Listener(Server& server, int fd, uint32_t index) : server_(server), fd_(fd), index_(index) {}
+    void on_io(uint32_t) override { server_.accept_from(fd_, index_); }
     int fd() const { return fd_; }
+    uint32_t index() const { return index_; }
 
    private:
     Server& server_;
     int fd_;
+    uint32_t index_;  // into listeners_security_
   };
 
-  void accept_from(int listen_fd);
+  // A listener waiting for the application's certificates: which connections wait with it.
+  struct CertificateFetch {
+    bool asked = false;  // a kCertificateFetch is out, unanswered
+    std::vector<ServerConnection*> waiting;
+  };
+
+  void accept_from(int listen_fd, uint32_t listener);
   void close_listeners();
   // Out of descriptors (or memory) for new connections: the listener stays readable, so stop
   // watching it for a while instead of spinning on accept (grpc-go backs off the same way).
@@ -59,6 +73,8 @@ class Server {
   const std::unordered_set<std::string> unary_request_methods_;
   Http2Settings settings_;
   std::vector<std::unique_ptr<Listener>> listeners_;
+  std::vector<ListenerSecurity> listeners_security_;  // by listener index; certificates may change
+  std::unordered_map<uint32_t, CertificateFetch> fetches_;  // by listener index
   std::unordered_set<ServerConnection*> connections_;  // owned by the transport context
   bool accepting_ = true;
   bool accept_paused_ = false;

@@ -1,23 +1,72 @@
 #include "transport/server_connection.h"
 
+#include <sys/socket.h>
+
 #include "transport/transport_context.h"
 #include "io/address.h"
 #include "transport/server.h"
 
 namespace turbogrpc::internal {
 
-ServerConnection::ServerConnection(TransportContext& context, Server& server, int fd)
+namespace {
+std::shared_ptr<const AuthContext> fixed_auth(const char* type, const char* level, const char* identity) {
+  auto auth = std::make_shared<AuthContext>();
+  auth->properties = {{"security_level", level}, {"transport_security_type", type}};
+  auth->peer_identity_property = identity;
+  return auth;
+}
+
+// Local credentials: the connection must really be local (grpc refuses others as well).
+bool is_local_peer(int fd, ListenerSecurity::Kind kind) {
+  sockaddr_storage address{};
+  socklen_t length = sizeof(address);
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return false;
+  if (kind == ListenerSecurity::Kind::kLocalUds) return address.ss_family == AF_UNIX;
+  return is_loopback(address);
+}
+}  // namespace
+
+ServerConnection::ServerConnection(TransportContext& context, Server& server, int fd, uint32_t listener)
     : Connection(context, fd, Http2Role::kServer, server.http2_settings()), server_(server) {
   peer_ = peer_name(fd);
   set_no_delay(fd);
-  watch(EPOLLIN);
-  mark_dirty();  // our SETTINGS go out at once
+  const ListenerSecurity& security = server.security(listener);
+  using Kind = ListenerSecurity::Kind;
+  if (security.kind == Kind::kTls && security.fetch_certificates) {
+    await_tls();
+    server.fetch_certificates(listener, this);  // not watched until the certificates are in
+  } else if (security.kind == Kind::kTls) {
+    start_server_tls(*security.tls);
+  } else {
+    // grpc names the local transport itself as a local peer's identity. Plaintext: no auth
+    // context at all (Python reports grpc's fixed insecure one), so plain calls carry nothing.
+    static const auto local = fixed_auth("local", "TSI_PRIVACY_AND_INTEGRITY", "transport_security_type");
+    bool is_local = security.kind == Kind::kLocalUds || security.kind == Kind::kLocalTcp;
+    if (is_local) auth_ = local;
+    watch(EPOLLIN);
+    mark_dirty();  // our SETTINGS go out at once
+    if (is_local && !is_local_peer(fd, security.kind)) {
+      close({StatusCode::kUnavailable, "Local credentials refuse the non-local peer " + peer_});
+      return;
+    }
+  }
   const ServerOptions& options = server.options();
   if (options.handshake_timeout_ms > 0) {
     context_.timers().add(Clock::now() + std::chrono::milliseconds(options.handshake_timeout_ms),
                        TimerKind::kConnectionHandshake, id());
   }
   arm_idle_timer(Clock::now());
+}
+
+void ServerConnection::start_server_tls(const TlsServerContext& certificates) {
+  if (closed()) return;
+  watch(EPOLLIN);
+  start_tls(TlsStream::server(certificates));
+}
+
+void ServerConnection::on_handshake_done() {
+  auth_ = tls()->auth_context();
+  mark_dirty();  // our SETTINGS
 }
 
 void ServerConnection::arm_idle_timer(Clock::time_point from) {
@@ -83,7 +132,7 @@ int ServerConnection::on_begin_frame(const nghttp2_frame_hd* hd) {
 int ServerConnection::on_begin_headers(const nghttp2_frame* frame) {
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
   auto call = std::make_unique<ServerCall>(context_.new_id(), server_.id(), server_.cq(),
-                                           server_.options(), context_.calls(), context_.codec_offload(), peer_);
+                                           server_.options(), context_.calls(), context_.codec_offload(), peer_, auth_);
   call->attach(this, frame->hd.stream_id);
   Call* stream_user_data = call.get();
   nghttp2_session_set_stream_user_data(session(), frame->hd.stream_id, stream_user_data);

@@ -12,7 +12,10 @@ class Server;
 
 class ServerConnection final : public Connection {
  public:
-  ServerConnection(TransportContext& context, Server& server, int fd);
+  ServerConnection(TransportContext& context, Server& server, int fd, uint32_t listener = 0);
+
+  // TLS with `certificates` from here on (the handshake waits for the client's hello).
+  void start_server_tls(const TlsServerContext& certificates);
 
   // Graceful stop: GOAWAY now, close when the last stream is done.
   void shut_down();
@@ -27,6 +30,7 @@ class ServerConnection final : public Connection {
 
  protected:
   void on_closed(const Status& reason) override;
+  void on_handshake_done() override;
 
  private:
   ServerCall* call_of(int32_t stream_id);
@@ -34,6 +38,7 @@ class ServerConnection final : public Connection {
   void arm_idle_timer(Clock::time_point from);
 
   Server& server_;
+  std::shared_ptr<const AuthContext> auth_;  // null until known; plaintext connections share one
   bool handshake_done_ = false;  // the client's preface and SETTINGS arrived
   int32_t highest_stream_id_ = 0;  // of the streams the client opened
   RecentStreams recent_;

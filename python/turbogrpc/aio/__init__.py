@@ -17,7 +17,7 @@ Example::
 from .._errors import UsageError
 from .._status import StatusCode
 from ._call import Call, UnaryUnaryCall
-from ._channel import Channel, ChannelConnectivity, insecure_channel
+from ._channel import Channel, ChannelConnectivity, insecure_channel, secure_channel
 from ._compression import Compression
 from ._context import ServicerContext
 from ._metadata import Metadata
@@ -34,5 +34,6 @@ __all__ = [
     "Metadata", "RpcError", "Server", "ServicerContext", "StatusCode",
     "StreamStreamCall", "StreamStreamMultiCallable", "StreamUnaryCall",
     "StreamUnaryMultiCallable", "UnaryStreamCall", "UnaryStreamMultiCallable",
-    "UnaryUnaryCall", "UnaryUnaryMultiCallable", "UsageError", "insecure_channel", "server",
+    "UnaryUnaryCall", "UnaryUnaryMultiCallable", "UsageError", "insecure_channel",
+    "secure_channel", "server",
 ]

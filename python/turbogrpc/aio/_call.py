@@ -245,7 +245,7 @@ class UnaryUnaryCall(Call):
     __slots__ = ("_response",)
 
     def __init__(self, state, channel, method, request, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression):
+                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
         self._init_call(state.loop, channel, serializer, deserializer, timeout)
         self._response = None
         if serializer is not None:
@@ -255,7 +255,7 @@ class UnaryUnaryCall(Call):
         # The unary fast path: one command now, one UNARY_DONE event later.
         self._call_id = _engine.unary_call(
             channel._channel_id, state.cq, method, metadata, request, timeout, wait_for_ready,
-            compression,
+            compression, awaits_metadata,
         )
         state.calls[self._call_id] = self
 

@@ -19,8 +19,9 @@ from ._multicallable import (
     UnaryUnaryMultiCallable,
 )
 from ._options import channel_options, option_value
+from ._security import INSECURE, channel_security
 
-__all__ = ["Channel", "ChannelConnectivity", "insecure_channel"]
+__all__ = ["Channel", "ChannelConnectivity", "insecure_channel", "secure_channel"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
@@ -47,6 +48,20 @@ def insecure_channel(target, options=None, compression=None, interceptors=None):
     return Channel(target, options, compression, interceptors)
 
 
+def secure_channel(target, credentials, options=None, compression=None, interceptors=None):
+    """Creates a channel secured by ``credentials`` (TLS, or local credentials).
+
+    Example::
+
+        credentials = turbogrpc.ssl_channel_credentials(root_certificates=ca_pem)
+        async with aio.secure_channel("api.example.com:443", credentials) as channel:
+            reply = await GreeterStub(channel).SayHello(HelloRequest(name="you"))
+    """
+    if credentials is None:
+        raise UsageError("secure_channel() needs channel credentials, e.g. ssl_channel_credentials()")
+    return Channel(target, options, compression, interceptors, credentials)
+
+
 class Channel:
     """A channel to one target; safe to share between the tasks of one event loop.
 
@@ -59,7 +74,8 @@ class Channel:
         await channel.close()
     """
 
-    def __init__(self, target, options=None, compression=None, interceptors=None):
+    def __init__(self, target, options=None, compression=None, interceptors=None,
+                 credentials=None):
         if interceptors:
             raise UsageError("client interceptors are not supported yet")
         if not isinstance(target, str):
@@ -72,7 +88,12 @@ class Channel:
         # Calls without their own ``compression=`` use this (grpcio's option or argument).
         self._compression = compression_value(
             compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
-        self._channel_id = _engine.create_channel(target, channel_options(options))
+        engine_options = channel_options(options)
+        self._security = INSECURE
+        self._security = channel_security(credentials, target, options, engine_options)
+        # What call credentials see as the host (AuthMetadataContext.service_url).
+        self._authority = engine_options.get("authority") or _authority_of(target)
+        self._channel_id = _engine.create_channel(target, engine_options, self._security.tls)
 
     def _loop_state(self):
         """The LoopState calls of this channel use, binding the channel to the running loop."""
@@ -185,6 +206,14 @@ class Channel:
 
     def __repr__(self):
         return f"<turbogrpc.aio.Channel target={self._target!r}>"
+
+
+def _authority_of(target):
+    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if target.startswith(prefix):
+            target = target[len(prefix):].split(",", 1)[0]
+            break
+    return "localhost" if target.startswith("unix") else target
 
 
 def _method_path(method):

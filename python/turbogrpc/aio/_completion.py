@@ -25,6 +25,7 @@ WRITE_DONE = 3
 FINISHED = 4
 SERVER_CALL = 5
 SERVER_DONE = 6
+CERTIFICATE_FETCH = 7
 
 _FORK_MESSAGE = (
     "this {} was created before fork(); create a new one in the child process"
@@ -61,6 +62,11 @@ class LoopState:
                         _reject_orphan_call(event)
                     else:
                         server._on_server_call(event)
+                    continue
+                if kind == CERTIFICATE_FETCH:
+                    server = self.servers.get(event[2])
+                    if server is not None:
+                        server._on_certificate_fetch(event[3])
                     continue
                 if kind == UNARY_DONE or kind >= FINISHED:
                     obj = calls.pop(event[1], None)

@@ -25,6 +25,7 @@ from ._message_reader import as_bytes
 from ._metadata import as_pairs
 from ._write_window import WriteWindow
 from ._rpc_error import EOF, AbortError
+from ._server_security import auth_context_dict, peer_identities, peer_identity_key
 
 __all__ = ["ServicerContext", "BadRequest", "SERIALIZE_RESPONSE_FAILED", "serialize_response",
            "exception_text", "describe_exception"]
@@ -149,7 +150,7 @@ class ServicerContext:
         "_code", "_details", "_trailing", "_initial_pending", "_initial_sent", "_finished",
         "_cancelled", "_aborted", "_task", "_done_callbacks", "_messages", "_reads_pending",
         "_request_ended", "_read_waiter", "_write_waiter", "_compression", "_compress_next",
-        "_compressed_flags", "_request_compressed", "_writes", "__weakref__",
+        "_compressed_flags", "_request_compressed", "_writes", "_auth", "__weakref__",
     )
 
     def __init__(self, server, state, call_id, method, metadata, timeout, peer, authority):
@@ -184,6 +185,7 @@ class ServicerContext:
         self._compress_next = True  # False after disable_next_message_compression()
         self._compressed_flags = None  # with _messages: how each held request arrived
         self._request_compressed = False
+        self._auth = None  # the connection's auth context from the engine; None: plaintext
         self._writes = WriteWindow()
 
     # -- ending the call ----------------------------------------------------------------
@@ -505,13 +507,19 @@ class ServicerContext:
         return self._peer
 
     def peer_identities(self):
-        return None
+        """The peer's identities (bytes; its certificate's names), or None if unauthenticated."""
+        return peer_identities(self._auth)
 
     def peer_identity_key(self):
-        return None
+        """The auth_context() key that identifies the peer, or None if unauthenticated."""
+        return peer_identity_key(self._auth)
+
+    def is_peer_authenticated(self):
+        return peer_identity_key(self._auth) is not None
 
     def auth_context(self):
-        return {}
+        """The connection's security as grpc reports it: {name: [bytes values]}."""
+        return auth_context_dict(self._auth)
 
     def __repr__(self):
         return f"<ServicerContext {self._method} call_id={self._call_id}>"

@@ -9,6 +9,7 @@ from ._call import UnaryUnaryCall
 from ._compression import compression_value
 from ._message_reader import message_reader
 from ._metadata import as_pairs
+from ._security import check_call_credentials, fetch_call_metadata
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
 
 __all__ = [
@@ -17,9 +18,7 @@ __all__ = [
 ]
 
 
-def _check_call_options(timeout, credentials):
-    if credentials is not None:
-        raise UsageError("call credentials are not supported yet (they need TLS)")
+def _check_call_options(timeout):
     if timeout is not None and not isinstance(timeout, (int, float)):
         raise UsageError(f"timeout must be a number of seconds or None, got {timeout!r}")
     if timeout is not None and timeout != timeout:
@@ -38,19 +37,35 @@ class _MultiCallable:
     def _invoke(self, call_class, request, timeout, metadata, credentials, wait_for_ready,
                 compression):
         # The common cases (no timeout, a plain float) skip the checks; NaN != NaN sends it there.
-        if credentials is not None or (
-            timeout is not None and (type(timeout) is not float or timeout != timeout)
-        ):
-            _check_call_options(timeout, credentials)
-            if timeout is not None:
-                timeout = float(timeout)
+        if timeout is not None and (type(timeout) is not float or timeout != timeout):
+            _check_call_options(timeout)
+            timeout = float(timeout)
         channel = self._channel
         state = channel._loop_state()
+        if credentials is not None or channel._security.call_credentials:
+            return self._invoke_with_credentials(
+                call_class, state, request, timeout, metadata, credentials, wait_for_ready,
+                compression)
         return call_class(
             state, channel, self._method, request, self._serializer,
             self._deserializer, timeout, as_pairs(metadata), bool(wait_for_ready),
             channel._compression if compression is None else compression_value(compression),
         )
+
+    def _invoke_with_credentials(self, call_class, state, request, timeout, metadata,
+                                 credentials, wait_for_ready, compression):
+        # The call starts held in the engine (its deadline running) until the plugins answer.
+        channel = self._channel
+        call_credentials = check_call_credentials(channel, credentials)
+        call = call_class(
+            state, channel, self._method, request, self._serializer,
+            self._deserializer, timeout, as_pairs(metadata), bool(wait_for_ready),
+            channel._compression if compression is None else compression_value(compression),
+            awaits_metadata=True,
+        )
+        if call._call_id and call._code is None:
+            fetch_call_metadata(call, channel, self._method, call_credentials)
+        return call
 
     def __repr__(self):
         return f"<{type(self).__name__} {self._method}>"

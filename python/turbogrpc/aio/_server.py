@@ -19,6 +19,7 @@ from ._handlers import (
     HandlerCallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline,
 )
 from ._options import option_value, server_options
+from ._server_security import PLAINTEXT, listener_security, refresh_certificates
 
 __all__ = ["Server", "server"]
 
@@ -78,6 +79,9 @@ class Server:
         self._methods = {}  # path -> MethodEntry: looked up before any generic handler
         self._searched = []  # generic handlers that must be asked, in order
         self._fds = []
+        self._security = []  # per entry of _fds: how the engine secures its connections
+        self._fetchers = {}  # listener index -> (certificate fetcher, require_client_auth)
+        self._fetching = set()  # certificate fetches in flight (the loop holds tasks weakly)
         self._phase = _NEW
         self._state = None
         self._loop_thread_id = None
@@ -141,8 +145,25 @@ class Server:
 
     def add_insecure_port(self, address):
         """Binds ``address`` now and returns the port ("localhost:0" picks a free one)."""
+        return self._add_port(address, PLAINTEXT, None, "add_insecure_port")
+
+    def add_secure_port(self, address, server_credentials):
+        """Binds ``address`` for connections secured by ``server_credentials`` (TLS or local
+        credentials) and returns the port.
+
+        Example::
+
+            credentials = turbogrpc.ssl_server_credentials([(key_pem, chain_pem)])
+            port = server.add_secure_port("[::]:50051", credentials)
+        """
         if self._phase != _NEW:
-            raise UsageError("add_insecure_port() must be called before start()")
+            raise UsageError("add_secure_port() must be called before start()")
+        security, fetcher = listener_security(server_credentials)
+        return self._add_port(address, security, fetcher, "add_secure_port")
+
+    def _add_port(self, address, security, fetcher, what):
+        if self._phase != _NEW:
+            raise UsageError(f"{what}() must be called before start()")
         check_generation(self._generation, "server")
         try:
             fd, port = _engine.listen(address)
@@ -151,13 +172,20 @@ class Server:
             if not reason.startswith("Failed to bind"):
                 reason = f"Failed to bind to address {address}: {reason}"
             raise RuntimeError(reason) from exc
+        if fetcher is not None:
+            self._fetchers[len(self._fds)] = fetcher
         self._fds.append(fd)
+        self._security.append(security)
         if not port and address.startswith("unix"):
             return 1  # what grpcio returns for unix sockets
         return port
 
-    def add_secure_port(self, address, server_credentials):
-        raise UsageError("TLS is not supported yet: use add_insecure_port()")
+    def _on_certificate_fetch(self, listener):
+        fetcher, require_client_auth = self._fetchers[listener]
+        task = self._state.loop.create_task(
+            refresh_certificates(self._id, listener, fetcher, require_client_auth))
+        self._fetching.add(task)
+        task.add_done_callback(self._fetching.discard)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -173,21 +201,23 @@ class Server:
         state.servers[self._id] = self
         try:
             _engine.start_server(self._id, state.cq, self._fds, self._options,
-                                 unary_request_paths)
+                                 unary_request_paths, self._security)
         except BaseException:
             del state.servers[self._id]
             raise
         self._fds = []  # the engine owns them now
+        self._security = []
         self._state = state
         self._loop_thread_id = threading.get_ident()
         self._phase = _SERVING
 
     def _on_server_call(self, event):
         (_, call_id, _, method, metadata, timeout, peer, authority, preread, request,
-         compressed) = event
+         compressed, auth) = event
         ctx = ServicerContext(self, self._state, call_id, method, metadata, timeout, peer,
                               authority)
         ctx._request_compressed = compressed
+        ctx._auth = auth
         self._active += 1
         if self._phase == _STOPPED:
             ctx._finish(None, _UNAVAILABLE, "Server is shutting down")
@@ -275,6 +305,7 @@ class Server:
 
     def _close_unused_fds(self):
         fds, self._fds = self._fds, []
+        self._security = []
         for fd in fds:
             try:
                 os.close(fd)

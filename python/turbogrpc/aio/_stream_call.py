@@ -73,10 +73,11 @@ class _StreamingCall(Call):
         self._iterating_requests = False
         self._writes = WriteWindow()
 
-    def _start(self, state, method, timeout, metadata, wait_for_ready, compression):
+    def _start(self, state, method, timeout, metadata, wait_for_ready, compression,
+               awaits_metadata):
         self._call_id = _engine.stream_call(
             self._channel._channel_id, state.cq, method, metadata, timeout, wait_for_ready,
-            compression,
+            compression, awaits_metadata,
         )
         state.calls[self._call_id] = self._entry
 
@@ -303,14 +304,15 @@ class UnaryStreamCall(_ReadsResponses):
     __slots__ = ()
 
     def __init__(self, state, channel, method, request, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression):
+                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
         self._init_stream(state.loop, channel, None, deserializer, timeout)
         self._writes_closed = True
         if serializer is not None:
             request = self._serialized(serializer, request)
             if request is None:
                 return
-        self._start(state, method, timeout, metadata, wait_for_ready, compression)
+        self._start(state, method, timeout, metadata, wait_for_ready, compression,
+                    awaits_metadata)
         _engine.send_message(self._call_id, request, True, ack_wakes=False)  # nobody waits on it
 
 
@@ -331,9 +333,10 @@ class StreamUnaryCall(_WritesRequests):
     __slots__ = ()
 
     def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression):
+                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
-        self._start(state, method, timeout, metadata, wait_for_ready, compression)
+        self._start(state, method, timeout, metadata, wait_for_ready, compression,
+                    awaits_metadata)
         self._reads_pending = 1  # ask for the single response at once
         _engine.read(self._call_id)
         self._consume(request_iterator)
@@ -368,7 +371,8 @@ class StreamStreamCall(_ReadsResponses, _WritesRequests):
     __slots__ = ()
 
     def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression):
+                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
-        self._start(state, method, timeout, metadata, wait_for_ready, compression)
+        self._start(state, method, timeout, metadata, wait_for_ready, compression,
+                    awaits_metadata)
         self._consume(request_iterator)

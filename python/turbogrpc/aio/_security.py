@@ -1,0 +1,117 @@
+"""Client-side security: credentials → the engine's TLS context, and call credentials.
+
+A channel made with ``secure_channel`` gets its TLS context here (built once per channel,
+PEM checked at once). Calls that carry call credentials start held in the engine; a task
+fetches the plugins' metadata off the loop (``_call_credentials``) and then releases the call,
+or ends it UNAVAILABLE with the plugin's reason, as grpcio does.
+"""
+
+import asyncio
+import logging
+
+from .. import _engine
+from .._call_credentials import CallCredentialsError, call_credentials_metadata, service_url_and_method
+from .._credentials import CallCredentials, ChannelCredentials, LocalConnectionType
+from .._errors import UsageError
+from ._options import option_value
+
+__all__ = ["channel_security", "check_call_credentials", "fetch_call_metadata"]
+
+_LOGGER = logging.getLogger("turbogrpc.aio")
+_UNAVAILABLE = 14
+_LOOPBACK_HOSTS = ("localhost", "127.", "[::1]", "::1", "ip6-localhost")
+_pending_fetches = set()  # strong references: the loop keeps tasks only weakly
+
+
+class ChannelSecurity:
+    """What a channel knows of its security: the engine TLS context (or None), the call
+    credentials every call carries, and whether call credentials may be sent at all."""
+
+    __slots__ = ("tls", "call_credentials", "allows_call_credentials")
+
+    def __init__(self, tls=None, call_credentials=(), allows_call_credentials=False):
+        self.tls = tls
+        self.call_credentials = call_credentials
+        self.allows_call_credentials = allows_call_credentials
+
+
+INSECURE = ChannelSecurity()
+
+
+def channel_security(credentials, target, options, engine_options):
+    """The ChannelSecurity of ``credentials``; puts the TLS name override into ``engine_options``."""
+    if credentials is None:
+        return INSECURE
+    if not isinstance(credentials, ChannelCredentials):
+        raise UsageError(
+            f"credentials must be grpc channel credentials (e.g. ssl_channel_credentials()), "
+            f"got {credentials!r}")
+    call_credentials = tuple(credentials._call_credentials)
+    if credentials._ssl is not None:
+        ssl = credentials._ssl
+        try:
+            tls = _engine.tls_client_context(ssl.root_certificates, ssl.private_key,
+                                             ssl.certificate_chain)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        override = option_value(options, "grpc.ssl_target_name_override")
+        if override is not None:
+            if not isinstance(override, str) or not override:
+                raise UsageError(f"option 'grpc.ssl_target_name_override' takes a host name, got {override!r}")
+            engine_options["tls_server_name"] = override
+            # grpc-core also sends it as :authority unless grpc.default_authority says otherwise.
+            engine_options.setdefault("authority", override)
+        return ChannelSecurity(tls, call_credentials, True)
+    if credentials._local is not None:
+        _check_local_target(credentials._local, target)
+        return ChannelSecurity(None, call_credentials, True)
+    return ChannelSecurity(None, call_credentials, False)  # experimental insecure credentials
+
+
+def _check_local_target(kind, target):
+    is_unix = target.startswith(("unix:", "unix-abstract:"))
+    if kind == LocalConnectionType.UDS and not is_unix:
+        raise UsageError(f"local credentials of type UDS need a unix: target, got {target!r}")
+    if kind == LocalConnectionType.LOCAL_TCP:
+        host = target.split("///", 1)[-1]
+        host = host[len("ipv4:"):] if host.startswith("ipv4:") else host
+        host = host[len("ipv6:"):] if host.startswith("ipv6:") else host
+        if is_unix or not host.startswith(_LOOPBACK_HOSTS):
+            raise UsageError(
+                f"local credentials of type LOCAL_TCP need a loopback target, got {target!r}")
+
+
+def check_call_credentials(channel, credentials):
+    """The call credentials a call carries (channel's, then the call's own), or () for none."""
+    security = channel._security
+    if credentials is None:
+        return security.call_credentials
+    if not isinstance(credentials, CallCredentials):
+        raise UsageError(f"credentials must be grpc call credentials, got {credentials!r}")
+    if not security.allows_call_credentials:
+        # grpc.aio's words, raised at the call as it does.
+        raise UsageError("Call credentials are only valid on secure channels")
+    return security.call_credentials + (credentials,)
+
+
+def fetch_call_metadata(call, channel, method, call_credentials):
+    """Runs the plugins for a call started held (awaits_metadata) and releases or fails it."""
+    task = call._loop.create_task(_fetch(call, channel, method, call_credentials))
+    _pending_fetches.add(task)
+    task.add_done_callback(_pending_fetches.discard)
+    call.add_done_callback(lambda _call: task.cancel())
+
+
+async def _fetch(call, channel, method, call_credentials):
+    service_url, method_name = service_url_and_method(
+        channel._authority, method, channel._security.tls is not None)
+    try:
+        metadata = await call_credentials_metadata(call_credentials, service_url, method_name)
+        if call._code is None:
+            _engine.call_metadata(channel._channel_id, call._call_id, metadata)
+    except asyncio.CancelledError:
+        raise
+    except CallCredentialsError as exc:
+        call._fail_locally(_UNAVAILABLE, exc.details)
+    except Exception as exc:  # noqa: BLE001 - e.g. metadata the engine refuses: the call must end
+        call._fail_locally(_UNAVAILABLE, f"Getting metadata from plugin failed with error: {exc}", exc)

@@ -1,0 +1,90 @@
+"""Server-side security: server credentials → listener security for the engine, certificate
+rotation (grpc's certificate configuration fetcher), and auth contexts as grpc reports them.
+"""
+
+import asyncio
+import logging
+
+from .. import _engine
+from .._credentials import LocalConnectionType, ServerCertificateConfiguration, ServerCredentials
+from .._errors import UsageError
+
+__all__ = ["PLAINTEXT", "listener_security", "refresh_certificates", "auth_context_dict",
+           "peer_identities", "peer_identity_key"]
+
+_LOGGER = logging.getLogger("turbogrpc.aio")
+
+# The engine's ListenerSecurity::Kind values.
+_PLAINTEXT, _TLS, _LOCAL_UDS, _LOCAL_TCP = 0, 1, 2, 3
+PLAINTEXT = (_PLAINTEXT, None, False)
+
+
+def listener_security(credentials):
+    """(engine security tuple, (fetcher, require_client_auth) or None) for ``credentials``."""
+    if not isinstance(credentials, ServerCredentials):
+        raise UsageError(
+            f"server_credentials must be grpc server credentials (e.g. ssl_server_credentials()), "
+            f"got {credentials!r}")
+    if credentials._ssl is not None:
+        ssl = credentials._ssl
+        tls = _tls_context(ssl.pairs, ssl.root_certificates, ssl.require_client_auth)
+        return (_TLS, tls, False), None
+    if credentials._dynamic is not None:
+        dynamic = credentials._dynamic
+        initial = dynamic.initial
+        tls = _tls_context(initial._pairs, initial._root_certificates,
+                           dynamic.require_client_authentication)
+        return (_TLS, tls, True), (dynamic.fetcher, dynamic.require_client_authentication)
+    if credentials._local is not None:
+        kind = _LOCAL_UDS if credentials._local == LocalConnectionType.UDS else _LOCAL_TCP
+        return (kind, None, False), None
+    return PLAINTEXT, None
+
+
+def _tls_context(pairs, root_certificates, require_client_auth):
+    try:
+        return _engine.tls_server_context(pairs, root_certificates, require_client_auth)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+async def refresh_certificates(server_id, listener, fetcher, require_client_auth):
+    """Asks ``fetcher`` (off the loop: it may read files) for new certificates and hands the
+    answer to the engine, which then lets the connections waiting for it handshake. A fetcher
+    that fails or returns None keeps the current certificates (as grpc does)."""
+    tls = None
+    try:
+        config = await asyncio.get_running_loop().run_in_executor(None, fetcher)
+        if config is not None:
+            if not isinstance(config, ServerCertificateConfiguration):
+                raise TypeError(
+                    f"the certificate configuration fetcher must return "
+                    f"ssl_server_certificate_configuration(...) or None, got {config!r}")
+            tls = _engine.tls_server_context(config._pairs, config._root_certificates,
+                                             require_client_auth)
+    except Exception:  # noqa: BLE001 - reported; the server keeps serving its current certificates
+        _LOGGER.warning("turbogrpc: certificate configuration fetcher failed; keeping the "
+                        "current certificates", exc_info=True)
+    finally:
+        _engine.server_certificates(server_id, listener, tls)
+
+
+def auth_context_dict(auth):
+    """grpc's ``auth_context()``: {property name: [bytes values]}."""
+    if auth is None:
+        return {"security_level": [b"TSI_SECURITY_NONE"], "transport_security_type": [b"insecure"]}
+    result = {}
+    for key, value in auth[0]:
+        result.setdefault(key, []).append(value)
+    return result
+
+
+def peer_identity_key(auth):
+    return None if auth is None else auth[1]
+
+
+def peer_identities(auth):
+    key = peer_identity_key(auth)
+    if key is None:
+        return None
+    return [value for name, value in auth[0] if name == key]

@@ -1,0 +1,8 @@
+"""``turbogrpc.experimental``: the part of ``grpc.experimental`` that turbogrpc has.
+
+For code that does ``grpc.experimental.insecure_channel_credentials()`` today.
+"""
+
+from ._credentials import insecure_channel_credentials
+
+__all__ = ["insecure_channel_credentials"]
