@@ -60,6 +60,14 @@ def our_client_pairing(request) -> Pairing:
     return Pairing(request.param)
 
 
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    """The test PKI of tests/tls_certs.py, made once per session with the openssl CLI."""
+    import tls_certs  # noqa: PLC0415 - only sessions running TLS tests pay for it
+
+    return tls_certs.make_pki(tmp_path_factory.mktemp("pki"))
+
+
 # ---- protos compiled by grpcio-tools at test time -----------------------------------------
 
 def _compile_protos() -> None:

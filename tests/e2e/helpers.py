@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import socket
 import time
@@ -46,9 +47,12 @@ OURS, OURS_IMPORT_ERROR = _import_ours()
 class Stack:
     """One gRPC implementation as seen through the grpc.aio API."""
 
-    def __init__(self, name: str, aio: Any):
+    def __init__(self, name: str, aio: Any, lib: Any = grpc):
         self.name = name
         self.aio = aio
+        # The top-level module (grpc or turbogrpc): credentials factories, LocalConnectionType,
+        # AuthMetadataPlugin. Credentials are stack-specific: build each side's with its own lib.
+        self.lib = lib
         self.StatusCode = getattr(aio, "StatusCode", grpc.StatusCode)
         self.AioRpcError = aio.AioRpcError
         self.EOF = aio.EOF
@@ -64,6 +68,9 @@ class Stack:
     def channel(self, target: str, options=None, **kwargs):
         return self.aio.insecure_channel(target, options=options, **kwargs)
 
+    def secure_channel(self, target: str, credentials, options=None, **kwargs):
+        return self.aio.secure_channel(target, credentials, options=options, **kwargs)
+
     def server(self, options=None, **kwargs):
         return self.aio.server(options=options, **kwargs)
 
@@ -73,7 +80,7 @@ def stack(name: str) -> Stack:
         return Stack("grpc", grpc.aio)
     if OURS is None:
         raise RuntimeError("turbogrpc.aio is not importable:\n" + (OURS_IMPORT_ERROR or ""))
-    return Stack("ours", OURS)
+    return Stack("ours", OURS, importlib.import_module("turbogrpc"))
 
 
 @dataclass
@@ -119,10 +126,12 @@ class Pairing:
         return f"Pairing({self.id})"
 
     @contextlib.asynccontextmanager
-    async def serve(self, handlers, *, options=None, address: str = "127.0.0.1:0", **kwargs):
+    async def serve(self, handlers, *, options=None, address: str = "127.0.0.1:0",
+                    server_credentials=None, **kwargs):
         """Start a server with `handlers` (dict name→grpc handler for test.Svc, a list of generic
         handlers, or a callable registering on the server, like generated add_XServicer_to_server)
-        listening on `address`; stop it (grace None) on exit."""
+        listening on `address` (add_secure_port with `server_credentials`, made by
+        `self.server.lib`); stop it (grace None) on exit."""
         register = handlers if callable(handlers) else None
         if register:
             handlers = []
@@ -136,7 +145,10 @@ class Pairing:
             register(server)
         if handlers:
             server.add_generic_rpc_handlers(tuple(handlers))
-        port = server.add_insecure_port(address)
+        if server_credentials is not None:
+            port = server.add_secure_port(address, server_credentials)
+        else:
+            port = server.add_insecure_port(address)
         assert port != 0, f"bind {address} failed"
         await server.start()
         if address.startswith("unix:"):
@@ -153,9 +165,14 @@ class Pairing:
                 await settle_grpc_tasks(server_side=True)
 
     @contextlib.asynccontextmanager
-    async def connect(self, target: str, options=None, **kwargs):
-        """A channel to `target`; `kwargs` go to insecure_channel (e.g. compression=)."""
-        channel = self.client.channel(target, options=options, **kwargs)
+    async def connect(self, target: str, options=None, channel_credentials=None, **kwargs):
+        """A channel to `target`; `kwargs` go to insecure_channel (e.g. compression=), or to
+        secure_channel with `channel_credentials` (made by `self.client.lib`)."""
+        if channel_credentials is not None:
+            channel = self.client.secure_channel(target, channel_credentials, options=options,
+                                                 **kwargs)
+        else:
+            channel = self.client.channel(target, options=options, **kwargs)
         try:
             yield channel
         finally:
@@ -165,10 +182,12 @@ class Pairing:
 
     @contextlib.asynccontextmanager
     async def env(self, handlers, *, server_options=None, channel_options=None,
-                  address: str = "127.0.0.1:0", **server_kwargs):
+                  address: str = "127.0.0.1:0", server_credentials=None,
+                  channel_credentials=None, **server_kwargs):
         async with self.serve(handlers, options=server_options, address=address,
-                              **server_kwargs) as srv:
-            async with self.connect(srv.target, channel_options) as channel:
+                              server_credentials=server_credentials, **server_kwargs) as srv:
+            async with self.connect(srv.target, channel_options,
+                                    channel_credentials=channel_credentials) as channel:
                 yield Env(self, srv, channel)
 
 
