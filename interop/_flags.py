@@ -2,7 +2,7 @@
 
 import argparse
 
-__all__ = ["parse_bool", "new_parser"]
+__all__ = ["add_bool_flag", "parse_bool", "new_parser"]
 
 
 def parse_bool(text):
@@ -12,6 +12,12 @@ def parse_bool(text):
     if lowered in ("false", "0", "no", ""):
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def add_bool_flag(parser, name, help=None):
+    """A false-by-default boolean taking ``--name``, ``--name=true`` or ``--name=false``, as
+    Go's flag package and the other interop programs do."""
+    parser.add_argument(name, type=parse_bool, nargs="?", const=True, default=False, help=help)
 
 
 def new_parser(description):

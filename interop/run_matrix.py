@@ -1,15 +1,21 @@
-"""Runs the official gRPC interop cases between turbogrpc and grpc-go, both ways, on loopback.
+"""Runs the official gRPC interop cases between turbogrpc and grpc-go, both ways, on loopback,
+over plaintext and over TLS.
 
-    python3 interop/run_matrix.py                      # every case x go->ours, ours->go, ours->ours
-    python3 interop/run_matrix.py --cases large_unary,ping_pong --pairings ours-go
+    python3 interop/run_matrix.py                      # every case x go->ours, ours->go, ours->ours,
+                                                       # each plaintext and TLS (the -tls pairings)
+    python3 interop/run_matrix.py --cases large_unary,ping_pong --pairings ours-go,ours-go-tls
     python3 interop/run_matrix.py --go-only            # grpc-go -> grpc-go: proves the harness itself
 
 grpc-go's interop client and server are installed (and located) by scripts/install_go_peers.sh.
-Exit status is non-zero if any cell failed or a server did not start.
+The TLS pairings use a CA and a server certificate (SANs *.test.google.fr, foo.test.google.fr,
+localhost, 127.0.0.1, ::1) made at run time by tests/tls_certs.py into the run's temporary
+directory; clients trust that CA and check the name foo.test.google.fr, grpc's interop
+convention. Exit status is non-zero if any cell failed or a server did not start.
 """
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import socket
 import subprocess
@@ -29,14 +35,23 @@ CASES = [
     "server_compressed_streaming",
 ]
 
-# pairing id -> (client implementation, server implementation)
+# pairing id -> (client implementation, server implementation, over TLS)
 PAIRINGS = {
-    "go-ours": ("go", "ours"),
-    "ours-go": ("ours", "go"),
-    "ours-ours": ("ours", "ours"),
-    "go-go": ("go", "go"),  # development only: checks the harness without our programs
+    "go-ours": ("go", "ours", False),
+    "ours-go": ("ours", "go", False),
+    "ours-ours": ("ours", "ours", False),
+    "go-ours-tls": ("go", "ours", True),
+    "ours-go-tls": ("ours", "go", True),
+    "ours-ours-tls": ("ours", "ours", True),
+    # development only: check the harness without our programs
+    "go-go": ("go", "go", False),
+    "go-go-tls": ("go", "go", True),
 }
-DEFAULT_PAIRINGS = ["go-ours", "ours-go", "ours-ours"]
+DEFAULT_PAIRINGS = ["go-ours", "ours-go", "ours-ours", "go-ours-tls", "ours-go-tls",
+                    "ours-ours-tls"]
+GO_ONLY_PAIRINGS = ["go-go", "go-go-tls"]
+# The name clients check the server certificate against (grpc's interop convention).
+TLS_SERVER_NAME = "foo.test.google.fr"
 
 # Cases grpc-go does not implement, decided from its source at the pinned version:
 # interop/client/client.go switches on --test_case and has no compression cases, and
@@ -65,6 +80,13 @@ class GoPeers:
     version: str
     client: str
     server: str
+
+
+@dataclass
+class TlsFiles:
+    ca: str  # the root clients trust
+    cert: str  # the server's certificate chain and key
+    key: str
 
 
 @dataclass
@@ -115,22 +137,51 @@ def free_port():
         return s.getsockname()[1]
 
 
-def server_argv(implementation, peers, port):
+def make_tls_files(directory):
+    """Writes the test PKI (tests/tls_certs.py, with the openssl CLI) into ``directory``."""
+    spec = importlib.util.spec_from_file_location(
+        "tls_certs", os.path.join(REPO, "tests", "tls_certs.py"))
+    tls_certs = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = tls_certs  # its dataclasses look their module up there
+    spec.loader.exec_module(tls_certs)
+    if TLS_SERVER_NAME != tls_certs.SERVER_NAME:
+        raise RuntimeError(f"tests/tls_certs.py's server certificate is not for {TLS_SERVER_NAME}")
+    pki = tls_certs.make_pki(os.path.join(directory, "pki"))
+    return TlsFiles(str(pki.ca1.cert_path), str(pki.server.cert_path), str(pki.server.key_path))
+
+
+def server_name(implementation, tls):
+    return implementation + ("-tls" if tls else "")
+
+
+def server_argv(implementation, peers, port, tls_files):
+    """The server's command line; ``tls_files`` None for plaintext. grpc-go's server and ours
+    take the same TLS flags."""
     if implementation == "go":
-        return [peers.server, f"--port={port}"]
-    return [sys.executable, os.path.join(REPO, "interop", "server.py"), f"--port={port}"]
+        argv = [peers.server, f"--port={port}"]
+    else:
+        argv = [sys.executable, os.path.join(REPO, "interop", "server.py"), f"--port={port}"]
+    if tls_files is None:
+        return argv
+    return argv + ["--use_tls=true", f"--tls_cert_file={tls_files.cert}",
+                   f"--tls_key_file={tls_files.key}"]
 
 
-def client_argv(implementation, peers, port, case):
+def client_argv(implementation, peers, port, case, tls_files):
+    """The client's command line; ``tls_files`` None for plaintext. grpc-go's --use_test_ca
+    alone would trust grpc's checked-in test CA: --ca_file replaces it with ours."""
     program = ([peers.client] if implementation == "go"
                else [sys.executable, os.path.join(REPO, "interop", "client.py")])
-    return program + ["--server_host=127.0.0.1", f"--server_port={port}",
-                      f"--test_case={case}", "--use_tls=false"]
+    argv = program + ["--server_host=127.0.0.1", f"--server_port={port}", f"--test_case={case}"]
+    if tls_files is None:
+        return argv + ["--use_tls=false"]
+    return argv + ["--use_tls=true", "--use_test_ca=true", f"--ca_file={tls_files.ca}",
+                   f"--server_host_override={TLS_SERVER_NAME}"]
 
 
 def peer_gap(case, pairing, version):
     """The reason grpc-go cannot take part in this cell, or '' if it can."""
-    client, server = PAIRINGS[pairing]
+    client, server, _ = PAIRINGS[pairing]
     for role, implementation in (("go-client", client), ("go-server", server)):
         reason = NOT_IMPLEMENTED_BY_PEER.get((role, case))
         if implementation == "go" and reason:
@@ -200,26 +251,29 @@ async def run_cell(cell, limit):
 
 
 async def run_matrix(cases, pairings, peers, log_dir):
-    needed = {PAIRINGS[p][1] for p in pairings}
-    servers = {name: Server(name, []) for name in sorted(needed)}
-    for name, server in servers.items():
-        server.port = free_port()
-        server.argv = server_argv(name, peers, server.port)
+    needed = sorted({PAIRINGS[p][1:] for p in pairings})  # (implementation, tls) of each server
+    tls_files = make_tls_files(log_dir) if any(tls for _, tls in needed) else None
+    servers = {}
+    for implementation, tls in needed:
+        server = Server(server_name(implementation, tls), [], port=free_port())
+        server.argv = server_argv(implementation, peers, server.port, tls_files if tls else None)
+        servers[server.name] = server
     cells = [Cell(case, pairing) for case in cases for pairing in pairings]
     try:
         await asyncio.gather(*(start_server(s, log_dir) for s in servers.values()))
         limit = asyncio.Semaphore(PARALLEL_CELLS)
         runs = []
         for cell in cells:
-            client, server_name = PAIRINGS[cell.pairing]
-            server = servers[server_name]
+            client, implementation, tls = PAIRINGS[cell.pairing]
+            server = servers[server_name(implementation, tls)]
             gap = peer_gap(cell.case, cell.pairing, peers.version)
             if gap:
                 cell.verdict, cell.reason = "n/a", gap
             elif server.start_error:
                 cell.verdict, cell.reason = "FAIL", f"{server.name} server {server.start_error}"
             else:
-                cell.argv = client_argv(client, peers, server.port, cell.case)
+                cell.argv = client_argv(client, peers, server.port, cell.case,
+                                        tls_files if tls else None)
                 runs.append(run_cell(cell, limit))
         await asyncio.gather(*runs)
         crashed = {name: s.process.returncode for name, s in servers.items()
@@ -251,10 +305,18 @@ def print_report(cells, cases, pairings, servers, crashed, seconds):
 
     verdicts = {(c.case, c.pairing): c.verdict for c in cells}
     width = max(len(c) for c in cases) + 2
+    column = max(11, max(len(p) for p in pairings) + 2)
     print()
-    print(("case".ljust(width) + "".join(p.ljust(11) for p in pairings)).rstrip())
+    print(("case".ljust(width) + "".join(p.ljust(column) for p in pairings)).rstrip())
     for case in cases:
-        print(case.ljust(width) + "".join(verdicts[case, p].ljust(11) for p in pairings).rstrip())
+        print(case.ljust(width)
+              + "".join(verdicts[case, p].ljust(column) for p in pairings).rstrip())
+    print()
+    for pairing in pairings:
+        counts = {v: sum(verdicts[case, pairing] == v for case in cases)
+                  for v in ("PASS", "FAIL", "n/a")}
+        print(f"{pairing.ljust(column)}{counts['PASS']} passed, {counts['FAIL']} failed, "
+              f"{counts['n/a']} n/a")
     not_applicable = [c for c in cells if c.verdict == "n/a"]
     if not_applicable:
         print("\nn/a (not implemented by the peer):")
@@ -273,10 +335,11 @@ def parse_args(argv):
     parser.add_argument("--pairings", help="comma-separated subset of: " + ",".join(PAIRINGS)
                         + f" (default {','.join(DEFAULT_PAIRINGS)})")
     parser.add_argument("--go-only", action="store_true",
-                        help="run grpc-go client -> grpc-go server only (checks the harness)")
+                        help="run grpc-go client -> grpc-go server only, plaintext and TLS "
+                             "(checks the harness)")
     args = parser.parse_args(argv)
     cases = args.cases.split(",") if args.cases else CASES
-    pairings = (["go-go"] if args.go_only
+    pairings = (GO_ONLY_PAIRINGS if args.go_only
                 else args.pairings.split(",") if args.pairings else DEFAULT_PAIRINGS)
     for name, known in (("case", CASES), ("pairing", PAIRINGS)):
         for value in cases if name == "case" else pairings:

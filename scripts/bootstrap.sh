@@ -5,7 +5,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 apt_packages=(g++ cmake ninja-build pkg-config libnghttp2-dev libssl-dev zlib1g-dev
-              libgtest-dev nghttp2-client grpc-proto clang libclang-rt-dev)
+              libgtest-dev nghttp2-client grpc-proto clang libclang-rt-dev
+              openssl) # the CLI: TLS tests, the interop TLS legs and examples/tls make certificates
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

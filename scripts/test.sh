@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything, builds, and runs the whole test suite: C++ GoogleTest, then pytest
 # end to end (real sockets, real grpcio peers, stock asyncio and uvloop), then the official
-# gRPC interop cases against grpc-go in both directions, then the benchmark suite in quick mode.
+# gRPC interop cases against grpc-go in both directions, plaintext and TLS, then the benchmark
+# suite in quick mode.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/bootstrap.sh
@@ -30,7 +31,7 @@ python3 -m coverage report --data-file=build/python.coverage --fail-under=92
 python3 -m coverage json --data-file=build/python.coverage -o build/python-coverage.json -q
 python3 scripts/check_coverage.py build/python-coverage.json 85
 
-echo "== Interop matrix (grpc-go, both ways)"
+echo "== Interop matrix (grpc-go, both ways, plaintext and TLS)"
 python3 interop/run_matrix.py
 
 echo "== Benchmarks (quick mode: proves the suite runs; no speed asserted)"
