@@ -108,6 +108,40 @@ TEST_F(TlsStreamTest, HandshakeNegotiatesH2AndCarriesDataBothWays) {
   EXPECT_EQ(property(*auth, "ssl_requested_server_name"), "localhost");
 }
 
+TEST_F(TlsStreamTest, Tls12PeersHandshakeToo) {
+  auto client_ctx = client_context(ca_);
+  SSL_CTX_set_max_proto_version(client_ctx->get(), TLS1_2_VERSION);  // a TLS 1.2-only client
+  auto client = TlsStream::client(*client_ctx, "localhost", nullptr);
+  auto server = TlsStream::server(*server_context({&server_}));
+  auto [c, s] = pump(*client, *server);
+  ASSERT_EQ(c, TlsStream::Progress::kDone) << client->error();
+  ASSERT_EQ(s, TlsStream::Progress::kDone) << server->error();
+  EXPECT_EQ(property(*server->auth_context(), "ssl_tls_version"), "TLSv1.2");
+  EXPECT_EQ(transfer(*client, *server, "hello"), "hello");
+}
+
+TEST_F(TlsStreamTest, PeerWithoutH2IsRefused) {
+  auto server_ctx = server_context({&server_});
+  auto http11 = client_context(ca_);
+  static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(http11->get(), kHttp11, sizeof(kHttp11));
+  auto client = TlsStream::client(*http11, "localhost", nullptr);
+  auto server = TlsStream::server(*server_ctx);
+  auto [c, s] = pump(*client, *server);
+  EXPECT_EQ(s, TlsStream::Progress::kFailed);
+  EXPECT_EQ(c, TlsStream::Progress::kFailed);
+  EXPECT_NE(client->error().find("application protocol"), std::string::npos) << client->error();
+
+  auto no_alpn = client_context(ca_);
+  SSL_CTX_set_alpn_protos(no_alpn->get(), nullptr, 0);  // offers none at all
+  auto client2 = TlsStream::client(*no_alpn, "localhost", nullptr);
+  auto server2 = TlsStream::server(*server_ctx);
+  auto [c2, s2] = pump(*client2, *server2);
+  EXPECT_EQ(c2, TlsStream::Progress::kFailed);
+  EXPECT_EQ(s2, TlsStream::Progress::kFailed);
+  EXPECT_NE(server2->error().find("did not negotiate h2"), std::string::npos) << server2->error();
+}
+
 TEST_F(TlsStreamTest, IpAddressTargetIsCheckedAgainstIpNames) {
   auto client = TlsStream::client(*client_context(ca_), "127.0.0.1", nullptr);
   auto server = TlsStream::server(*server_context({&server_}));
