@@ -17,6 +17,7 @@
 #include "transport/server.h"
 #include "transport/server_connection.h"
 #include "transport/transport_context.h"
+#include "tls_test_pki.h"
 
 namespace turbogrpc::internal {
 namespace {
@@ -111,7 +112,8 @@ bool has(const Metadata& metadata, const std::string& key, const std::string& va
 
 class TransportConnectionTest : public ::testing::Test {
  protected:
-  void start(ServerOptions server_options = {}, ChannelOptions channel_options = {}) {
+  void start(ServerOptions server_options = {}, ChannelOptions channel_options = {},
+             ListenerSecurity security = {}) {
     ResolvedTarget listen_address = resolve_listen_address("127.0.0.1:0");
     ASSERT_TRUE(listen_address.error.empty()) << listen_address.error;
     int port = 0;
@@ -124,6 +126,7 @@ class TransportConnectionTest : public ::testing::Test {
     command.listen_fds = {static_cast<int>(listening.value)};
     command.options = server_options;
     command.unary_request_methods = {kMethod};
+    command.security = {security};
     server_side_ = std::make_unique<Server>(context_, std::move(command));
     channel_options_ = channel_options;
     channel_ = std::make_unique<Channel>(context_, kChannelId, "127.0.0.1:" + std::to_string(port),
@@ -294,6 +297,109 @@ TEST_F(TransportConnectionTest, DeadlineSetThroughTheContextsTimersEndsTheCall) 
   Event done = next_event(client_);  // the server never answers
   ASSERT_EQ(done.kind, EventKind::kUnaryDone);
   EXPECT_EQ(done.status.code, StatusCode::kDeadlineExceeded) << done.status.details;
+}
+
+
+// ---- TLS: the same connections through TlsStream, over real sockets -------------------------
+
+class TransportTlsTest : public TransportConnectionTest {
+ protected:
+  void SetUp() override {
+    ca_ = testing::make_identity("ca", "", nullptr);
+    other_ca_ = testing::make_identity("other-ca", "", nullptr);
+    server_id_ = testing::make_identity("server", "IP:127.0.0.1", &ca_);
+  }
+  void TearDown() override {
+    TransportConnectionTest::TearDown();
+    for (auto* id : {&ca_, &other_ca_, &server_id_}) testing::free_identity(*id);
+  }
+  ListenerSecurity tls_listener(bool fetch = false) {
+    TlsServerConfig config;
+    config.key_cert_pairs.push_back({server_id_.key_pem, server_id_.cert_pem});
+    ListenerSecurity security;
+    security.kind = ListenerSecurity::Kind::kTls;
+    security.tls = make_tls_server_context(config).context;
+    security.fetch_certificates = fetch;
+    return security;
+  }
+  ChannelOptions trusting(const testing::TestIdentity& root) {
+    TlsClientConfig config;
+    config.use_system_roots = false;
+    config.root_certificates = root.cert_pem;
+    ChannelOptions options;
+    options.tls = make_tls_client_context(config).context;
+    return options;
+  }
+  Event answer_call(const std::string& response) {
+    Event call = next_event(server_);
+    if (call.kind != EventKind::kServerCall) return call;
+    FinishCommand finish;
+    finish.call_id = call.call_id;
+    finish.message = response;
+    finish.status = {StatusCode::kOk, ""};
+    context_.calls().find(call.call_id)->finish(std::move(finish));
+    return call;
+  }
+  static std::string property(const AuthContext& auth, const std::string& name) {
+    for (const auto& [k, v] : auth.properties)
+      if (k == name) return v;
+    return "<absent>";
+  }
+
+  testing::TestIdentity ca_, other_ca_, server_id_;
+};
+
+TEST_F(TransportTlsTest, LargeMessagesCrossBothWaysAndTheServerSeesTheTlsAuthContext) {
+  start({}, trusting(ca_), tls_listener());
+  std::string request(1 << 20, 'q'), response(3 << 20, 'r');  // many records, partial writes
+  start_unary(request);
+  Event call = answer_call(response);
+  ASSERT_EQ(call.kind, EventKind::kServerCall) << call.status.details;
+  EXPECT_EQ(call.message, request);
+  ASSERT_NE(call.auth, nullptr);
+  EXPECT_EQ(property(*call.auth, "transport_security_type"), "ssl");
+  EXPECT_EQ(property(*call.auth, "security_level"), "TSI_PRIVACY_AND_INTEGRITY");
+  Event done = next_event(client_);
+  ASSERT_EQ(done.kind, EventKind::kUnaryDone);
+  EXPECT_EQ(done.status.code, StatusCode::kOk) << done.status.details;
+  EXPECT_EQ(done.message, response);
+}
+
+TEST_F(TransportTlsTest, UntrustedServerFailsTheWaitingCallUnavailableWithTheReason) {
+  start({}, trusting(other_ca_), tls_listener());
+  start_unary("ping");
+  Event done = next_event(client_);
+  ASSERT_EQ(done.kind, EventKind::kUnaryDone);
+  EXPECT_EQ(done.status.code, StatusCode::kUnavailable);
+  EXPECT_NE(done.status.details.find("TLS handshake failed: certificate verify failed"), std::string::npos)
+      << done.status.details;
+  run_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(server_.events.empty()) << "no call may reach the server";
+}
+
+TEST_F(TransportTlsTest, PlaintextClientOnATlsPortFailsUnavailable) {
+  start({}, {}, tls_listener());
+  start_unary("ping");
+  Event done = next_event(client_);
+  ASSERT_EQ(done.kind, EventKind::kUnaryDone);
+  EXPECT_EQ(done.status.code, StatusCode::kUnavailable) << done.status.details;
+}
+
+TEST_F(TransportTlsTest, FetchingListenerHoldsTheHandshakeUntilTheApplicationAnswers) {
+  start({}, trusting(ca_), tls_listener(/*fetch=*/true));
+  start_unary("ping");
+  Event fetch = next_event(server_);
+  ASSERT_EQ(fetch.kind, EventKind::kCertificateFetch);
+  EXPECT_EQ(fetch.server_id, kServerId);
+  EXPECT_EQ(fetch.listener, 0u);
+  run_for(std::chrono::milliseconds(50));
+  EXPECT_TRUE(client_.events.empty()) << "the handshake waits for the answer";
+  EXPECT_TRUE(server_.events.empty()) << "one question at a time";
+  server_side_->on_certificates({kServerId, 0, nullptr});  // keep the current certificates
+  Event call = answer_call("pong");
+  ASSERT_EQ(call.kind, EventKind::kServerCall) << call.status.details;
+  Event done = next_event(client_);
+  EXPECT_EQ(done.status.code, StatusCode::kOk) << done.status.details;
 }
 
 }  // namespace
