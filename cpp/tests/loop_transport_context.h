@@ -1,0 +1,85 @@
+// A TransportContext whose poller the caller runs itself (the engine's owner duties, minus its
+// thread), for driving real connections, channels and servers without an EngineCore: the
+// transport GoogleTests and the connection fuzzers share it.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "rpc/call.h"
+#include "rpc/call_registry.h"
+#include "transport/connection.h"
+#include "transport/transport_context.h"
+
+namespace turbogrpc::internal {
+
+// The engine's owner duties, minus its thread: the caller calls run_once() itself.
+class LoopTransportContext final : public TransportContext {
+ public:
+  Poller& poller() override { return poller_; }
+  TimerQueue& timers() override { return timers_; }
+  CallRegistry& calls() override { return calls_; }
+  Resolver& resolver() override { return resolver_; }
+  uint64_t new_id() override { return next_id_++; }
+  CodecOffload* codec_offload() override { return nullptr; }  // streams (de)compress inline
+  void keep_until_done(std::unique_ptr<Call> call) override { kept_.push_back(std::move(call)); }
+  void adopt(std::unique_ptr<Connection> connection) override {
+    connections_.push_back(std::move(connection));
+  }
+  void retire(Connection* connection) override {
+    for (auto it = connections_.begin(); it != connections_.end(); ++it) {
+      if (it->get() != connection) continue;
+      retired_.push_back(std::move(*it));
+      connections_.erase(it);
+      return;
+    }
+  }
+  void mark_dirty(Connection* connection) override { dirty_.push_back(connection); }
+
+  // One poller iteration in EngineCore::run's order: sockets, due timers, flush, free.
+  void run_once(int timeout_ms = 0) {
+    poller_.wait(timeout_ms);
+    std::vector<DueTimer> due;
+    timers_.pop_due(Clock::now(), due);
+    for (const DueTimer& t : due) {
+      if (t.kind == TimerKind::kCallDeadline) {
+        if (Call* call = calls_.find(t.id)) call->on_deadline();
+      } else if (Connection* c = connection_with_id(t.id)) {
+        c->on_timer(t.kind);
+      }  // channel reconnects and accept retries: no user needs them yet
+    }
+    for (size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush();  // flushing may dirty more
+    dirty_.clear();
+    retired_.clear();
+  }
+
+  template <typename T>
+  T* find_connection() const {
+    for (const auto& c : connections_) {
+      if (auto* typed = dynamic_cast<T*>(c.get())) return typed;
+    }
+    return nullptr;
+  }
+  size_t live_connections() const { return connections_.size(); }
+
+ private:
+  Connection* connection_with_id(uint64_t id) const {
+    for (const auto& c : connections_) {
+      if (c->id() == id) return c.get();
+    }
+    return nullptr;
+  }
+
+  // Destroyed in reverse: connections own calls, which leave calls_ when they go.
+  Poller poller_;
+  TimerQueue timers_;
+  CallRegistry calls_;
+  Resolver resolver_{poller_, [](uint64_t, ResolvedTarget) {}};  // numeric and unix targets need no lookup
+  uint64_t next_id_ = 100;
+  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> dirty_;
+  std::vector<std::unique_ptr<Connection>> retired_;
+  std::vector<std::unique_ptr<Call>> kept_;
+};
+
+}  // namespace turbogrpc::internal
