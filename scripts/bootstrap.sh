@@ -26,3 +26,4 @@ fi
 
 bash "$here/scripts/install_go_peers.sh" # grpc-go's interop client and server, for interop/run_matrix.py
 bash "$here/scripts/install_bench_tools.sh" # the Go load generator of bench/run.py
+bash "$here/scripts/install_grpc_tools.sh" # grpcurl and grpc_health_probe, for the health/reflection tests
