@@ -86,7 +86,7 @@ SslCtxPtr new_context(const SSL_METHOD* method) {
   // Partial writes never happen into a memory BIO; moving buffers keeps a retried write valid.
   // No auto chain: send the chain we were given, not one built from our trust store (which
   // would reveal what we trust, and grpc does not send it either).
-  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_NO_AUTO_CHAIN);
   return ctx;
 }
 
