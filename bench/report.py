@@ -48,7 +48,8 @@ def summarize(cells, stacks):
                   if r in baseline and baseline[r]]
         ratio = statistics.median(ratios) if ratios else None
         rows.append({
-            "metric": metric.id, "scenario": metric.scenario, "label": metric.label,
+            "metric": metric.id, "scenario": metric.scenario, "tls": metric.tls,
+            "name": metric.name, "label": metric.label,
             "unit": metric.unit, "higher_is_better": metric.higher_is_better,
             "per_round": {stack: [v[r] for r in sorted(v)] for stack, v in per_stack.items()},
             "median": medians, "ratio_per_round": ratios, "ratio_median": ratio,
@@ -89,7 +90,7 @@ def markdown_table(rows, stacks, meta, cells=()):
             if row["bar"] else "—"
         met = {True: "yes", False: "no", None: "—"}[row["met"]]
         ratio = f"{row['ratio_median']:.2f}x" if row["ratio_median"] is not None else "—"
-        columns = [f"S{row['scenario']}", f"{row['label']} ({row['unit']}{better})",
+        columns = [row["name"], f"{row['label']} ({row['unit']}{better})",
                  *(_number(row["median"].get(stack), row["unit"]) for stack in stacks),
                  ratio, bar, met]
         lines.append("| " + " | ".join(columns) + " |")
@@ -103,6 +104,8 @@ def markdown_table(rows, stacks, meta, cells=()):
         f"Load average (1 min) at start / end: {meta['loadavg'][0]:.2f} / {meta['loadavg'][1]:.2f}"
         " (anything well above 0 means other work shared the cores).",
     ]
+    if meta.get("tls"):
+        lines += ["", f"TLS cells (S1-TLS, S4-TLS): {meta['tls']}"]
     ceiling = meta.get("s4_handler_ceiling")
     if ceiling:
         lines += [
@@ -143,7 +146,7 @@ def _chart(rows, stacks, path):
     axes.set_yscale("log", base=2)  # ratios from 0.3x to 30x: a linear axis hides the small ones
     axes.yaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%gx"))
     axes.set_xticks(range(len(shown)))
-    axes.set_xticklabels([f"S{row['scenario']}: {row['label']}"
+    axes.set_xticklabels([f"{row['name']}: {row['label']}"
                           + ("" if row["higher_is_better"] else "\n(lower is better)")
                           for row in shown], fontsize=7, rotation=20, ha="right")
     axes.set_ylabel("relative to grpc.aio on the stock loop (= 1), log scale")

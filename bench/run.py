@@ -1,9 +1,13 @@
 """Benchmark suite: turbogrpc against grpc.aio (stock loop and uvloop) and grpclib, same
 service, same handler code, same payloads (issue 4). The one entry point.
 
-    python bench/run.py                      # full: 3 rounds, ~10 s per cell (~20-25 minutes)
+    python bench/run.py                      # full: 3 rounds, ~10 s per cell (~25 minutes)
     python bench/run.py --quick              # 1 round, ~2 s per cell: proves the suite runs
     python bench/run.py --scenarios 1,3 --stacks turbogrpc,grpcaio --rounds 5
+    python bench/run.py --scenarios 1-tls,4-tls --stacks turbogrpc,grpcaio   # over TLS only
+
+Scenarios 1 to 5, and 1-tls and 4-tls: S1 and S4's bytes-handler echo over TLS, with
+certificates made by openssl for the run in a scratch folder (bench/certs.py).
 
 Every round runs every selected scenario on every stack once, the stack order rotated per
 round. The process under test runs on core 0, the Go load generator / peer on core 1. Writes
@@ -30,11 +34,13 @@ REPO = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
 
 import _protos  # noqa: E402
+import certs  # noqa: E402
 import report  # noqa: E402
 from processes import ProcessError, pinning_available  # noqa: E402
 from scenarios import CELLS, FULL, QUICK, Context  # noqa: E402
 
 ALL_STACKS = ("turbogrpc", "grpcaio", "grpcaio-uvloop", "grpclib", "turbogrpc-uvloop")
+ALL_SCENARIOS = tuple(dict.fromkeys(cell.selector for cell in CELLS.values()))
 
 
 def _loadgen_copy(scratch):
@@ -110,7 +116,8 @@ def _parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 round, short cells, 1000 streams")
     parser.add_argument("--rounds", type=int, help="default: 3 (full) or 1 (quick)")
-    parser.add_argument("--scenarios", default="1,2,3,4,5", help="comma-separated, e.g. 1,3")
+    parser.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
+                        help="comma-separated subset of %(default)s")
     parser.add_argument("--stacks", default=",".join(ALL_STACKS),
                         help=f"comma-separated subset of {','.join(ALL_STACKS)}")
     parser.add_argument("--out", default=os.path.join(BENCH_DIR, "results"))
@@ -118,7 +125,10 @@ def _parse_args():
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: rewrite results.md and chart.png from results.json")
     args = parser.parse_args()
-    args.scenarios = {int(s) for s in args.scenarios.split(",") if s.strip()}
+    args.scenarios = {s.strip().lower() for s in args.scenarios.split(",") if s.strip()}
+    if not args.render_only and (args.scenarios - set(ALL_SCENARIOS) or not args.scenarios):
+        parser.error(f"unknown scenarios {sorted(args.scenarios - set(ALL_SCENARIOS))}; "
+                     f"choose from {', '.join(ALL_SCENARIOS)}")
     args.stacks = [s.strip() for s in args.stacks.split(",") if s.strip()]
     unknown = [s for s in args.stacks if s not in ALL_STACKS]
     if unknown or not args.stacks:
@@ -147,7 +157,7 @@ def main():
     if args.render_only:
         return _render_only(os.path.abspath(args.out))
     with tempfile.TemporaryDirectory(prefix="turbogrpc-bench-") as scratch:
-        return _run(args, args.loadgen or _loadgen_copy(scratch))
+        return _run(args, args.loadgen or _loadgen_copy(scratch), scratch)
 
 
 def _render_only(out):
@@ -157,17 +167,19 @@ def _render_only(out):
     return 0
 
 
-def _run(args, loadgen):
+def _run(args, loadgen, scratch):
     settings = QUICK if args.quick else FULL
     rounds = args.rounds or (1 if args.quick else 3)
     _protos.ensure()  # once here, so the first server does not pay for protoc in its start-up
     out = os.path.abspath(args.out)
-    ctx = Context(loadgen=loadgen, settings=settings, log_dir=os.path.join(out, "logs"))
+    cells = [cell for cell in CELLS.values() if cell.selector in args.scenarios]
+    # The TLS cells' certificates: made for this run, gone with the scratch folder.
+    tls = certs.make(os.path.join(scratch, "tls")) if any(c.tls for c in cells) else None
+    ctx = Context(loadgen=loadgen, settings=settings, log_dir=os.path.join(out, "logs"), tls=tls)
     shutil.rmtree(ctx.log_dir, ignore_errors=True)  # children's stderr, this run's only
     if not pinning_available():
         print("bench: WARNING: running unpinned (needs cores 0 and 1 and taskset)",
               file=sys.stderr)
-    cells = [cell for cell in CELLS.values() if cell.scenario in args.scenarios]
     loadavg_start = os.getloadavg()[0]
     records = []
     for round_index in range(rounds):
@@ -177,7 +189,9 @@ def _run(args, loadgen):
             for stack in order:
                 records.append(_run_cell(ctx, cell, stack, round_index))
     meta = _meta(args, rounds, loadavg_start)
-    if 4 in args.scenarios:
+    if tls is not None:
+        meta["tls"] = certs.describe()
+    if "4" in args.scenarios:
         meta["s4_handler_ceiling"] = _handler_ceiling(settings.duration)
     markdown = report.write(out, meta, asdict(settings), records, args.stacks)
     print(markdown)

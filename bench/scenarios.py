@@ -1,8 +1,12 @@
-"""The five benchmark scenarios of issue 4, one function per measured cell, and the metrics
-they report. A cell runs one stack once: start the process under test (pinned to core 0) and
-its Go peer (pinned to core 1), run the load, stop both, return the figures.
+"""The five benchmark scenarios of issue 4, plus S1 and S4 over TLS (S1-TLS, S4-TLS), one
+function per measured cell, and the metrics they report. A cell runs one stack once: start the
+process under test (pinned to core 0) and its Go peer (pinned to core 1), run the load, stop
+both, return the figures.
 
     result = CELLS["s1"].run(ctx, "turbogrpc")  # {"metrics": {...}, "raw": {...}, "errors": {...}}
+
+A TLS cell serves the same service with ssl_server_credentials (ALPN h2) and its Go client
+dials with the run's root certificate (ctx.tls, made by bench/certs.py); nothing else differs.
 """
 
 import json
@@ -13,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from certs import TlsFiles
 from processes import Pinned, ProcessError, vmrss_bytes
 
 __all__ = ["Context", "Settings", "Metric", "Cell", "METRICS", "CELLS", "QUICK", "FULL"]
@@ -48,6 +53,7 @@ class Context:
     loadgen: str       # path of the Go binary
     settings: Settings
     log_dir: str
+    tls: TlsFiles | None = None  # the run's certificates; needed by the TLS cells only
 
 
 @dataclass(frozen=True)
@@ -58,10 +64,17 @@ class Metric:
     unit: str
     higher_is_better: bool
     bar: tuple | None  # (">=" or "<=", ratio turbogrpc/grpcaio) from the issue, or None
+    tls: bool = False  # measured over TLS: reported as scenario "S<n>-TLS"
+
+    @property
+    def name(self):
+        return f"S{self.scenario}" + ("-TLS" if self.tls else "")
 
 
 METRICS = [
     Metric("s1_qps", 1, "server unary QPS (100 B echo, 100 in flight)", "QPS", True, (">=", 3.0)),
+    Metric("s1_tls_qps", 1, "server unary QPS over TLS (100 B echo, 100 in flight)", "QPS", True,
+           (">=", 8.0), tls=True),
     Metric("s2_qps_c1", 2, "client unary QPS, concurrency 1", "QPS", True, None),
     Metric("s2_qps_c100", 2, "client unary QPS, concurrency 100", "QPS", True, (">=", 2.0)),
     Metric("s3_msgs", 3, f"server-streaming msgs/s (100 B, {S3_STREAMS} streams)", "msg/s",
@@ -72,6 +85,8 @@ METRICS = [
            (">=", 1.5)),
     Metric("s4_bytes_mbps", 4, "4 MiB unary echo throughput, bytes handler (transport only)",
            "MB/s", True, (">=", 1.5)),
+    Metric("s4_tls_bytes_mbps", 4, "4 MiB unary echo throughput over TLS, bytes handler",
+           "MB/s", True, (">=", 1.5), tls=True),
     Metric("s5_rss", 5, "resident memory per open stream", "bytes", False, None),
 ]
 
@@ -84,9 +99,18 @@ def _log(ctx, stack, what):
     return os.path.join(ctx.log_dir, f"{what}-{stack}.log")
 
 
-def _start_server(ctx, stack, what):
+def _tls_files(ctx):
+    if ctx.tls is None:
+        raise ProcessError("a TLS cell needs the run's certificates (Context.tls)")
+    return ctx.tls
+
+
+def _start_server(ctx, stack, what, tls=False):
     argv = [_python(), os.path.join(BENCH_DIR, "servers", "serve.py"), "--stack", stack,
             "--port", "0"]
+    if tls:
+        files = _tls_files(ctx)
+        argv += ["--tls-cert", files.server_cert, "--tls-key", files.server_key]
     server = Pinned.start(argv, SERVER_CORE, _log(ctx, stack, what))
     try:
         port = int(server.wait_for_line("LISTENING", START_TIMEOUT_S).split()[1])
@@ -135,12 +159,14 @@ def _measure_busy(running, finishing, timeout):
     return result, busy
 
 
-def _against_server(ctx, stack, what, loadgen_args, timeout):
-    """Starts the Python server, runs one loadgen client mode against it, stops the server."""
-    server, target = _start_server(ctx, stack, what)
+def _against_server(ctx, stack, what, loadgen_args, timeout, tls=False):
+    """Starts the Python server, runs one loadgen client mode against it, stops the server;
+    with tls=True both ends speak TLS."""
+    server, target = _start_server(ctx, stack, what, tls)
     try:
-        peer = Pinned.start([ctx.loadgen, loadgen_args[0], "--target", target, *loadgen_args[1:]],
-                            PEER_CORE, _log(ctx, stack, what + "-loadgen"))
+        secure = ["--tls-ca", _tls_files(ctx).ca] if tls else []
+        peer = Pinned.start([ctx.loadgen, loadgen_args[0], "--target", target, *secure,
+                             *loadgen_args[1:]], PEER_CORE, _log(ctx, stack, what + "-loadgen"))
         result, busy = _measure_busy(server, peer, timeout)
     finally:
         server.stop()
@@ -165,10 +191,19 @@ def _cell(metrics, raw):
     return {"metrics": metrics, "raw": raw, "errors": errors}
 
 
+def _run_s1(ctx, stack, tls):
+    raw = _against_server(ctx, stack, "s1-tls" if tls else "s1",
+                          ["unary", "--concurrency", str(S1_CONCURRENCY), "--connections", "1",
+                           *_timed_args(ctx), "--size", "100"], _budget(ctx), tls)
+    return _cell({"s1_tls_qps" if tls else "s1_qps": raw["qps"]}, raw)
+
+
 def run_s1(ctx, stack):
-    raw = _against_server(ctx, stack, "s1", ["unary", "--concurrency", str(S1_CONCURRENCY),
-                          "--connections", "1", *_timed_args(ctx), "--size", "100"], _budget(ctx))
-    return _cell({"s1_qps": raw["qps"]}, raw)
+    return _run_s1(ctx, stack, tls=False)
+
+
+def run_s1_tls(ctx, stack):
+    return _run_s1(ctx, stack, tls=True)
 
 
 def _run_s2(ctx, stack, concurrency):
@@ -216,10 +251,19 @@ def run_s4(ctx, stack):
     return _cell({"s4_mbps": raw["mb_per_s"]}, raw)
 
 
+def _run_s4_bytes(ctx, stack, tls):
+    raw = _against_server(ctx, stack, "s4-tls" if tls else "s4-bytes",
+                          ["unary", "--bytes-service", "--concurrency", "1", *_timed_args(ctx),
+                           "--size", str(S4_SIZE)], _budget(ctx), tls)
+    return _cell({"s4_tls_bytes_mbps" if tls else "s4_bytes_mbps": raw["mb_per_s"]}, raw)
+
+
 def run_s4_bytes(ctx, stack):
-    raw = _against_server(ctx, stack, "s4-bytes", ["unary", "--bytes-service", "--concurrency", "1",
-                          *_timed_args(ctx), "--size", str(S4_SIZE)], _budget(ctx))
-    return _cell({"s4_bytes_mbps": raw["mb_per_s"]}, raw)
+    return _run_s4_bytes(ctx, stack, tls=False)
+
+
+def run_s4_tls(ctx, stack):
+    return _run_s4_bytes(ctx, stack, tls=True)
 
 
 def run_s5(ctx, stack):
@@ -253,15 +297,23 @@ class Cell:
     id: str
     scenario: int
     run: object  # (Context, stack) -> {"metrics", "raw", "errors"}
+    tls: bool = False
+
+    @property
+    def selector(self):
+        """How --scenarios names it: "1" for S1's plaintext cells, "1-tls" for S1-TLS."""
+        return f"{self.scenario}-tls" if self.tls else str(self.scenario)
 
 
 CELLS = {cell.id: cell for cell in (
     Cell("s1", 1, run_s1),
+    Cell("s1-tls", 1, run_s1_tls, tls=True),
     Cell("s2-c1", 2, run_s2_c1),
     Cell("s2-c100", 2, run_s2_c100),
     Cell("s3-stream", 3, run_s3_stream),
     Cell("s3-pingpong", 3, run_s3_pingpong),
     Cell("s4", 4, run_s4),
     Cell("s4-bytes", 4, run_s4_bytes),
+    Cell("s4-tls", 4, run_s4_tls, tls=True),
     Cell("s5", 5, run_s5),
 )}

@@ -2,33 +2,88 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"net"
+	"os"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
 // connectTimeout bounds how long an unreachable target can stall a run.
 const connectTimeout = 5 * time.Second
 
-// dialAll opens n independent HTTP/2 connections to target and waits until each is ready.
-// Each ClientConn owns exactly one connection, so n > 1 spreads RPCs over n sockets.
-func dialAll(target string, n int) ([]*grpc.ClientConn, error) {
+// addTLSFlag registers --tls-ca on a client mode's flags; its value goes to dialAll.
+func addTLSFlag(fs *flag.FlagSet) *string {
+	return fs.String("tls-ca", "", "dial TLS (ALPN h2) trusting this root (PEM); plaintext if empty")
+}
+
+// tlsConfig trusts the roots in caFile and offers h2 by ALPN; nil for plaintext (caFile "").
+// The server's certificate must name the dialled host (the bench's certificate names 127.0.0.1).
+func tlsConfig(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, err
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no certificate in %s", caFile)
+	}
+	return &tls.Config{RootCAs: roots, NextProtos: []string{"h2"}}, nil
+}
+
+// probe opens and closes one connection (a TLS handshake too, with config), so that "connection
+// refused" or a failed handshake is an immediate, readable error instead of gRPC's silent
+// reconnect loop.
+func probe(target string, config *tls.Config) error {
+	dialer := &net.Dialer{Timeout: connectTimeout}
+	if config == nil {
+		conn, err := dialer.Dial("tcp", target)
+		if err != nil {
+			return fmt.Errorf("cannot reach %s: %w", target, err)
+		}
+		return conn.Close()
+	}
+	conn, err := tls.DialWithDialer(dialer, "tcp", target, config)
+	if err != nil {
+		return fmt.Errorf("TLS to %s: %w", target, err)
+	}
+	defer conn.Close()
+	if got := conn.ConnectionState().NegotiatedProtocol; got != "h2" {
+		return fmt.Errorf("TLS to %s: the server chose ALPN %q, not h2", target, got)
+	}
+	return nil
+}
+
+// dialAll opens n independent HTTP/2 connections to target and waits until each is ready,
+// over TLS when caFile is set (see tlsConfig). Each ClientConn owns exactly one
+// connection, so n > 1 spreads RPCs over n sockets.
+func dialAll(target string, n int, caFile string) ([]*grpc.ClientConn, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("--connections must be >= 1, got %d", n)
 	}
-	// A plain TCP probe turns "connection refused" into an immediate, readable error instead
-	// of gRPC's silent reconnect loop.
-	probe, err := net.DialTimeout("tcp", target, connectTimeout)
+	config, err := tlsConfig(caFile)
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach %s: %w", target, err)
+		return nil, err
 	}
-	probe.Close()
+	if err := probe(target, config); err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if config != nil {
+		creds = credentials.NewTLS(config)
+	}
 
 	conns := make([]*grpc.ClientConn, 0, n)
 	closeAll := func() {
@@ -40,7 +95,7 @@ func dialAll(target string, n int) ([]*grpc.ClientConn, error) {
 	defer cancel()
 	for i := 0; i < n; i++ {
 		conn, err := grpc.NewClient("passthrough:///"+target,
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithNoProxy(), // loopback only; never route through an HTTP proxy from the env
 			grpc.WithDefaultCallOptions(
 				grpc.ForceCodecV2(rawCodec{}),

@@ -31,6 +31,7 @@ type holdResult struct {
 func runHold(args []string) error {
 	fs := flag.NewFlagSet("hold", flag.ExitOnError)
 	target := fs.String("target", "", "server HOST:PORT")
+	tlsCA := addTLSFlag(fs)
 	streams := fs.Int("streams", 1000, "PingPong calls to hold open")
 	connections := fs.Int("connections", 10, "HTTP/2 connections to spread the calls over")
 	openTimeout := fs.Float64("open-timeout", 60, "seconds allowed for all calls to get their echo")
@@ -42,7 +43,7 @@ func runHold(args []string) error {
 	if *target == "" || *streams < 1 || *openTimeout <= 0 || *size < 0 || *openBatch < 1 {
 		return fmt.Errorf("need --target, --streams >= 1, --open-timeout > 0, --size >= 0, --open-concurrency >= 1")
 	}
-	conns, err := dialAll(*target, *connections)
+	conns, err := dialAll(*target, *connections, *tlsCA)
 	if err != nil {
 		return err
 	}

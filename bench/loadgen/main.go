@@ -7,7 +7,8 @@
 //	loadgen hold     --target HOST:PORT --streams N [--connections C] [--open-timeout SEC]
 //	loadgen server   --port P [--host 127.0.0.1]
 //
-// Every client mode prints exactly one JSON object on stdout at the end (hold prints
+// Every client mode also takes --tls-ca FILE: TLS (ALPN h2) instead of plaintext, trusting that
+// root. Every client mode prints exactly one JSON object on stdout at the end (hold prints
 // `READY <n>` first); logs go to stderr. Exit status is non-zero only for setup failures
 // (bad flags, target unreachable); failed RPCs are reported by status name under "errors".
 package main

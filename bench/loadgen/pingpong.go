@@ -30,6 +30,7 @@ var pingPongDesc = grpc.StreamDesc{StreamName: "PingPong", ServerStreams: true, 
 func runPingPong(args []string) error {
 	fs := flag.NewFlagSet("pingpong", flag.ExitOnError)
 	target := fs.String("target", "", "server HOST:PORT")
+	tlsCA := addTLSFlag(fs)
 	count := fs.Int("count", 10000, "timed round trips")
 	warmup := fs.Int("warmup", 1000, "untimed round trips before the timed ones")
 	size := fs.Int("size", 100, "body bytes of each message")
@@ -37,7 +38,7 @@ func runPingPong(args []string) error {
 	if *target == "" || *count < 1 || *warmup < 0 || *size < 0 {
 		return fmt.Errorf("need --target, --count >= 1, --warmup >= 0, --size >= 0")
 	}
-	conns, err := dialAll(*target, 1)
+	conns, err := dialAll(*target, 1, *tlsCA)
 	if err != nil {
 		return err
 	}

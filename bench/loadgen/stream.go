@@ -35,6 +35,7 @@ var serverStreamDesc = grpc.StreamDesc{StreamName: "ServerStream", ServerStreams
 func runStream(args []string) error {
 	fs := flag.NewFlagSet("stream", flag.ExitOnError)
 	target := fs.String("target", "", "server HOST:PORT")
+	tlsCA := addTLSFlag(fs)
 	streams := fs.Int("streams", 1, "concurrent ServerStream calls")
 	connections := fs.Int("connections", 1, "HTTP/2 connections to spread the calls over")
 	duration := fs.Float64("duration", 10, "measured seconds")
@@ -44,7 +45,7 @@ func runStream(args []string) error {
 	if *target == "" || *streams < 1 || *duration <= 0 || *warmup < 0 || *size < 0 {
 		return fmt.Errorf("need --target, --streams >= 1, --duration > 0, --warmup >= 0, --size >= 0")
 	}
-	conns, err := dialAll(*target, *connections)
+	conns, err := dialAll(*target, *connections, *tlsCA)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ type unaryWorker struct {
 func runUnary(args []string) error {
 	fs := flag.NewFlagSet("unary", flag.ExitOnError)
 	target := fs.String("target", "", "server HOST:PORT")
+	tlsCA := addTLSFlag(fs)
 	concurrency := fs.Int("concurrency", 1, "RPCs in flight (one goroutine each)")
 	connections := fs.Int("connections", 1, "HTTP/2 connections to spread the goroutines over")
 	duration := fs.Float64("duration", 10, "measured seconds")
@@ -53,7 +54,7 @@ func runUnary(args []string) error {
 		return fmt.Errorf("need --target, --concurrency >= 1, --duration > 0, --warmup >= 0, --size >= 0")
 	}
 
-	conns, err := dialAll(*target, *connections)
+	conns, err := dialAll(*target, *connections, *tlsCA)
 	if err != nil {
 		return err
 	}

@@ -25,22 +25,31 @@ class _Servicer(bench_pb2_grpc.BenchServicer):
 
 
 class AioServer:
-    def __init__(self, aio):
-        self._aio = aio
+    def __init__(self, package):
+        """package: grpc or turbogrpc (its .aio serves; TLS credentials come from the top)."""
+        self._package = package
         self._server = None
 
-    async def start(self, host, port, limits):
+    async def start(self, host, port, limits, tls=None):
+        """Serves on host:port (0: any free port); tls is None or (cert_path, key_path)."""
         options = [
             ("grpc.max_receive_message_length", limits["max_message_bytes"]),
             ("grpc.max_send_message_length", limits["max_message_bytes"]),
             ("grpc.max_concurrent_streams", limits["max_concurrent_streams"]),
         ]
-        self._server = self._aio.server(options=options)
+        self._server = self._package.aio.server(options=options)
         bench_pb2_grpc.add_BenchServicer_to_server(_Servicer(), self._server)
         # No serializers: both stacks then hand the handler bytes and send what it returns.
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
             handlers.BYTES_SERVICE, {"Unary": grpc.unary_unary_rpc_method_handler(_unary_bytes)}),))
-        bound = self._server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        if tls is None:
+            bound = self._server.add_insecure_port(address)
+        else:
+            cert_path, key_path = tls
+            with open(cert_path, "rb") as cert, open(key_path, "rb") as key:
+                credentials = self._package.ssl_server_credentials([(key.read(), cert.read())])
+            bound = self._server.add_secure_port(address, credentials)
         await self._server.start()
         return bound
 

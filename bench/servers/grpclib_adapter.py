@@ -5,6 +5,8 @@ grpclib has no message size limit to raise, and no setting for HTTP/2 MAX_CONCUR
 (h2 advertises 100 per connection): scenario 5 therefore spreads its streams over enough
 connections for every stack (see bench/scenarios.py)."""
 
+import ssl
+
 import handlers
 import bench_grpc
 from grpclib.const import Cardinality, Handler
@@ -51,13 +53,22 @@ class _Service(bench_grpc.BenchBase):
             await stream.send_message(reply)
 
 
+def _ssl_context(cert_path, key_path):
+    # grpclib takes the stdlib's context as it is: it must offer h2 by ALPN itself.
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
 class GrpclibServer:
     def __init__(self):
         self._server = None
 
-    async def start(self, host, port, limits):
+    async def start(self, host, port, limits, tls=None):
+        """Serves on host:port (0: any free port); tls is None or (cert_path, key_path)."""
         self._server = Server([_Service(), _BytesService()], codec=_BytesOrProtoCodec())
-        await self._server.start(host, port)
+        await self._server.start(host, port, ssl=None if tls is None else _ssl_context(*tls))
         return self._server._server.sockets[0].getsockname()[1]
 
     async def stop(self):

@@ -2,9 +2,11 @@
 1, 3, 4 and 5 (bench/run.py starts it pinned with ``taskset -c 0``).
 
     python bench/servers/serve.py --stack turbogrpc --port 0     # prints "LISTENING <port>"
+    python bench/servers/serve.py --stack grpcaio --tls-cert server.pem --tls-key server.key
 
 Stacks: turbogrpc, turbogrpc-uvloop, grpcaio, grpcaio-uvloop, grpclib. Every stack serves the
-same handlers (bench/handlers.py) with the same limits (SERVER_LIMITS).
+same handlers (bench/handlers.py) with the same limits (SERVER_LIMITS), in plaintext or, with
+--tls-cert and --tls-key, over TLS (the S1-TLS and S4-TLS cells; ALPN h2).
 """
 
 import argparse
@@ -24,20 +26,20 @@ SERVER_LIMITS = {"max_message_bytes": 64 * 1024 * 1024, "max_concurrent_streams"
 
 def _adapter(stack):
     if stack.startswith("turbogrpc"):
-        import turbogrpc.aio as aio
+        import turbogrpc.aio
         from aio_adapter import AioServer
-        return AioServer(aio)
+        return AioServer(turbogrpc)
     if stack.startswith("grpcaio"):
-        import grpc.aio as aio
+        import grpc.aio
         from aio_adapter import AioServer
-        return AioServer(aio)
+        return AioServer(grpc)
     from grpclib_adapter import GrpclibServer
     return GrpclibServer()
 
 
-async def _serve(stack, host, port):
+async def _serve(stack, host, port, tls):
     adapter = _adapter(stack)
-    bound = await adapter.start(host, port, SERVER_LIMITS)
+    bound = await adapter.start(host, port, SERVER_LIMITS, tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -52,13 +54,18 @@ def main():
     parser.add_argument("--stack", required=True, choices=STACKS)
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
+    parser.add_argument("--tls-key", help="... and this private key (PEM)")
     args = parser.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if args.stack.endswith("-uvloop"):
         import uvloop
-        uvloop.run(_serve(args.stack, args.host, args.port))
+        uvloop.run(_serve(args.stack, args.host, args.port, tls))
     else:
-        asyncio.run(_serve(args.stack, args.host, args.port))
+        asyncio.run(_serve(args.stack, args.host, args.port, tls))
 
 
 if __name__ == "__main__":
