@@ -212,6 +212,7 @@ void read_limits(nb::dict options, Options& out) {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
       else if (key == "handshake_timeout_ms") out.handshake_timeout_ms = nb::cast<int64_t>(v);
       else if (key == "max_connection_idle_ms") out.max_connection_idle_ms = nb::cast<int64_t>(v);
+      else if (key == "enabled_compression") out.enabled_compression = static_cast<uint8_t>(nb::cast<int64_t>(v) & 0b111);
     }
   }
 }
@@ -339,14 +340,14 @@ NB_MODULE(_engine, m) {
      nb::arg("code"), nb::arg("details"), nb::arg("trailing_metadata").none(),
      nb::arg("compression") = 0, nb::arg("compress_message") = true);
 
-  m.def("listen", [](std::string address) {
-    ListenResult r = listen_on(address);
+  m.def("listen", [](std::string address, bool reuse_port) {
+    ListenResult r = listen_on(address, reuse_port);
     if (r.fd < 0) {
       PyErr_SetString(PyExc_OSError, r.error.c_str());
       throw nb::python_error();
     }
     return nb::make_tuple(r.fd, r.port);
-  });
+  }, nb::arg("address"), nb::arg("reuse_port") = true);
   m.def("start_server", [](uint64_t server_id, PyCompletionQueue& cq, std::vector<int> fds,
                            nb::dict options, std::vector<std::string> unary_request_methods,
                            nb::handle security) {

@@ -154,5 +154,42 @@ TEST_F(ServerCallTest, ARequestThatIsNotPostGetsHttp405AndNoCall) {
   EXPECT_TRUE(cq_->drain().empty());
 }
 
+TEST(ServerCallCompressionTest, DisabledAlgorithmIsUnimplementedAndNeverOffered) {
+  auto cq = std::make_shared<CompletionQueue>();
+  CallRegistry registry;
+  RecordingPort port;
+  ServerOptions options;
+  options.enabled_compression = 0b101;  // identity and gzip; deflate disabled
+  ServerCall deflated{7, 1, cq, options, registry, nullptr, "unix:/test"};
+  deflated.attach(&port, 1);
+  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {":method", "POST"}, {":path", "/test.Svc/M"}, {"content-type", "application/grpc"},
+           {"grpc-encoding", "deflate"}, {"grpc-accept-encoding", "identity,deflate,gzip"}})
+    deflated.on_header(name, value);
+  EXPECT_FALSE(deflated.on_request_headers(/*end_stream=*/false, /*preread=*/false));
+  EXPECT_TRUE(cq->drain().empty()) << "no handler may run";
+  ASSERT_EQ(port.submissions.size(), 1u);
+  EXPECT_EQ(value_of(port.submissions[0].fields, "grpc-status"), "12");
+  EXPECT_EQ(value_of(port.submissions[0].fields, "grpc-message"), "Compression algorithm 'deflate' is disabled.");
+  EXPECT_EQ(value_of(port.submissions[0].fields, "grpc-accept-encoding"), "identity,gzip");
+
+  ServerCall plain{8, 1, cq, options, registry, nullptr, "unix:/test"};
+  plain.attach(&port, 3);
+  for (auto [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {":method", "POST"}, {":path", "/test.Svc/M"}, {"content-type", "application/grpc"},
+           {"grpc-accept-encoding", "identity,deflate"}})
+    plain.on_header(name, value);
+  ASSERT_TRUE(plain.on_request_headers(/*end_stream=*/false, /*preread=*/false));
+  SendInitialMetadataCommand headers;
+  headers.call_id = 8;
+  headers.compression = Compression::kDeflate;  // wanted, accepted by the client, but disabled here
+  plain.send_initial_metadata(std::move(headers));
+  ASSERT_EQ(port.submissions.size(), 2u);
+  EXPECT_EQ(value_of(port.submissions[1].fields, "grpc-encoding"), "<absent>");
+  FinishCommand finish;
+  finish.call_id = 8;
+  plain.finish(std::move(finish));
+}
+
 }  // namespace
 }  // namespace turbogrpc::internal

@@ -49,6 +49,7 @@ struct ListenResult {
 
 // Binds and listens on "host:port", "[v6]:port", "unix:/path" (port 0 picks one). Runs on the
 // calling thread so add_insecure_port() can report the port and errors at once.
-ListenResult listen_on(const std::string& address);
+// `reuse_port`: SO_REUSEPORT on TCP listeners (grpc.so_reuseport, on by default as grpcio).
+ListenResult listen_on(const std::string& address, bool reuse_port = true);
 
 }  // namespace turbogrpc

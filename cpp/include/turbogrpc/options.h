@@ -48,6 +48,10 @@ struct ServerOptions {
   // A connection with no open stream for this long gets GOAWAY and is closed when its peer is
   // done (grpc.max_connection_idle_ms, as grpc-go's MaxConnectionIdle). <= 0: never (grpcio's default).
   int64_t max_connection_idle_ms = -1;
+  // grpc.compression_enabled_algorithms_bitset: bit i enables grpcio's Compression value i.
+  // A request compressed with a disabled algorithm gets UNIMPLEMENTED; responses never use one.
+  // Identity is always enabled.
+  uint8_t enabled_compression = 0b111;
 };
 
 }  // namespace turbogrpc

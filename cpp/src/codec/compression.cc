@@ -35,6 +35,14 @@ std::optional<Compression> parse_encoding(std::string_view name) {
   return std::nullopt;
 }
 
+std::string_view accept_encoding_value(EncodingSet set) {
+  static constexpr std::string_view kValues[4] = {"identity", "identity,deflate", "identity,gzip",
+                                                   "identity,deflate,gzip"};
+  int deflate = contains(set, Compression::kDeflate) ? 1 : 0;
+  int gzip = contains(set, Compression::kGzip) ? 2 : 0;
+  return kValues[deflate + gzip];
+}
+
 EncodingSet parse_accept_encoding(std::string_view value) {
   EncodingSet set = kIdentityOnly;
   while (!value.empty()) {

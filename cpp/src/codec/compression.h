@@ -25,6 +25,11 @@ using EncodingSet = uint8_t;
 constexpr EncodingSet kIdentityOnly = 1u << static_cast<int>(Compression::kNone);
 constexpr bool contains(EncodingSet set, Compression c) { return (set >> static_cast<int>(c)) & 1u; }
 
+constexpr EncodingSet kAllEncodings = 0b111;
+
+// The grpc-accept-encoding value listing `set` ("identity,deflate,gzip" for all).
+std::string_view accept_encoding_value(EncodingSet set);
+
 // The algorithms a grpc-accept-encoding value lists (comma-separated, spaces ignored, unknown
 // names skipped).
 EncodingSet parse_accept_encoding(std::string_view value);

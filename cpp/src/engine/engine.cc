@@ -52,24 +52,10 @@ void Engine::shutdown() {
   if (engine != nullptr) engine->core_->stop();  // the object stays leaked: see g_engine
 }
 
-ListenResult listen_on(const std::string& address) {
-  ListenResult out;
-  internal::ResolvedTarget resolved = internal::resolve_listen_address(address);
-  if (!resolved.error.empty()) {
-    out.error = resolved.error;
-    return out;
-  }
-  std::string last_error;
-  for (const auto& a : resolved.addresses) {
-    internal::SysResult s = internal::listen_socket(a, &out.port);
-    if (s.ok()) {
-      out.fd = static_cast<int>(s.value);
-      return out;
-    }
-    last_error = s.message();
-  }
-  out.error = "Failed to bind to address " + address + ": " + last_error;
-  return out;
+ListenResult listen_on(const std::string& address, bool reuse_port) {
+  internal::Listener l = internal::listen_on_address(
+      address, reuse_port ? internal::ReusePort::kYes : internal::ReusePort::kNo);
+  return ListenResult{l.fd, l.port, std::move(l.error)};
 }
 
 }  // namespace turbogrpc

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -142,7 +143,7 @@ int connect_error(int fd) {
   return err;
 }
 
-SysResult listen_socket(const SocketAddress& address, int* port) {
+SysResult listen_socket(const SocketAddress& address, int* port, ReusePort reuse_port) {
   SysResult s = sys_call([&] {
     return ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   });
@@ -156,6 +157,8 @@ SysResult listen_socket(const SocketAddress& address, int* port) {
     if (::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(un->sun_path);
   } else {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuse_port == ReusePort::kYes)
+      ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (address.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
   }
   SysResult b = sys_call([&] { return ::bind(fd, address.get(), address.length); });
@@ -174,6 +177,26 @@ SysResult listen_socket(const SocketAddress& address, int* port) {
   return {fd, 0};
 }
 
+Listener listen_on_address(const std::string& address, ReusePort reuse_port) {
+  Listener out;
+  ResolvedTarget resolved = resolve_listen_address(address);
+  if (!resolved.error.empty()) {
+    out.error = resolved.error;
+    return out;
+  }
+  std::string last_error;
+  for (const auto& a : resolved.addresses) {
+    SysResult s = listen_socket(a, &out.port, reuse_port);
+    if (s.ok()) {
+      out.fd = static_cast<int>(s.value);
+      return out;
+    }
+    last_error = s.message();
+  }
+  out.error = "Failed to bind to address " + address + ": " + last_error;
+  return out;
+}
+
 std::string describe_address(const sockaddr* address, socklen_t length) {
   char buf[INET6_ADDRSTRLEN] = {0};
   switch (address->sa_family) {
@@ -184,8 +207,18 @@ std::string describe_address(const sockaddr* address, socklen_t length) {
     }
     case AF_INET6: {
       const auto* in6 = reinterpret_cast<const sockaddr_in6*>(address);
+      if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+        ::inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], buf, sizeof(buf));
+        return std::string("ipv4:") + buf + ":" + std::to_string(ntohs(in6->sin6_port));
+      }
       ::inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof(buf));
-      return std::string("ipv6:[") + buf + "]:" + std::to_string(ntohs(in6->sin6_port));
+      std::string scope;
+      if (in6->sin6_scope_id != 0) {
+        char name[IF_NAMESIZE] = {0};
+        scope = "%" + (::if_indextoname(in6->sin6_scope_id, name) != nullptr
+                           ? std::string(name) : std::to_string(in6->sin6_scope_id));
+      }
+      return std::string("ipv6:[") + buf + scope + "]:" + std::to_string(ntohs(in6->sin6_port));
     }
     case AF_UNIX: {
       const auto* un = reinterpret_cast<const sockaddr_un*>(address);

@@ -43,10 +43,27 @@ SysResult start_connect(const SocketAddress& address);
 // After a nonblocking connect completes: 0 or the connect error.
 int connect_error(int fd);
 
-// Bound, listening, nonblocking socket; `port` receives the bound port (0 for unix sockets).
-SysResult listen_socket(const SocketAddress& address, int* port);
+// SO_REUSEPORT on a TCP listener (grpc.so_reuseport; grpcio's default is on): several
+// listeners that all set it may share a port. Without it, binding a taken port fails.
+enum class ReusePort { kNo, kYes };
 
-// "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555", "unix:/path".
+// Bound, listening, nonblocking socket; `port` receives the bound port (0 for unix sockets).
+SysResult listen_socket(const SocketAddress& address, int* port,
+                        ReusePort reuse_port = ReusePort::kYes);
+
+struct Listener {
+  int fd = -1;        // the listening socket, or -1 with `error` set
+  int port = 0;       // the bound port (0 for unix sockets)
+  std::string error;  // "Failed to bind to address <address>: <reason>"
+};
+
+// Resolves `address` (resolve_listen_address's forms) and listens on the first of its
+// addresses that binds. Runs on the calling thread.
+Listener listen_on_address(const std::string& address, ReusePort reuse_port);
+
+// As grpc names peers: "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555" ("ipv6:[fe80::1%eth0]:5555" with
+// a scope), "unix:/path"; an IPv4-mapped IPv6 address ([::ffff:a.b.c.d], a dual-stack
+// listener's IPv4 peer) is named as the IPv4 address it is.
 std::string describe_address(const sockaddr* address, socklen_t length);
 std::string peer_name(int fd);
 

@@ -38,7 +38,8 @@ ServerCall::ServerCall(uint64_t id, uint64_t server_id, std::shared_ptr<Completi
       server_id_(server_id),
       peer_(std::move(peer)),
       auth_(std::move(auth)),
-      budget_(options.max_metadata_size, options.absolute_max_metadata_size) {}
+      budget_(options.max_metadata_size, options.absolute_max_metadata_size),
+      enabled_(static_cast<EncodingSet>(options.enabled_compression | kIdentityOnly)) {}
 
 void ServerCall::on_header(std::string_view name, std::string_view value) {
   if (!budget_.add(name, value)) return;  // refused at the end of the block; keep nothing more
@@ -46,7 +47,10 @@ void ServerCall::on_header(std::string_view name, std::string_view value) {
   else if (name == ":authority") authority_ = value;
   else if (name == ":method") method_verb_ = value;
   else if (name == "content-type") content_type_ = value;
-  else if (name == "grpc-encoding") set_receive_encoding(value);
+  else if (name == "grpc-encoding") {
+    set_receive_encoding(value);
+    request_encoding_ = value;
+  }
   else if (name == "grpc-accept-encoding") peer_accepts_ = parse_accept_encoding(value);
   else if (name == "grpc-timeout") {
     if (auto ns = parse_grpc_timeout_ns(value)) {
@@ -101,6 +105,12 @@ bool ServerCall::on_request_headers(bool end_stream, bool preread) {
     end_with({StatusCode::kDeadlineExceeded, "Deadline Exceeded"}, false);
     return false;
   }
+  if (auto encoding = parse_encoding(request_encoding_); encoding && !contains(enabled_, *encoding)) {
+    // grpc-core's answer, before any handler runs.
+    end_with({StatusCode::kUnimplemented,
+              "Compression algorithm '" + std::string(encoding_name(*encoding)) + "' is disabled."}, false);
+    return false;
+  }
   preread_ = preread;
   if (!preread_ || end_stream) deliver_call();
   return true;
@@ -150,13 +160,14 @@ void ServerCall::on_receive_error(Status status) { end_with(std::move(status), t
 
 void ServerCall::choose_compression(Compression wanted) {
   // A client only decodes what it listed in grpc-accept-encoding; otherwise send identity.
-  if (!headers_sent_) set_send_compression(contains(peer_accepts_, wanted) ? wanted : Compression::kNone);
+  bool usable = contains(peer_accepts_, wanted) && contains(enabled_, wanted);
+  if (!headers_sent_) set_send_compression(usable ? wanted : Compression::kNone);
 }
 
 void ServerCall::send_headers(const Metadata& metadata) {
   headers_sent_ = true;
   HeaderFields fields = {{":status", "200"}, {"content-type", "application/grpc"},
-                         {"grpc-accept-encoding", kAcceptEncodingValue}};
+                         {"grpc-accept-encoding", accept_encoding_value(enabled_)}};
   if (send_compression() != Compression::kNone)
     fields.emplace_back("grpc-encoding", encoding_name(send_compression()));
   submit_headers(fields, metadata, ResponseBody::kFollows);
@@ -216,7 +227,7 @@ void ServerCall::end_with(Status status, bool notify) {
   if (!headers_sent_) {
     // Trailers-only: one HEADERS frame that ends the stream.
     HeaderFields fields = {{":status", "200"}, {"content-type", "application/grpc"},
-                           {"grpc-accept-encoding", kAcceptEncodingValue}};
+                           {"grpc-accept-encoding", accept_encoding_value(enabled_)}};
     StatusHeaders status_headers(final_status_);
     status_headers.append_to(fields);
     headers_sent_ = true;

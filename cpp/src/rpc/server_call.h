@@ -70,6 +70,8 @@ class ServerCall final : public Call {
   std::optional<std::string> bad_binary_header_;  // the first -bin header that is not base64
   MetadataBudget budget_;
   EncodingSet peer_accepts_ = kIdentityOnly;  // from the client's grpc-accept-encoding
+  const EncodingSet enabled_;  // the algorithms this server uses (ServerOptions::enabled_compression)
+  std::string request_encoding_;  // the client's grpc-encoding
   bool preread_ = false;
   bool delivered_ = false;    // kServerCall was pushed
   bool headers_sent_ = false;
