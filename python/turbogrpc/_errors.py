@@ -1,15 +1,22 @@
-"""Errors raised when the API is used the wrong way (not RPC failures).
+"""Errors raised when the API is used the wrong way (not RPC failures), and the warning for
+options turbogrpc does not implement.
 
-RPC failures travel as status codes (see ``turbogrpc.aio.AioRpcError``); a
-``UsageError`` means the calling code has to change.
+RPC failures travel as status codes (see ``turbogrpc.aio.AioRpcError``); a ``UsageError``
+means the calling code has to change. With grpcio installed each class here also derives from
+grpc.aio's class of the same name, so ``except grpc.aio.UsageError`` keeps catching.
 """
 
 from ._grpcio import grpcio_bases
 
-__all__ = ["UsageError"]
+__all__ = ["BaseError", "UsageError", "InternalError", "UsageTypeError", "UsageRuntimeError",
+           "UnsupportedOptionWarning"]
 
 
-class UsageError(*grpcio_bases("aio.UsageError"), ValueError):
+class BaseError(*grpcio_bases("aio.BaseError"), Exception):
+    """Base of the exceptions turbogrpc.aio raises itself (grpc.aio's ``BaseError``)."""
+
+
+class UsageError(BaseError, *grpcio_bases("aio.UsageError"), ValueError):
     """The API was misused: wrong argument, wrong state, wrong loop, use after fork.
 
     Also a ``grpc.aio.UsageError`` when grpcio is installed.
@@ -20,4 +27,28 @@ class UsageError(*grpcio_bases("aio.UsageError"), ValueError):
             await channel.unary_unary("/pkg.Svc/M")(b"")
         except turbogrpc.UsageError as error:
             print("fix the caller:", error)
+    """
+
+
+class InternalError(BaseError, *grpcio_bases("aio.InternalError")):
+    """An unexpected failure inside turbogrpc (grpc.aio's ``InternalError``)."""
+
+
+class UsageTypeError(UsageError, TypeError):
+    """A UsageError where grpc.aio raises TypeError (metadata of the wrong type), so that both
+    ``except TypeError`` (code written for grpc.aio) and ``except UsageError`` catch it."""
+
+
+class UsageRuntimeError(UsageError, RuntimeError):
+    """A UsageError where grpc.aio raises RuntimeError (``set_compression()`` after the
+    response headers went out); both ``except`` clauses catch it."""
+
+
+class UnsupportedOptionWarning(UserWarning):
+    """A channel or server was given ``options`` turbogrpc does not implement (docs/options.md).
+
+    Issued once per channel or server, naming every such option; options that only tune
+    grpc-core's internals are accepted silently. To silence it::
+
+        warnings.filterwarnings("ignore", category=turbogrpc.aio.UnsupportedOptionWarning)
     """

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import time
+import warnings
 
 import e2e_echo_pb2 as pb
 import grpc
@@ -156,18 +158,25 @@ async def test_channel_close_with_grace_lets_calls_finish_then_cancels(our_clien
 
 
 async def test_options_given_as_dict_and_odd_values(pairing):
-    """Options may be a dict (ours); negative lengths mean unlimited; unknown grpc.* options are
-    ignored (they are grpcio's and must not break code written for it)."""
+    """Options may be a dict (ours); negative lengths mean unlimited; options turbogrpc does not
+    implement are ignored (they are grpcio's and must not break code written for it), with one
+    UnsupportedOptionWarning per channel or server naming them (docs/options.md)."""
     options = {"grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1,
                "grpc.keepalive_time_ms": 10000, "grpc.primary_user_agent": "ua-test"}
     if not pairing.client.is_ours:
         options = list(options.items())  # grpc.aio takes only a sequence
     server_options = [("grpc.max_receive_message_length", -1),
                       ("grpc.some_unknown_option", 1), ("grpc.max_concurrent_streams", 8)]
-    async with pairing.env({"Echo": grpc.unary_unary_rpc_method_handler(echo)},
-                           server_options=server_options, channel_options=options) as env:
-        big = b"x" * (5 * MiB)
-        assert await env.uu("Echo")(big, timeout=20) == big
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with pairing.env({"Echo": grpc.unary_unary_rpc_method_handler(echo)},
+                               server_options=server_options, channel_options=options) as env:
+            big = b"x" * (5 * MiB)
+            assert await env.uu("Echo")(big, timeout=20) == big
+    expected = (["'grpc.keepalive_time_ms'"] if pairing.client.is_ours else []) + (
+        ["'grpc.some_unknown_option'"] if pairing.server.is_ours else [])
+    ignored = [str(w.message) for w in caught if w.category.__name__ == "UnsupportedOptionWarning"]
+    assert sorted(re.findall(r"'grpc\.[a-z_]+'", " ".join(ignored))) == sorted(expected), ignored
 
 
 @ours_only
@@ -196,8 +205,9 @@ def test_option_value_and_converters():
     assert channel_options({"grpc.default_authority": "a.example",
                             "grpc.max_send_message_length": -5}) == {
         "authority": "a.example", "max_send_message_length": -1}
-    assert server_options([("grpc.max_concurrent_streams", 4), ("grpc.unknown", 1)]) == {
-        "max_concurrent_streams": 4}
+    with pytest.warns(UserWarning, match="'grpc.unknown'"):
+        assert server_options([("grpc.max_concurrent_streams", 4), ("grpc.unknown", 1)]) == {
+            "max_concurrent_streams": 4}
 
 
 # ---- handlers see a current task, also while they run inline (our eager first step) -----------

@@ -14,26 +14,43 @@ Example::
         await server.stop(None)
 """
 
-from .._errors import UsageError
+from .._errors import BaseError, InternalError, UnsupportedOptionWarning, UsageError
 from .._status import StatusCode
-from ._call import Call, UnaryUnaryCall
+from ._call import Call, RpcContext, UnaryUnaryCall
 from ._channel import Channel, ChannelConnectivity, insecure_channel, secure_channel
+from ._client_interceptor import (
+    ClientCallDetails, ClientInterceptor, StreamStreamClientInterceptor,
+    StreamUnaryClientInterceptor, UnaryStreamClientInterceptor, UnaryUnaryClientInterceptor,
+)
+from ._completion import init_grpc_aio, shutdown_grpc_aio
 from ._compression import Compression
 from ._context import ServicerContext
+from ._intercepted_call import (
+    InterceptedStreamStreamCall, InterceptedStreamUnaryCall, InterceptedUnaryStreamCall,
+    InterceptedUnaryUnaryCall,
+)
 from ._metadata import Metadata
 from ._multicallable import (
     StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
     UnaryUnaryMultiCallable,
 )
+from ._options import ChannelArgumentType
 from ._rpc_error import EOF, AbortError, AioRpcError, RpcError
 from ._server import Server, server
+from ._server_interceptor import ServerInterceptor
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
 
 __all__ = [
+    "ClientCallDetails", "ClientInterceptor", "InterceptedStreamStreamCall",
+    "InterceptedStreamUnaryCall", "InterceptedUnaryStreamCall", "InterceptedUnaryUnaryCall",
+    "StreamStreamClientInterceptor", "StreamUnaryClientInterceptor",
+    "UnaryStreamClientInterceptor", "UnaryUnaryClientInterceptor",
     "AbortError", "AioRpcError", "Call", "Channel", "ChannelConnectivity", "Compression", "EOF",
-    "Metadata", "RpcError", "Server", "ServicerContext", "StatusCode",
+    "Metadata", "RpcError", "Server", "ServerInterceptor", "ServicerContext", "StatusCode",
     "StreamStreamCall", "StreamStreamMultiCallable", "StreamUnaryCall",
     "StreamUnaryMultiCallable", "UnaryStreamCall", "UnaryStreamMultiCallable",
     "UnaryUnaryCall", "UnaryUnaryMultiCallable", "UsageError", "insecure_channel",
     "secure_channel", "server",
+    "BaseError", "ChannelArgumentType", "InternalError", "RpcContext",
+    "UnsupportedOptionWarning", "init_grpc_aio", "shutdown_grpc_aio",
 ]

@@ -5,17 +5,20 @@ events there. Status, metadata and response are plain attributes filled by ``_on
 awaiting code waits on per-waiter futures, so cancelling one waiter never disturbs another.
 """
 
+import abc
 import asyncio
 import logging
 import time
+import types
 
 from .. import _engine
+from .._grpcio import register_with_grpcio
 from .._status import code_from_int
 from ._completion import UNARY_DONE, run_done_callbacks
 from ._metadata import Metadata
 from ._rpc_error import AioRpcError
 
-__all__ = ["Call", "UnaryUnaryCall"]
+__all__ = ["RpcContext", "Call", "UnaryUnaryCall"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
@@ -28,7 +31,33 @@ _CANCELLED = 1
 _INTERNAL = 13
 
 
-class Call:
+class RpcContext(abc.ABC):
+    """What every RPC offers its caller (grpc.aio's ``RpcContext``): the base of ``Call``."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    def cancelled(self) -> bool:
+        """True if the RPC ended CANCELLED."""
+
+    @abc.abstractmethod
+    def done(self) -> bool:
+        """True once the RPC has ended."""
+
+    @abc.abstractmethod
+    def time_remaining(self):
+        """Seconds left before the deadline, or None without a deadline."""
+
+    @abc.abstractmethod
+    def cancel(self) -> bool:
+        """Cancels the RPC; True if it was still running."""
+
+    @abc.abstractmethod
+    def add_done_callback(self, callback) -> None:
+        """Calls ``callback(call)`` once the RPC has ended."""
+
+
+class Call(RpcContext):
     """What every client call offers: status, metadata, cancellation, done callbacks.
 
     Example::
@@ -45,6 +74,9 @@ class Call:
         "_locally_cancelled", "_cause", "_waiters", "_done_callbacks", "_last_compressed",
         "__weakref__",
     )
+
+    # Subscriptable in annotations, as grpc.aio's call classes: UnaryUnaryCall[Request, Reply].
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def _init_call(self, loop, channel, serializer, deserializer, timeout):
         self._loop = loop
@@ -291,3 +323,8 @@ class UnaryUnaryCall(Call):
         if self._code == _OK:
             return self._response
         raise self._error()
+
+
+register_with_grpcio(RpcContext, "aio.RpcContext")
+register_with_grpcio(Call, "aio.Call")
+register_with_grpcio(UnaryUnaryCall, "aio.UnaryUnaryCall")

@@ -7,16 +7,18 @@ that first loop has been closed: then the channel moves to the new loop.
 """
 
 import asyncio
-import enum
 import logging
 
 from .. import _engine
 from .._errors import UsageError
+from .._grpcio import register_with_grpcio
+from ._client_interceptor import client_interceptors
 from ._completion import check_generation, loop_state
+from ._connectivity import ChannelConnectivity
 from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
 from ._multicallable import (
     StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
-    UnaryUnaryMultiCallable,
+    UnaryUnaryMultiCallable, intercepting_multicallable,
 )
 from ._options import channel_options, option_value
 from ._security import INSECURE, channel_security
@@ -26,18 +28,11 @@ __all__ = ["Channel", "ChannelConnectivity", "insecure_channel", "secure_channel
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
 
-class ChannelConnectivity(enum.Enum):
-    """Channel states with grpc.ChannelConnectivity's values."""
-
-    IDLE = (0, "idle")
-    CONNECTING = (1, "connecting")
-    READY = (2, "ready")
-    TRANSIENT_FAILURE = (3, "transient failure")
-    SHUTDOWN = (4, "shutdown")
-
-
 def insecure_channel(target, options=None, compression=None, interceptors=None):
     """Creates a plaintext (h2c) channel to ``target``.
+
+    ``interceptors``: client interceptors (grpc.aio's UnaryUnaryClientInterceptor etc.), run
+    in order on every call of their kind, the first outermost.
 
     Example::
 
@@ -76,8 +71,6 @@ class Channel:
 
     def __init__(self, target, options=None, compression=None, interceptors=None,
                  credentials=None):
-        if interceptors:
-            raise UsageError("client interceptors are not supported yet")
         if not isinstance(target, str):
             raise UsageError(f"target must be a str like 'localhost:50051', got {target!r}")
         self._target = target
@@ -85,6 +78,9 @@ class Channel:
         self._loop = None
         self._state = None
         self._closed = False
+        # (unary-unary, unary-stream, stream-unary, stream-stream) tuples, or None.
+        self._interceptors = client_interceptors(interceptors)
+        self._chains = set()  # Tasks of interceptor chains that suspended; close() cancels them
         # Calls without their own ``compression=`` use this (grpcio's option or argument).
         self._compression = compression_value(
             compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
@@ -121,21 +117,37 @@ class Channel:
 
     def unary_unary(self, method, request_serializer=None, response_deserializer=None,
                     **_ignored):
+        if self._interceptors is not None:
+            return intercepting_multicallable(0, self._interceptors[0], self,
+                                              _method_path(method), request_serializer,
+                                              response_deserializer)
         return UnaryUnaryMultiCallable(self, _method_path(method), request_serializer,
                                        response_deserializer)
 
     def unary_stream(self, method, request_serializer=None, response_deserializer=None,
                      **_ignored):
+        if self._interceptors is not None:
+            return intercepting_multicallable(1, self._interceptors[1], self,
+                                              _method_path(method), request_serializer,
+                                              response_deserializer)
         return UnaryStreamMultiCallable(self, _method_path(method), request_serializer,
                                         response_deserializer)
 
     def stream_unary(self, method, request_serializer=None, response_deserializer=None,
                      **_ignored):
+        if self._interceptors is not None:
+            return intercepting_multicallable(2, self._interceptors[2], self,
+                                              _method_path(method), request_serializer,
+                                              response_deserializer)
         return StreamUnaryMultiCallable(self, _method_path(method), request_serializer,
                                         response_deserializer)
 
     def stream_stream(self, method, request_serializer=None, response_deserializer=None,
                       **_ignored):
+        if self._interceptors is not None:
+            return intercepting_multicallable(3, self._interceptors[3], self,
+                                              _method_path(method), request_serializer,
+                                              response_deserializer)
         return StreamStreamMultiCallable(self, _method_path(method), request_serializer,
                                          response_deserializer)
 
@@ -163,8 +175,11 @@ class Channel:
         self._closed = True
         if grace:
             waiters = [call._new_waiter() for call in self._running_calls()]
+            waiters.extend(self._chains)
             if waiters:
                 await asyncio.wait(waiters, timeout=grace)
+        for chain in list(self._chains):
+            chain.cancel()  # an interceptor still working: grpc.aio cancels its Task too
         for call in self._running_calls():
             call.cancel()
         self._close_engine_channel()
@@ -222,3 +237,6 @@ def _method_path(method):
     if not isinstance(method, str) or not method.startswith("/"):
         raise UsageError(f"method must be a path like '/package.Service/Method', got {method!r}")
     return method
+
+
+register_with_grpcio(Channel, "aio.Channel")  # isinstance(channel, grpc.aio.Channel) holds

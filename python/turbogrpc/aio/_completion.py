@@ -13,7 +13,8 @@ import os
 from .. import _engine
 from .._errors import UsageError
 
-__all__ = ["LoopState", "loop_state", "running_loop_state", "check_generation", "run_done_callbacks"]
+__all__ = ["LoopState", "loop_state", "running_loop_state", "check_generation", "run_done_callbacks",
+           "init_grpc_aio", "shutdown_grpc_aio"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
@@ -93,6 +94,18 @@ def run_done_callbacks(callbacks, owner):
             callback(owner)
         except Exception:
             _LOGGER.exception("turbogrpc: done callback %r raised", callback)
+
+
+def init_grpc_aio():
+    """Does nothing: grpc.aio's explicit start-up, kept so code calling it runs unchanged.
+
+    turbogrpc's engine starts on first use, and each event loop gets its completion queue when
+    it first runs a call or a server.
+    """
+
+
+def shutdown_grpc_aio():
+    """Does nothing: grpc.aio's explicit shut-down (the engine stops at interpreter exit)."""
 
 
 def _reject_orphan_call(event):

@@ -1,27 +1,32 @@
-"""Compression choices: grpcio's ``grpc.Compression`` numbering, checked once at the API edge."""
+"""Compression choices: ``grpc.Compression`` itself when grpcio is installed (else a
+stand-alone enum with its numbering), checked once at the API edge."""
 
 import enum
 
 from .._errors import UsageError
+from .._grpcio import grpcio_attr
 
 __all__ = ["Compression", "compression_value", "DEFAULT_COMPRESSION_OPTION"]
 
 # The option grpcio's ``compression=`` argument turns into; honoured when given directly too.
 DEFAULT_COMPRESSION_OPTION = "grpc.default_compression_algorithm"
 
+Compression = grpcio_attr("Compression")
 
-class Compression(enum.IntEnum):
-    """Message compression algorithms, equal to ``grpc.Compression``'s members.
+if Compression is None:
 
-    Example::
+    class Compression(enum.IntEnum):
+        """Message compression algorithms (``grpc.Compression`` when grpcio is installed).
 
-        channel = aio.insecure_channel(target, compression=aio.Compression.Gzip)
-        reply = await stub.SayHello(request, compression=aio.Compression.NoCompression)
-    """
+        Example::
 
-    NoCompression = 0
-    Deflate = 1
-    Gzip = 2
+            channel = aio.insecure_channel(target, compression=aio.Compression.Gzip)
+            reply = await stub.SayHello(request, compression=aio.Compression.NoCompression)
+        """
+
+        NoCompression = 0
+        Deflate = 1
+        Gzip = 2
 
 
 def compression_value(compression, default=0):

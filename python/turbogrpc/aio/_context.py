@@ -9,20 +9,24 @@ Whatever a handler hands over (a response that is not bytes, metadata of the wro
 details that are not text, a serializer that raises) ends the call promptly with INTERNAL and
 details naming the problem: every call into ``_engine`` that takes handler data is guarded,
 because a call that is never finished would hang its client until the deadline and keep
-``Server.stop(grace)`` waiting.
+``Server.stop(grace)`` waiting. Where grpc.aio checks at once, so does this context: trailing
+metadata of the wrong types raises TypeError from ``set_trailing_metadata`` / ``abort``, and
+``set_compression`` after the response headers raises RuntimeError (both are UsageErrors too).
 """
 
 import logging
 import threading
 import time
+import types
 
 from .. import _engine
-from .._errors import UsageError
+from .._errors import UsageError, UsageRuntimeError
+from .._grpcio import register_with_grpcio
 from .._status import code_from_int, code_to_int
 from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks, settle
 from ._compression import compression_value
 from ._message_reader import as_bytes
-from ._metadata import as_pairs
+from ._metadata import as_pairs, checked_pairs
 from ._write_window import WriteWindow
 from ._rpc_error import EOF, AbortError
 from ._server_security import auth_context_dict, peer_identities, peer_identity_key
@@ -143,6 +147,9 @@ class ServicerContext:
             context.set_trailing_metadata((("cost", "3"),))
             return feature
     """
+
+    # Subscriptable in annotations, as grpc.aio's: ServicerContext[Request, Response].
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     __slots__ = (
         "_server", "_state", "_call_id", "_method", "_raw_metadata", "_metadata", "_deadline",
@@ -417,7 +424,9 @@ class ServicerContext:
         return _READY
 
     def set_trailing_metadata(self, trailing_metadata):
-        self._trailing = tuple(as_pairs(trailing_metadata))
+        """Sets the trailing metadata sent with the status; raises TypeError (a UsageError too)
+        at once for anything but (str, str or bytes) pairs, as grpc.aio does."""
+        self._trailing = checked_pairs(trailing_metadata, "trailing")
 
     def trailing_metadata(self):
         return self._trailing
@@ -445,12 +454,13 @@ class ServicerContext:
         number = code_to_int(code)
         if number == _OK:
             raise UsageError("abort() needs a non-OK status code")
+        trailing = checked_pairs(trailing_metadata, "trailing") if trailing_metadata else None
         self._aborted = True
         self._code = number
         if details or not self._details:
             self._details = details
-        if trailing_metadata:
-            self._trailing = tuple(as_pairs(trailing_metadata))
+        if trailing:
+            self._trailing = trailing
         raise AbortError("Locally aborted.")
 
     def abort_with_status(self, status):
@@ -460,10 +470,12 @@ class ServicerContext:
         """Compresses this call's responses with ``compression`` (if the client accepts it).
 
         Must come before the response headers go out (the first write, or an explicit
-        ``send_initial_metadata`` on a streaming call).
+        ``send_initial_metadata`` on a streaming call); after, it raises RuntimeError (a
+        UsageError too), as grpc.aio does.
         """
         if self._initial_sent and self._initial_pending is None:
-            raise UsageError("Compression setting must be specified before sending initial metadata")
+            raise UsageRuntimeError(
+                "Compression setting must be specified before sending initial metadata")
         self._compression = compression_value(compression)
 
     def disable_next_message_compression(self):
@@ -494,6 +506,8 @@ class ServicerContext:
         return not self._finished
 
     def add_done_callback(self, callback):
+        """Calls ``callback(context)`` once the RPC has ended (finished, cancelled or aborted);
+        at once if it already has. A callback that raises is logged; the others still run."""
         if self._finished:
             callback(self)
         elif self._done_callbacks is None:
@@ -501,7 +515,13 @@ class ServicerContext:
         else:
             self._done_callbacks.append(callback)
 
-    add_callback = add_done_callback  # grpcio's sync name
+    def add_callback(self, callback):
+        """grpc's sync API: ``callback()`` (no argument) runs once the RPC has ended. Returns
+        False, without calling it, if the RPC already ended (grpc's rule)."""
+        if self._finished:
+            return False
+        self.add_done_callback(lambda _context: callback())
+        return True
 
     def peer(self):
         return self._peer
@@ -523,3 +543,7 @@ class ServicerContext:
 
     def __repr__(self):
         return f"<ServicerContext {self._method} call_id={self._call_id}>"
+
+
+register_with_grpcio(ServicerContext, "aio.ServicerContext")
+register_with_grpcio(ServicerContext, "ServicerContext")  # sync handlers get it too

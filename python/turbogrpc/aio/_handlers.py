@@ -19,12 +19,14 @@ from ._message_reader import message_reader
 from ._rpc_error import EOF, AbortError
 
 __all__ = ["MethodEntry", "HandlerCallDetails", "dict_handler_table", "serve_inline",
-           "serve_in_task"]
+           "serve_in_task", "serve_in_current_task", "take_unary_request", "FAILED",
+           "send_response", "continue_suspended", "handler_failed"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 _OK, _CANCELLED, _UNKNOWN, _INTERNAL = 0, 1, 2, 13
 DESERIALIZE_REQUEST_FAILED = "Exception deserializing request!"
 NO_REQUEST = "Expected one request message, the client sent none"
+FAILED = object()  # take_unary_request(): the request could not be had; the call is over
 
 HandlerCallDetails = collections.namedtuple(
     "HandlerCallDetails", ("method", "invocation_metadata")
@@ -34,10 +36,12 @@ HandlerCallDetails = collections.namedtuple(
 class MethodEntry:
     """One method handler, classified once: shape, sync/async, inline-able."""
 
-    __slots__ = ("request_streaming", "response_streaming", "behavior", "is_async",
+    __slots__ = ("handler", "request_streaming", "response_streaming", "behavior", "is_async",
                  "serializer", "deserializer", "inline")
 
     def __init__(self, handler):
+        self.handler = handler  # what it was built from (interceptors get it back, see
+        # _server_interceptor.py)
         self.request_streaming = bool(handler.request_streaming)
         self.response_streaming = bool(handler.response_streaming)
         if self.request_streaming:
@@ -94,43 +98,76 @@ def serve_inline(ctx, entry, raw_request):
     except StopIteration as stop:
         response = stop.value
     except BaseException as exc:  # noqa: B902 - every outcome must finish the call
-        _handler_failed(ctx, exc)
+        handler_failed(ctx, exc)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         return
     else:
         # It really waits for something: continue it in a Task.
-        state = ctx._state
-        state.calls[ctx._call_id] = ctx
-        # A handler that cancelled its own (stand-in) task before suspending: cancel the Task
-        # after its first step, not before it (a Task cancelled before it starts never runs
-        # _complete_unary, so the call would never end); the handler then sees CancelledError
-        # at its await, as it would in a Task of its own.
-        stand_in = state.eager_task
-        cancelled_inline = stand_in is not None and stand_in._cancel_requests
-        if cancelled_inline:
-            stand_in._cancel_requests = 0
-        ctx._task = continue_in_task(
-            state, context, coro, pending, lambda rest: _complete_unary(ctx, entry, rest)
-        )
-        if cancelled_inline:
-            state.loop.call_soon(ctx._task.cancel)
+        continue_suspended(ctx, context, coro, pending,
+                           lambda rest: _complete_unary(ctx, entry, rest))
         return
-    _send_response(ctx, entry, response)
+    send_response(ctx, entry, response)
+
+
+def continue_suspended(ctx, context, coro, pending, complete):
+    """Continues ``coro``, suspended on ``pending`` after an inline first step, in the call's
+    Task: ``complete(rest)`` is the Task's coroutine and awaits ``rest`` for coro's result."""
+    state = ctx._state
+    state.calls[ctx._call_id] = ctx
+    # A handler that cancelled its own (stand-in) task before suspending: cancel the Task
+    # after its first step, not before it (a Task cancelled before it starts never runs
+    # ``complete``, so the call would never end); the handler then sees CancelledError
+    # at its await, as it would in a Task of its own.
+    stand_in = state.eager_task
+    cancelled_inline = stand_in is not None and stand_in._cancel_requests
+    if cancelled_inline:
+        stand_in._cancel_requests = 0
+    ctx._task = continue_in_task(state, context, coro, pending, complete)
+    if cancelled_inline:
+        state.loop.call_soon(ctx._task.cancel)
 
 
 async def _complete_unary(ctx, entry, rest):
     try:
         response = await rest
     except BaseException as exc:  # noqa: B902
-        _handler_failed(ctx, exc)
+        handler_failed(ctx, exc)
         return
-    _send_response(ctx, entry, response)
+    send_response(ctx, entry, response)
 
 
 def serve_in_task(ctx, entry, preread, raw_request):
     """Every other case: streams, sync handlers, requests not pre-read by the engine."""
     state = ctx._state
+    _hold_request(ctx, entry, preread, raw_request)
+    state.calls[ctx._call_id] = ctx
+    ctx._task = copy_context().run(state.loop.create_task, _serve(ctx, entry))
+
+
+async def serve_in_current_task(ctx, entry, preread, raw_request):
+    """serve_in_task's work, awaited by a coroutine already running as the call's Task."""
+    _hold_request(ctx, entry, preread, raw_request)
+    await _serve(ctx, entry)
+
+
+def take_unary_request(ctx, entry, raw_request):
+    """The deserialized request of a pre-read unary call, as serve_inline takes it, for a
+    caller that then awaits the handler itself (the interceptors' coroutine, see
+    _server_interceptor.py). On failure the call is ended and FAILED returned."""
+    ctx._request_ended = True  # the engine already consumed the request stream
+    if raw_request is None:
+        ctx._finish(None, _INTERNAL, NO_REQUEST)
+        return FAILED
+    try:
+        return entry.deserializer(raw_request)
+    except Exception:
+        _LOGGER.exception("turbogrpc: cannot deserialize the request of %s", ctx._method)
+        ctx._finish(None, _INTERNAL, DESERIALIZE_REQUEST_FAILED)
+        return FAILED
+
+
+def _hold_request(ctx, entry, preread, raw_request):
     ctx._messages = collections.deque()
     ctx._compressed_flags = collections.deque()
     if preread:
@@ -139,8 +176,6 @@ def serve_in_task(ctx, entry, preread, raw_request):
             ctx._compressed_flags.append(ctx._request_compressed)
         ctx._request_ended = True
     ctx._defer_initial = not entry.response_streaming
-    state.calls[ctx._call_id] = ctx
-    ctx._task = copy_context().run(state.loop.create_task, _serve(ctx, entry))
 
 
 async def _serve(ctx, entry):
@@ -161,7 +196,7 @@ async def _serve(ctx, entry):
                 response = await _in_pool(ctx, behavior, request, ctx)
                 if inspect.isawaitable(response):
                     response = await response
-            _send_response(ctx, entry, response)
+            send_response(ctx, entry, response)
             return
         if inspect.isasyncgenfunction(behavior):
             async for response in behavior(request, ctx):
@@ -180,7 +215,7 @@ async def _serve(ctx, entry):
                     await ctx.write(response)
         ctx._finish_with_status()
     except BaseException as exc:  # noqa: B902 - every outcome must finish the call
-        _handler_failed(ctx, exc)
+        handler_failed(ctx, exc)
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
 
@@ -229,7 +264,7 @@ class _SyncRequests:
 
 # -- finishing ------------------------------------------------------------------------------
 
-def _send_response(ctx, entry, response):
+def send_response(ctx, entry, response):
     if ctx._finished:
         return
     if ctx._aborted or (ctx._code is not None and ctx._code != _OK):
@@ -243,7 +278,7 @@ def _send_response(ctx, entry, response):
     ctx._finish_with_status(response)
 
 
-def _handler_failed(ctx, exc):
+def handler_failed(ctx, exc):
     if ctx._finished:
         return  # cancelled, stopped, or already answered: nobody to tell
     if ctx._aborted:

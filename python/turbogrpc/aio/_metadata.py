@@ -4,12 +4,13 @@ Values are ``str``, or ``bytes`` for keys ending in ``-bin``. Entries are groupe
 first-seen order, as grpc.aio does.
 """
 
+import types
 from collections.abc import ItemsView, KeysView, ValuesView
 
-from .._errors import UsageError
+from .._errors import UsageTypeError
 from .._grpcio import grpcio_bases
 
-__all__ = ["Metadata", "as_pairs"]
+__all__ = ["Metadata", "as_pairs", "checked_pairs"]
 
 _GRPC_METADATA = grpcio_bases("aio.Metadata")  # () without grpcio
 
@@ -27,6 +28,9 @@ class Metadata:
     """
 
     __slots__ = ("_entries",)
+
+    # Subscriptable in annotations, as grpc.aio's (a typing Collection): Metadata[str].
+    __class_getitem__ = classmethod(types.GenericAlias)
 
     def __init__(self, *args):
         self._entries = {}
@@ -137,7 +141,23 @@ def as_pairs(metadata):
     if isinstance(metadata, Metadata):
         return tuple(metadata)
     if isinstance(metadata, (str, bytes, dict)) or not hasattr(metadata, "__iter__"):
-        raise UsageError(
+        raise UsageTypeError(
             f"metadata must be a sequence of (key, value) pairs or Metadata, got {metadata!r}"
         )
     return tuple(metadata)
+
+
+def checked_pairs(metadata, what):
+    """``metadata`` as a tuple of pairs, its types checked now (grpc.aio's rule for trailing
+    metadata: str keys, str or bytes values), so the handler's own line raises TypeError
+    (a UsageTypeError) instead of the call failing later. ``what`` names it in the error."""
+    pairs = as_pairs(metadata)
+    if type(pairs) is not tuple:
+        pairs = tuple(pairs)
+    for pair in pairs:
+        if (not isinstance(pair, (tuple, list)) or len(pair) != 2 or not isinstance(pair[0], str)
+                or not isinstance(pair[1], (str, bytes))):
+            raise UsageTypeError(
+                f"Invalid {what} metadata: expected (str key, str or bytes value) pairs, got "
+                f"{pair!r} in {metadata!r}")
+    return pairs

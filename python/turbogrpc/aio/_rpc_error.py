@@ -1,6 +1,8 @@
-"""The exception a failed RPC raises on the client, and the end-of-stream marker."""
+"""The exception a failed RPC raises on the client, the abort exception, and the
+end-of-stream marker (``grpc.aio.EOF`` itself when grpcio is installed)."""
 
-from .._grpcio import grpcio_bases
+from .._errors import BaseError
+from .._grpcio import grpcio_attr, grpcio_bases
 
 __all__ = ["AioRpcError", "RpcError", "EOF", "AbortError"]
 
@@ -78,7 +80,7 @@ class AioRpcError(RpcError, *grpcio_bases("aio.AioRpcError")):
         )
 
 
-class AbortError(*grpcio_bases("aio.AbortError"), Exception):
+class AbortError(BaseError, *grpcio_bases("aio.AbortError")):
     """Raised inside a server handler by ``await context.abort(...)`` to end it.
 
     Let it propagate: the call has already ended with the abort's status.
@@ -86,7 +88,10 @@ class AbortError(*grpcio_bases("aio.AbortError"), Exception):
 
 
 class _EOFType:
-    """The value ``read()`` returns once the stream has no more messages."""
+    """The value ``read()`` returns once the stream has no more messages (without grpcio).
+
+    Like grpc.aio's: compare with ``is``; it is falsy and has length 0.
+    """
 
     __slots__ = ()
     _instance = None
@@ -96,12 +101,22 @@ class _EOFType:
             cls._instance = super().__new__(cls)
         return cls._instance
 
+    def __bool__(self):
+        return False
+
+    def __len__(self):
+        return 0
+
     def __repr__(self):
-        return "EOF"
+        return "<turbogrpc.aio.EOF>"
 
     def __reduce__(self):
         return "EOF"
 
 
-EOF = _EOFType()
-EOF_TYPE = _EOFType
+# grpcio's own marker when grpcio is installed: code written for grpc.aio compares read()'s
+# result with ``is grpc.aio.EOF``, and that must hold for our calls too.
+EOF = grpcio_attr("aio.EOF")
+if EOF is None:
+    EOF = _EOFType()
+EOF_TYPE = type(EOF)

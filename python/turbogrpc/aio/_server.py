@@ -2,6 +2,7 @@
 
 ``_on_server_call`` is the server hot path: look the path up in one dict, build the
 context, and for async unary handlers run the handler inline (see _handlers.serve_inline).
+A server with interceptors hands each call to its chain instead (_server_interceptor.py).
 """
 
 import asyncio
@@ -11,6 +12,7 @@ import os
 import threading
 
 from .. import _engine
+from .._grpcio import register_with_grpcio
 from .._errors import UsageError
 from ._completion import check_generation, running_loop_state
 from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
@@ -18,7 +20,8 @@ from ._context import ServicerContext, describe_exception, exception_text
 from ._handlers import (
     HandlerCallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline,
 )
-from ._options import option_value, server_options
+from ._options import option_value, reuse_port, server_options
+from ._server_interceptor import server_interceptors
 from ._server_security import PLAINTEXT, listener_security, refresh_certificates
 
 __all__ = ["Server", "server"]
@@ -61,17 +64,18 @@ class Server:
 
     def __init__(self, thread_pool=None, handlers=None, interceptors=None, options=None,
                  maximum_concurrent_rpcs=None, compression=None):
-        if interceptors:
-            raise UsageError("server interceptors are not supported yet")
+        chain = server_interceptors(interceptors)
         if maximum_concurrent_rpcs is not None and maximum_concurrent_rpcs < 1:
             raise UsageError("maximum_concurrent_rpcs must be None or a positive int")
         self._id = _engine.next_id()
         self._generation = _engine.generation()
         self._options = server_options(options)
+        self._reuse_port = reuse_port(options)  # grpc.so_reuseport, on by default as grpcio
         # Responses use this unless a handler calls context.set_compression().
         self._compression = compression_value(
             compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
         self._limit = maximum_concurrent_rpcs
+        self._interceptors = chain  # None: calls never look at interceptors
         self._thread_pool = thread_pool
         self._own_pool = None
         self._generic = []  # generic handlers, in the order they were added
@@ -122,6 +126,8 @@ class Server:
         table.update(self._registered)
         self._methods = {path: MethodEntry(handler) for path, handler in table.items()}
         self._searched = searched
+        if self._interceptors is not None:
+            self._interceptors.set_methods(self._methods, searched)
 
     def _find_method(self, ctx):
         if not self._searched:
@@ -166,7 +172,7 @@ class Server:
             raise UsageError(f"{what}() must be called before start()")
         check_generation(self._generation, "server")
         try:
-            fd, port = _engine.listen(address)
+            fd, port = _engine.listen(address, self._reuse_port)
         except OSError as exc:
             reason = str(exc)
             if not reason.startswith("Failed to bind"):
@@ -224,6 +230,9 @@ class Server:
             return
         if self._limit is not None and self._active > self._limit:
             ctx._finish(None, _RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+            return
+        if self._interceptors is not None:
+            self._interceptors.serve(ctx, preread, request)
             return
         entry = self._methods.get(method)
         if entry is None:
@@ -323,3 +332,6 @@ class Server:
 
     def __repr__(self):
         return f"<turbogrpc.aio.Server id={self._id} {self._phase}>"
+
+
+register_with_grpcio(Server, "aio.Server")  # isinstance(server, grpc.aio.Server) holds

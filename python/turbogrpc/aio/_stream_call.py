@@ -14,6 +14,7 @@ import weakref
 
 from .. import _engine
 from .._errors import UsageError
+from .._grpcio import register_with_grpcio
 from ._call import (
     DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, Call,
 )
@@ -376,3 +377,8 @@ class StreamStreamCall(_ReadsResponses, _WritesRequests):
         self._start(state, method, timeout, metadata, wait_for_ready, compression,
                     awaits_metadata)
         self._consume(request_iterator)
+
+
+register_with_grpcio(UnaryStreamCall, "aio.UnaryStreamCall")
+register_with_grpcio(StreamUnaryCall, "aio.StreamUnaryCall")
+register_with_grpcio(StreamStreamCall, "aio.StreamStreamCall")

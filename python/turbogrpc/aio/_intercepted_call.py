@@ -1,0 +1,598 @@
+"""Calls that run through client interceptors: what a channel made with ``interceptors=`` returns.
+
+grpc.aio's semantics (its ``aio/_interceptor.py``), per call:
+
+* the interceptors of the call's kind run in order, the first outermost. Each gets
+  ``continuation(details, request)``, which runs the next one or, after the last, starts the
+  RPC from the details it is given (method, timeout, metadata, credentials, wait_for_ready).
+  The deadline starts there: time spent in interceptors does not count, and each attempt of
+  a retrying interceptor gets the whole timeout;
+* what the outermost interceptor returns is the call the caller sees through this object.
+  A unary response returned instead of a call becomes a finished call whose await gives it
+  (UnaryUnaryCallResponse); a response stream returned instead of a call (an async iterator)
+  is read through, with the status and metadata of the last call made;
+* what an interceptor raises, or its cancellation, is the call's outcome: ``await`` raises
+  it, ``code()`` gives its status (CANCELLED when cancelled), done callbacks run.
+
+grpc.aio runs every chain in a new Task. Here the chain is driven eagerly (see _eager.py): its
+first step runs inside ``__call__``, in a copy of the caller's context, with a stand-in as the
+current task, so an interceptor that returns ``await continuation(...)`` at once costs no Task,
+no Future and no loop iteration. A chain that really waits continues in a Task (the stand-in
+forwarding to it from then on), which is what grpc.aio would have run it in.
+"""
+
+import asyncio
+import functools
+import time
+import types
+
+from .._grpcio import grpcio_bases
+from .._status import StatusCode
+from ._call import LOCAL_CANCELLATION_DETAILS, UnaryUnaryCall
+from ._client_interceptor import ClientCallDetails
+from ._completion import run_done_callbacks
+from ._eager import _Resume, _StandInTask, copy_context
+from ._intercepted_streams import (
+    RPC_ERRORS, Awaitable, ReadsThrough, StreamResponseCall, WritesThrough,
+)
+from .._errors import UsageError
+from ._metadata import Metadata, as_pairs
+from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
+
+__all__ = [
+    "InterceptedCall", "InterceptedUnaryUnaryCall", "InterceptedUnaryStreamCall",
+    "InterceptedStreamUnaryCall", "InterceptedStreamStreamCall", "UnaryUnaryCallResponse",
+]
+
+_current_task = asyncio.current_task
+# ClientCallDetails(...) without the namedtuple's Python-level __new__ (a third of the cost).
+_tuple_new = tuple.__new__
+_monotonic = time.monotonic
+_CancelledError = asyncio.CancelledError
+_CoroutineType = types.CoroutineType
+_spare_stand_in = None  # a stand-in no chain kept, for the next call (on the same loop)
+
+
+# Making the stand-in the loop's current task for the first step, and back: asyncio's own
+# (private) _swap_current_task from 3.12 on; before, its table of current tasks, written
+# directly (a Python-level swap function costs more than the rest of the step).
+_swap_current_task = getattr(asyncio.tasks, "_swap_current_task", None)
+_current_tasks = None if _swap_current_task is not None else asyncio.tasks._current_tasks
+
+# Metadata's one field read directly (an empty one made without __init__, an empty one seen
+# at a glance), when Metadata is what this expects.
+_new_object = object.__new__
+_FAST_EMPTY_METADATA = getattr(Metadata, "__slots__", None) == ("_entries",)
+
+
+def _cancelling():
+    """Whether the running task is being cancelled (a CancelledError is then its own)."""
+    task = _current_task()
+    cancelling = getattr(task, "cancelling", None)  # 3.11+
+    return bool(cancelling is not None and cancelling())
+
+
+def _as_metadata(metadata):
+    # grpc.aio gives interceptors a Metadata, empty when the caller passed none, and the
+    # caller's own object when it passed one.
+    if metadata is None:
+        return Metadata()
+    if isinstance(metadata, Metadata):
+        return metadata
+    return Metadata(*as_pairs(metadata))
+
+
+def _path_of(method):
+    """The path an interceptor put in ClientCallDetails.method: bytes, as grpc.aio gives it,
+    or str."""
+    if isinstance(method, bytes):
+        method = method.decode("utf-8")
+    if not isinstance(method, str) or not method.startswith("/"):
+        raise UsageError(
+            f"ClientCallDetails.method must be a path like b'/package.Service/Method', "
+            f"got {method!r}")
+    return method
+
+
+def _relay(callback, owner, _call):
+    callback(owner)
+
+
+async def _awaited(awaitable):
+    # An interceptor written as a plain ``def``: grpc.aio awaits whatever it returned.
+    return await awaitable
+
+
+class InterceptedCall:
+    """What every intercepted call offers, in front of the call its interceptors returned.
+
+    Example::
+
+        channel = aio.insecure_channel(target, interceptors=[Retry()])
+        call = stub.GetFeature(point)          # an InterceptedUnaryUnaryCall
+        call.add_done_callback(lambda c: print("done", c))
+        feature = await call
+        print(await call.code(), await call.trailing_metadata())
+    """
+
+    __slots__ = ("_multicallable", "_state", "_compression", "_deadline", "_call", "_error",
+                 "_task", "_pending_callbacks", "__weakref__")
+
+    _call_class = None  # the RPC the last continuation starts
+    _keeps_last = False  # whether _final records the call it made in _last (response streams)
+
+    def __init__(self, multicallable, state, request, timeout, metadata, credentials,
+                 wait_for_ready, compression):
+        self._run_chain(multicallable, state, request, timeout, metadata, credentials,
+                        wait_for_ready, compression)
+
+    def _run_chain(self, multicallable, state, request, timeout, metadata, credentials,
+                   wait_for_ready, compression):
+        # __init__'s work; the multicallables call it on object.__new__(cls) (cheaper).
+        global _spare_stand_in
+        self._multicallable = multicallable
+        self._state = state
+        self._compression = compression
+        self._call = self._error = self._task = self._pending_callbacks = None
+        self._deadline = (None if timeout is None else _monotonic() + timeout
+                          if type(timeout) in (float, int) and timeout == timeout else None)
+        if type(metadata) is not Metadata:
+            if metadata is None and _FAST_EMPTY_METADATA:
+                metadata = _new_object(Metadata)
+                metadata._entries = {}
+            else:
+                metadata = _as_metadata(metadata)
+        details = _tuple_new(ClientCallDetails, (multicallable._method_bytes, timeout, metadata,
+                                                 credentials, wait_for_ready))
+        intercepts = multicallable._intercepts
+        continuation = self._final if len(intercepts) == 1 else functools.partial(self._next, 1)
+        loop = state.loop
+        stand_in = _spare_stand_in
+        if stand_in is None or stand_in._loop is not loop:
+            stand_in = _StandInTask(loop)
+        else:
+            _spare_stand_in = None
+            stand_in._cancel_requests = 0
+        context = copy_context()
+        tasks = _current_tasks
+        if tasks is not None:
+            current = tasks.get(loop)
+            tasks[loop] = stand_in
+        else:
+            current = _swap_current_task(loop, stand_in)
+        finished = True
+        error = None
+        try:
+            coro = intercepts[0](continuation, details, request)
+            if type(coro) is not _CoroutineType:
+                coro = _awaited(coro)
+            pending = context.run(coro.send, None)
+            finished = False
+        except StopIteration as stop:
+            result = stop.value
+        except BaseException as exc:  # noqa: BLE001 - sorted out below, once the task is back
+            error = exc
+        if tasks is not None:
+            if current is None:
+                del tasks[loop]
+            else:
+                tasks[loop] = current
+        else:
+            _swap_current_task(loop, current)
+        if finished:
+            _spare_stand_in = stand_in
+            if error is not None:
+                if not isinstance(error, (Exception, _CancelledError)):
+                    raise error  # KeyboardInterrupt, SystemExit: not the call's business
+                self._error = error
+            elif type(result) is self._call_class:
+                self._call = result  # what the continuation made, as a pass-through returns
+            else:
+                try:
+                    self._call = self._returned(result)
+                except Exception as exc:  # noqa: BLE001 - e.g. an iterator that is not one
+                    self._error = exc
+            return
+        # The chain waits on something: it goes on in a Task, as all of it does in grpc.aio.
+        task = context.run(loop.create_task, self._resume(_Resume(coro, pending)))
+        stand_in._task = task
+        if stand_in._cancel_requests:
+            task.cancel()
+        self._task = task
+        task.add_done_callback(self._chain_finished)
+        chains = multicallable._channel._chains
+        chains.add(task)
+        task.add_done_callback(chains.discard)
+
+    async def _resume(self, resumed):
+        return self._returned(await resumed)
+
+    async def _next(self, index, details, request):
+        intercepts = self._multicallable._intercepts
+        continuation = (self._final if index + 1 == len(intercepts)
+                        else functools.partial(self._next, index + 1))
+        return self._returned(await intercepts[index](continuation, details, request))
+
+    async def _final(self, details, request):
+        # After the last interceptor: the RPC, as the multicallable's _invoke starts it, from the
+        # details passed on.
+        multicallable = self._multicallable
+        if type(details) is ClientCallDetails:
+            method, timeout, metadata, credentials, wait_for_ready = details
+        else:  # any object with these attributes, as grpc.aio reads them
+            method, timeout, metadata = details.method, details.timeout, details.metadata
+            credentials, wait_for_ready = details.credentials, details.wait_for_ready
+        if method is not multicallable._method_bytes:
+            method = _path_of(method)
+        else:
+            method = multicallable._method
+        if timeout is not None and (type(timeout) is not float or timeout != timeout):
+            timeout = multicallable._checked_timeout(timeout)
+        if type(metadata) is Metadata:  # the engine takes pairs; most calls have none
+            metadata = () if _FAST_EMPTY_METADATA and not metadata._entries else tuple(metadata)
+        channel = multicallable._channel
+        if channel._closed:  # while an interceptor waited
+            channel._loop_state()  # raises UsageError("Channel is closed")
+        if credentials is not None or channel._security.call_credentials:
+            call = multicallable._invoke_with_credentials(
+                self._call_class, self._state, method, request, timeout, metadata, credentials,
+                wait_for_ready, self._compression)
+        else:
+            call = self._call_class(
+                self._state, channel, method, request, multicallable._serializer,
+                multicallable._deserializer, timeout, as_pairs(metadata) if metadata else (),
+                True if wait_for_ready else False, self._compression)
+        if self._keeps_last:
+            self._last = call
+        return call
+
+    # -- the chain's outcome -----------------------------------------------------------
+
+    def _finished(self):
+        """Whether the chain has returned or raised; takes a finished Task's outcome."""
+        task = self._task
+        if task is None:
+            return True
+        if not task.done():
+            return False
+        self._task = None
+        if task.cancelled():
+            self._error = _CancelledError()
+        else:
+            error = task.exception()
+            if error is None:
+                self._call = task.result()
+            else:
+                self._error = error
+        return True
+
+    def _chain_finished(self, task):
+        self._finished()
+        callbacks, self._pending_callbacks = self._pending_callbacks, None
+        if not callbacks:
+            return
+        call = self._call
+        if call is None or call.done():
+            run_done_callbacks(callbacks, self)
+        else:
+            for callback in callbacks:
+                call.add_done_callback(functools.partial(_relay, callback, self))
+
+    def _raise_error(self):
+        error = self._error
+        if isinstance(error, _CancelledError):
+            raise _CancelledError()
+        raise error
+
+    def _chain_call(self):
+        """Generator giving the call the chain returned (raising what it raised)."""
+        task = self._task
+        if task is not None:
+            # Cancelling the task awaiting this cancels the chain with it (grpc.aio: same).
+            yield from task.__await__()
+            self._finished()
+        if self._error is not None:
+            self._raise_error()
+        return self._call
+
+    async def _outcome(self):
+        """(call, None) once the chain returned a call, or (None, what it raised)."""
+        task = self._task
+        if task is not None:
+            try:
+                await task
+            except _CancelledError:
+                if _cancelling():
+                    raise  # it is the caller of this method that is being cancelled
+            except Exception:  # noqa: BLE001,S110 - the chain's outcome, taken just below
+                pass
+            self._finished()
+        return self._call, self._error
+
+    # -- public API --------------------------------------------------------------------
+
+    def cancel(self) -> bool:
+        """Cancels the interceptors if they are still running, else the call they returned."""
+        if not self._finished():
+            return self._task.cancel()
+        call = self._call
+        return False if call is None else call.cancel()
+
+    def cancelled(self) -> bool:
+        if not self._finished():
+            return False
+        call = self._call
+        if call is not None:
+            return call.cancelled()
+        error = self._error
+        if isinstance(error, _CancelledError):
+            return True
+        return isinstance(error, RPC_ERRORS) and error.code() == StatusCode.CANCELLED
+
+    def done(self) -> bool:
+        if not self._finished():
+            return False
+        call = self._call
+        return call is None or call.done()
+
+    def add_done_callback(self, callback) -> None:
+        """Calls ``callback(this intercepted call)`` once it is done (at once if it is)."""
+        if not self._finished():
+            if self._pending_callbacks is None:
+                self._pending_callbacks = [callback]
+            else:
+                self._pending_callbacks.append(callback)
+            return
+        call = self._call
+        if call is None or call.done():
+            callback(self)
+        else:
+            call.add_done_callback(functools.partial(_relay, callback, self))
+
+    def time_remaining(self):
+        """Seconds left before the deadline of the call the interceptors returned (while
+        they run: of the caller's timeout); None without one.
+
+        grpc.aio raises NotImplementedError here for every intercepted call.
+        """
+        call = self._call if self._finished() else None
+        if call is not None:
+            try:
+                return call.time_remaining()
+            except NotImplementedError:
+                pass
+        if self._deadline is None:
+            return None
+        return max(self._deadline - _monotonic(), 0.0)
+
+    async def initial_metadata(self):
+        call, error = await self._outcome()
+        if call is not None:
+            return await call.initial_metadata()
+        if isinstance(error, RPC_ERRORS):
+            return error.initial_metadata()
+        if isinstance(error, _CancelledError):
+            return None
+        raise error
+
+    async def trailing_metadata(self):
+        call, error = await self._outcome()
+        if call is not None:
+            return await call.trailing_metadata()
+        if isinstance(error, RPC_ERRORS):
+            return error.trailing_metadata()
+        if isinstance(error, _CancelledError):
+            return None
+        raise error
+
+    async def code(self):
+        call, error = await self._outcome()
+        if call is not None:
+            return await call.code()
+        if isinstance(error, RPC_ERRORS):
+            return error.code()
+        if isinstance(error, _CancelledError):
+            return StatusCode.CANCELLED
+        raise error
+
+    async def details(self):
+        call, error = await self._outcome()
+        if call is not None:
+            return await call.details()
+        if isinstance(error, RPC_ERRORS):
+            return error.details()
+        if isinstance(error, _CancelledError):
+            return LOCAL_CANCELLATION_DETAILS
+        raise error
+
+    async def debug_error_string(self):
+        call, error = await self._outcome()
+        if call is not None:
+            return await call.debug_error_string()
+        if isinstance(error, RPC_ERRORS):
+            return error.debug_error_string()
+        if isinstance(error, _CancelledError):
+            return ""
+        raise error
+
+    async def wait_for_connection(self) -> None:
+        call = await Awaitable(self._chain_call)
+        await call.wait_for_connection()
+
+    def last_response_compressed(self) -> bool:
+        """As ``Call.last_response_compressed()``, of the call the interceptors returned."""
+        call = self._call if self._finished() else None
+        method = getattr(call, "last_response_compressed", None)
+        return bool(method()) if method is not None else False
+
+    def __repr__(self):
+        if not self._finished():
+            return f"<{type(self).__name__} with its interceptors running>"
+        if self._call is not None:
+            return f"<{type(self).__name__} of {self._call!r}>"
+        return f"<{type(self).__name__} whose interceptors raised {self._error!r}>"
+
+    __str__ = __repr__
+
+
+# -- unary responses ---------------------------------------------------------------------
+
+class UnaryUnaryCallResponse:
+    """The finished call standing for a response an interceptor returned instead of a call.
+
+    ``await`` gives the response; status OK, details "", metadata None (grpc.aio's values).
+    """
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response):
+        self._response = response
+
+    def cancel(self) -> bool:
+        return False
+
+    def cancelled(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return True
+
+    def add_done_callback(self, callback) -> None:
+        callback(self)
+
+    def time_remaining(self):
+        return None
+
+    async def initial_metadata(self):
+        return None
+
+    async def trailing_metadata(self):
+        return None
+
+    async def code(self):
+        return StatusCode.OK
+
+    async def details(self):
+        return ""
+
+    async def debug_error_string(self):
+        return None
+
+    async def wait_for_connection(self) -> None:
+        return None
+
+    def __await__(self):
+        return self._response
+        yield  # noqa: unreachable - makes this a generator, as __await__ must be
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self._response!r}>"
+
+
+class _AwaitsResponse:
+    """``await`` on an intercepted unary-response call: the response of the call returned."""
+
+    __slots__ = ()
+
+    def __await__(self):
+        call = self._call
+        if call is not None:
+            return call.__await__()
+        return self._await_chain()
+
+    def _await_chain(self):
+        call = yield from self._chain_call()
+        return (yield from call.__await__())
+
+
+# -- the four shapes -----------------------------------------------------------------------
+
+_GRPC_CALLS = {name: grpcio_bases(f"aio.{name}") for name in (
+    "UnaryUnaryCall", "UnaryStreamCall", "StreamUnaryCall", "StreamStreamCall")}
+
+
+class InterceptedUnaryUnaryCall(_AwaitsResponse, InterceptedCall):
+    """A unary-unary call run through interceptors: ``await`` it for the response."""
+
+    __slots__ = ()
+    _call_class = UnaryUnaryCall
+
+    def _returned(self, result):
+        if isinstance(result, _UNARY_UNARY_CALLS):
+            return result
+        return UnaryUnaryCallResponse(result)
+
+
+class InterceptedUnaryStreamCall(ReadsThrough, InterceptedCall):
+    """A unary-stream call run through interceptors: ``async for`` over it, or ``read()``."""
+
+    __slots__ = ("_last", "_responses")
+    _call_class = UnaryStreamCall
+    _keeps_last = True
+
+    def _run_chain(self, multicallable, state, request, timeout, metadata, credentials,
+                   wait_for_ready, compression):
+        self._init_responses()
+        InterceptedCall._run_chain(self, multicallable, state, request, timeout, metadata,
+                                   credentials, wait_for_ready, compression)
+
+
+class InterceptedStreamUnaryCall(_AwaitsResponse, WritesThrough, InterceptedCall):
+    """A stream-unary call run through interceptors: pass an iterator, or ``write()`` then
+    ``await`` it."""
+
+    __slots__ = ("_requests", "_writes_done")
+    _call_class = StreamUnaryCall
+
+    def _run_chain(self, multicallable, state, request_iterator, timeout, metadata,
+                   credentials, wait_for_ready, compression):
+        request_iterator = self._init_requests(state.loop, request_iterator)
+        InterceptedCall._run_chain(self, multicallable, state, request_iterator, timeout,
+                                   metadata, credentials, wait_for_ready, compression)
+
+    def _returned(self, result):
+        # grpc.aio passes on whatever comes back; a plain response fails at ``await`` there.
+        # Here it is a finished call giving that response, as for unary-unary.
+        if isinstance(result, _STREAM_UNARY_CALLS):
+            return result
+        return UnaryUnaryCallResponse(result)
+
+
+class InterceptedStreamStreamCall(ReadsThrough, WritesThrough, InterceptedCall):
+    """A stream-stream call run through interceptors: ``write()``/``read()``, ``async for``."""
+
+    __slots__ = ("_last", "_responses", "_requests", "_writes_done")
+    _call_class = StreamStreamCall
+    _keeps_last = True
+
+    def _run_chain(self, multicallable, state, request_iterator, timeout, metadata,
+                   credentials, wait_for_ready, compression):
+        self._init_responses()
+        request_iterator = self._init_requests(state.loop, request_iterator)
+        InterceptedCall._run_chain(self, multicallable, state, request_iterator, timeout,
+                                   metadata, credentials, wait_for_ready, compression)
+
+
+# What counts as "a call" when an interceptor returns: ours first (the common case).
+_UNARY_UNARY_CALLS = (UnaryUnaryCall, InterceptedUnaryUnaryCall, UnaryUnaryCallResponse,
+                      *_GRPC_CALLS["UnaryUnaryCall"])
+_STREAM_UNARY_CALLS = (StreamUnaryCall, InterceptedStreamUnaryCall, UnaryUnaryCallResponse,
+                       *_GRPC_CALLS["StreamUnaryCall"])
+InterceptedUnaryStreamCall._stream_calls = (
+    UnaryStreamCall, InterceptedUnaryStreamCall, StreamResponseCall,
+    *_GRPC_CALLS["UnaryStreamCall"])
+InterceptedStreamStreamCall._stream_calls = (
+    StreamStreamCall, InterceptedStreamStreamCall, StreamResponseCall,
+    *_GRPC_CALLS["StreamStreamCall"])
+
+# As in grpc.aio, an intercepted call is a UnaryUnaryCall etc.: isinstance() says so for
+# grpc.aio's abstract classes and for ours.
+for _cls, _kind in ((InterceptedUnaryUnaryCall, UnaryUnaryCall),
+                    (UnaryUnaryCallResponse, UnaryUnaryCall),
+                    (InterceptedUnaryStreamCall, UnaryStreamCall),
+                    (InterceptedStreamUnaryCall, StreamUnaryCall),
+                    (InterceptedStreamStreamCall, StreamStreamCall)):
+    for _abstract in (_kind, *grpcio_bases(f"aio.{_kind.__name__}")):
+        if hasattr(_abstract, "register"):
+            _abstract.register(_cls)
+del _cls, _kind, _abstract
