@@ -1,0 +1,75 @@
+"""The stand-alone definitions turbogrpc uses when grpcio is not installed, checked in this
+process: each module is loaded afresh (not replacing the real one) with grpcio's lookups
+answering "absent". tests/unit/test_aio_surface.py also runs real calls in a subprocess without
+grpcio; this file checks the definitions themselves (names, values, abstract methods)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+
+import turbogrpc._grpcio as grpcio_lookup
+
+
+@pytest.fixture
+def load_without_grpcio(monkeypatch):
+    monkeypatch.setattr(grpcio_lookup, "grpcio_attr", lambda name: None)
+    monkeypatch.setattr(grpcio_lookup, "grpcio_bases", lambda name: ())
+
+    def load(module_name):
+        spec = importlib.util.find_spec(module_name)
+        module = importlib.util.module_from_spec(spec)  # a fresh copy, not put in sys.modules
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
+def test_status_codes_have_grpcs_names_and_wire_numbers(load_without_grpcio):
+    status = load_without_grpcio("turbogrpc._status")
+    codes = status.StatusCode
+    assert codes.__module__ == "turbogrpc._status"
+    assert [c.name for c in codes][:3] == ["OK", "CANCELLED", "UNKNOWN"]
+    assert len(codes) == 17
+    assert codes.UNAUTHENTICATED.value == (16, "unauthenticated")
+    assert status.code_from_int(5) is codes.NOT_FOUND
+    assert status.code_from_int(99) is codes.UNKNOWN
+    assert status.code_to_int(codes.DATA_LOSS) == 15
+
+
+def test_connectivity_and_compression_have_grpcs_values(load_without_grpcio):
+    connectivity = load_without_grpcio("turbogrpc.aio._connectivity").ChannelConnectivity
+    assert [c.value for c in connectivity] == [
+        (0, "idle"), (1, "connecting"), (2, "ready"), (3, "transient failure"), (4, "shutdown")]
+    compression = load_without_grpcio("turbogrpc.aio._compression")
+    assert [(c.name, int(c)) for c in compression.Compression] == [
+        ("NoCompression", 0), ("Deflate", 1), ("Gzip", 2)]
+    assert compression.compression_value(compression.Compression.Gzip) == 2
+
+
+def test_client_interceptor_interfaces_are_abstract(load_without_grpcio):
+    module = load_without_grpcio("turbogrpc.aio._client_interceptor")
+    details = module.ClientCallDetails("/a.B/C", 1.0, None, None, True)
+    assert details.method == "/a.B/C" and details.wait_for_ready is True
+    assert details._replace(timeout=2.0).timeout == 2.0
+    for kind in ("UnaryUnary", "UnaryStream", "StreamUnary", "StreamStream"):
+        interface = getattr(module, f"{kind}ClientInterceptor")
+        assert issubclass(interface, module.ClientInterceptor)
+        with pytest.raises(TypeError):
+            interface()  # its intercept_* method is abstract
+        method = next(name for name in interface.__abstractmethods__)
+        concrete = type("Concrete", (interface,), {method: lambda self, *args: None})
+        assert module.client_interceptors([concrete()]) is not None
+
+
+def test_server_interceptor_interface_is_abstract(load_without_grpcio):
+    module = load_without_grpcio("turbogrpc.aio._server_interceptor")
+    with pytest.raises(TypeError):
+        module.ServerInterceptor()
+
+    class PassThrough(module.ServerInterceptor):
+        async def intercept_service(self, continuation, handler_call_details):
+            return await continuation(handler_call_details)
+
+    assert isinstance(PassThrough(), module.ServerInterceptor)
