@@ -73,3 +73,13 @@ def test_server_interceptor_interface_is_abstract(load_without_grpcio):
             return await continuation(handler_call_details)
 
     assert isinstance(PassThrough(), module.ServerInterceptor)
+
+
+def test_eof_marker_is_a_falsy_singleton(load_without_grpcio):
+    module = load_without_grpcio("turbogrpc.aio._rpc_error")
+    eof = module.EOF
+    assert type(eof) is module._EOFType and module._EOFType() is eof
+    assert not eof and len(eof) == 0
+    assert repr(eof) == "<turbogrpc.aio.EOF>"
+    assert eof.__reduce__() == "EOF"  # pickles by name, as the module-level singleton
+    assert module.EOF_TYPE is module._EOFType
