@@ -44,6 +44,8 @@ def summarize(cells, stacks):
         medians = {stack: statistics.median(v.values()) if v else None
                    for stack, v in per_stack.items()}
         subject, baseline = per_stack.get(SUBJECT, {}), per_stack.get(BASELINE, {})
+        if metric.relative_to:  # turbogrpc against itself without the interceptor, per round
+            baseline = _values(cells, metric.relative_to, SUBJECT)
         ratios = [subject[r] / baseline[r] for r in sorted(subject)
                   if r in baseline and baseline[r]]
         ratio = statistics.median(ratios) if ratios else None
@@ -54,6 +56,7 @@ def summarize(cells, stacks):
             "per_round": {stack: [v[r] for r in sorted(v)] for stack, v in per_stack.items()},
             "median": medians, "ratio_per_round": ratios, "ratio_median": ratio,
             "bar": list(metric.bar) if metric.bar else None, "met": _met(metric.bar, ratio),
+            "relative_to": metric.relative_to,
         })
     return rows
 
@@ -90,6 +93,8 @@ def markdown_table(rows, stacks, meta, cells=()):
             if row["bar"] else "—"
         met = {True: "yes", False: "no", None: "—"}[row["met"]]
         ratio = f"{row['ratio_median']:.2f}x" if row["ratio_median"] is not None else "—"
+        if row.get("relative_to") and row["ratio_median"] is not None:
+            ratio += f" of {SUBJECT}'s {row['relative_to']}"
         columns = [row["name"], f"{row['label']} ({row['unit']}{better})",
                  *(_number(row["median"].get(stack), row["unit"]) for stack in stacks),
                  ratio, bar, met]

@@ -7,7 +7,10 @@ service, same handler code, same payloads (issue 4). The one entry point.
     python bench/run.py --scenarios 1-tls,4-tls --stacks turbogrpc,grpcaio   # over TLS only
 
 Scenarios 1 to 5, and 1-tls and 4-tls: S1 and S4's bytes-handler echo over TLS, with
-certificates made by openssl for the run in a scratch folder (bench/certs.py).
+certificates made by openssl for the run in a scratch folder (bench/certs.py); 1-interceptor
+and 2-interceptor: S1 with one pass-through server interceptor and S2 (c=100) with one
+pass-through client interceptor, reported against the same stack's plain figure (what the
+interceptor costs), on the grpc.aio-shaped stacks only.
 
 Every round runs every selected scenario on every stack once, the stack order rotated per
 round. The process under test runs on core 0, the Go load generator / peer on core 1. Writes
@@ -186,7 +189,7 @@ def _run(args, loadgen, scratch):
         shift = round_index % len(args.stacks)
         order = args.stacks[shift:] + args.stacks[:shift]  # rotated: no stack always goes first
         for cell in cells:
-            for stack in order:
+            for stack in (stack for stack in order if cell.runs_on(stack)):
                 records.append(_run_cell(ctx, cell, stack, round_index))
     meta = _meta(args, rounds, loadavg_start)
     if tls is not None:

@@ -1,4 +1,5 @@
-"""The five benchmark scenarios of issue 4, plus S1 and S4 over TLS (S1-TLS, S4-TLS), one
+"""The five benchmark scenarios of issue 4, plus S1 and S4 over TLS (S1-TLS, S4-TLS) and S1 and
+S2 with one pass-through interceptor (S1-interceptor, S2-interceptor), one
 function per measured cell, and the metrics they report. A cell runs one stack once: start the
 process under test (pinned to core 0) and its Go peer (pinned to core 1), run the load, stop
 both, return the figures.
@@ -65,10 +66,14 @@ class Metric:
     higher_is_better: bool
     bar: tuple | None  # (">=" or "<=", ratio turbogrpc/grpcaio) from the issue, or None
     tls: bool = False  # measured over TLS: reported as scenario "S<n>-TLS"
+    # Set for the interceptor cells: the bar is then turbogrpc's figure over its own figure of
+    # this metric in the same round (what one interceptor costs), not a ratio to grpc.aio.
+    relative_to: str | None = None
 
     @property
     def name(self):
-        return f"S{self.scenario}" + ("-TLS" if self.tls else "")
+        suffix = "-TLS" if self.tls else "-interceptor" if self.relative_to else ""
+        return f"S{self.scenario}{suffix}"
 
 
 METRICS = [
@@ -77,6 +82,10 @@ METRICS = [
            (">=", 8.0), tls=True),
     Metric("s2_qps_c1", 2, "client unary QPS, concurrency 1", "QPS", True, None),
     Metric("s2_qps_c100", 2, "client unary QPS, concurrency 100", "QPS", True, (">=", 2.0)),
+    Metric("s1_interceptor_qps", 1, "server unary QPS, one pass-through server interceptor",
+           "QPS", True, (">=", 0.85), relative_to="s1_qps"),
+    Metric("s2_interceptor_qps_c100", 2, "client unary QPS, c=100, one pass-through client "
+           "interceptor", "QPS", True, (">=", 0.80), relative_to="s2_qps_c100"),
     Metric("s3_msgs", 3, f"server-streaming msgs/s (100 B, {S3_STREAMS} streams)", "msg/s",
            True, (">=", 3.0)),
     Metric("s3_pp_p50", 3, "bidi ping-pong latency p50", "µs", False, ("<=", 0.6)),
@@ -105,9 +114,9 @@ def _tls_files(ctx):
     return ctx.tls
 
 
-def _start_server(ctx, stack, what, tls=False):
+def _start_server(ctx, stack, what, tls=False, interceptor=False):
     argv = [_python(), os.path.join(BENCH_DIR, "servers", "serve.py"), "--stack", stack,
-            "--port", "0"]
+            "--port", "0", *(["--interceptor"] if interceptor else [])]
     if tls:
         files = _tls_files(ctx)
         argv += ["--tls-cert", files.server_cert, "--tls-key", files.server_key]
@@ -159,10 +168,10 @@ def _measure_busy(running, finishing, timeout):
     return result, busy
 
 
-def _against_server(ctx, stack, what, loadgen_args, timeout, tls=False):
+def _against_server(ctx, stack, what, loadgen_args, timeout, tls=False, interceptor=False):
     """Starts the Python server, runs one loadgen client mode against it, stops the server;
-    with tls=True both ends speak TLS."""
-    server, target = _start_server(ctx, stack, what, tls)
+    with tls=True both ends speak TLS; interceptor=True adds a pass-through server interceptor."""
+    server, target = _start_server(ctx, stack, what, tls, interceptor)
     try:
         secure = ["--tls-ca", _tls_files(ctx).ca] if tls else []
         peer = Pinned.start([ctx.loadgen, loadgen_args[0], "--target", target, *secure,
@@ -191,23 +200,29 @@ def _cell(metrics, raw):
     return {"metrics": metrics, "raw": raw, "errors": errors}
 
 
-def _run_s1(ctx, stack, tls):
-    raw = _against_server(ctx, stack, "s1-tls" if tls else "s1",
+def _run_s1(ctx, stack, tls=False, interceptor=False):
+    what, metric = ("s1-tls", "s1_tls_qps") if tls else \
+        ("s1-interceptor", "s1_interceptor_qps") if interceptor else ("s1", "s1_qps")
+    raw = _against_server(ctx, stack, what,
                           ["unary", "--concurrency", str(S1_CONCURRENCY), "--connections", "1",
-                           *_timed_args(ctx), "--size", "100"], _budget(ctx), tls)
-    return _cell({"s1_tls_qps" if tls else "s1_qps": raw["qps"]}, raw)
+                           *_timed_args(ctx), "--size", "100"], _budget(ctx), tls, interceptor)
+    return _cell({metric: raw["qps"]}, raw)
 
 
 def run_s1(ctx, stack):
-    return _run_s1(ctx, stack, tls=False)
+    return _run_s1(ctx, stack)
 
 
 def run_s1_tls(ctx, stack):
     return _run_s1(ctx, stack, tls=True)
 
 
-def _run_s2(ctx, stack, concurrency):
-    what = f"s2-c{concurrency}"
+def run_s1_interceptor(ctx, stack):
+    return _run_s1(ctx, stack, interceptor=True)
+
+
+def _run_s2(ctx, stack, concurrency, interceptor=False):
+    what = f"s2-c{concurrency}" + ("-interceptor" if interceptor else "")
     peer = Pinned.start([ctx.loadgen, "server", "--port", "0"], PEER_CORE,
                         _log(ctx, stack, what + "-loadgen"))
     try:
@@ -215,13 +230,15 @@ def _run_s2(ctx, stack, concurrency):
         client = Pinned.start(
             [_python(), os.path.join(BENCH_DIR, "clients", "unary_client.py"), "--stack", stack,
              "--target", f"127.0.0.1:{port}", "--concurrency", str(concurrency),
-             *_timed_args(ctx), "--size", "100"], SERVER_CORE, _log(ctx, stack, what))
+             *_timed_args(ctx), "--size", "100", *(["--interceptor"] if interceptor else [])],
+            SERVER_CORE, _log(ctx, stack, what))
         raw, busy = _measure_busy(peer, client, _budget(ctx))
     finally:
         peer.stop()
     raw["under_test_cpu"] = round(busy["finishing"], 3)
     raw["peer_cpu"] = round(busy["running"], 3)
-    return _cell({f"s2_qps_c{concurrency}": raw["qps"]}, raw)
+    metric = f"s2_interceptor_qps_c{concurrency}" if interceptor else f"s2_qps_c{concurrency}"
+    return _cell({metric: raw["qps"]}, raw)
 
 
 def run_s2_c1(ctx, stack):
@@ -230,6 +247,10 @@ def run_s2_c1(ctx, stack):
 
 def run_s2_c100(ctx, stack):
     return _run_s2(ctx, stack, 100)
+
+
+def run_s2_c100_interceptor(ctx, stack):
+    return _run_s2(ctx, stack, 100, interceptor=True)
 
 
 def run_s3_stream(ctx, stack):
@@ -298,18 +319,27 @@ class Cell:
     scenario: int
     run: object  # (Context, stack) -> {"metrics", "raw", "errors"}
     tls: bool = False
+    interceptor: bool = False  # grpc.aio's interceptor API: the grpc.aio-shaped stacks only
 
     @property
     def selector(self):
-        """How --scenarios names it: "1" for S1's plaintext cells, "1-tls" for S1-TLS."""
-        return f"{self.scenario}-tls" if self.tls else str(self.scenario)
+        """How --scenarios names it: "1" for S1's plaintext cells, "1-tls" for S1-TLS,
+        "1-interceptor" for S1 with a server interceptor."""
+        if self.tls:
+            return f"{self.scenario}-tls"
+        return f"{self.scenario}-interceptor" if self.interceptor else str(self.scenario)
+
+    def runs_on(self, stack):
+        return not self.interceptor or stack != "grpclib"
 
 
 CELLS = {cell.id: cell for cell in (
     Cell("s1", 1, run_s1),
     Cell("s1-tls", 1, run_s1_tls, tls=True),
+    Cell("s1-interceptor", 1, run_s1_interceptor, interceptor=True),
     Cell("s2-c1", 2, run_s2_c1),
     Cell("s2-c100", 2, run_s2_c100),
+    Cell("s2-c100-interceptor", 2, run_s2_c100_interceptor, interceptor=True),
     Cell("s3-stream", 3, run_s3_stream),
     Cell("s3-pingpong", 3, run_s3_pingpong),
     Cell("s4", 4, run_s4),

@@ -21,15 +21,17 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 STACKS = ("turbogrpc", "turbogrpc-uvloop", "grpcaio", "grpcaio-uvloop", "grpclib")
 
 
-def _adapter(stack):
+def _adapter(stack, interceptor):
     if stack.startswith("turbogrpc"):
         import turbogrpc.aio as aio
         from aio_adapter import AioClient
-        return AioClient(aio)
+        return AioClient(aio, interceptor)
     if stack.startswith("grpcaio"):
         import grpc.aio as aio
         from aio_adapter import AioClient
-        return AioClient(aio)
+        return AioClient(aio, interceptor)
+    if interceptor:
+        raise SystemExit("unary_client.py: --interceptor needs a grpc.aio-shaped stack")
     from grpclib_adapter import GrpclibClient
     return GrpclibClient()
 
@@ -42,7 +44,7 @@ def _percentile(sorted_values, fraction):
 
 async def _run(args):
     import bench_pb2
-    client = _adapter(args.stack)
+    client = _adapter(args.stack, args.interceptor)
     await client.connect(args.target)
     request = bench_pb2.Payload(body=b"x" * args.size)
     clock = time.perf_counter
@@ -97,6 +99,8 @@ def main():
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--interceptor", action="store_true",
+                        help="call through one pass-through client interceptor")
     args = parser.parse_args()
     import _protos
     _protos.ensure()

@@ -24,10 +24,22 @@ class _Servicer(bench_pb2_grpc.BenchServicer):
             yield reply
 
 
+def _pass_through(aio):
+    """One server interceptor that only calls on: what S1-interceptor measures."""
+
+    class PassThrough(aio.ServerInterceptor):
+        async def intercept_service(self, continuation, handler_call_details):
+            return await continuation(handler_call_details)
+
+    return PassThrough()
+
+
 class AioServer:
-    def __init__(self, package):
-        """package: grpc or turbogrpc (its .aio serves; TLS credentials come from the top)."""
+    def __init__(self, package, interceptor=False):
+        """package: grpc or turbogrpc (its .aio serves; TLS credentials come from the top);
+        interceptor: serve through one pass-through server interceptor."""
         self._package = package
+        self._interceptors = [_pass_through(package.aio)] if interceptor else None
         self._server = None
 
     async def start(self, host, port, limits, tls=None):
@@ -37,7 +49,8 @@ class AioServer:
             ("grpc.max_send_message_length", limits["max_message_bytes"]),
             ("grpc.max_concurrent_streams", limits["max_concurrent_streams"]),
         ]
-        self._server = self._package.aio.server(options=options)
+        self._server = self._package.aio.server(options=options,
+                                                interceptors=self._interceptors)
         bench_pb2_grpc.add_BenchServicer_to_server(_Servicer(), self._server)
         # No serializers: both stacks then hand the handler bytes and send what it returns.
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(

@@ -6,7 +6,8 @@
 
 Stacks: turbogrpc, turbogrpc-uvloop, grpcaio, grpcaio-uvloop, grpclib. Every stack serves the
 same handlers (bench/handlers.py) with the same limits (SERVER_LIMITS), in plaintext or, with
---tls-cert and --tls-key, over TLS (the S1-TLS and S4-TLS cells; ALPN h2).
+--tls-cert and --tls-key, over TLS (the S1-TLS and S4-TLS cells; ALPN h2); with --interceptor
+through one pass-through server interceptor (S1-interceptor).
 """
 
 import argparse
@@ -24,21 +25,23 @@ STACKS = ("turbogrpc", "turbogrpc-uvloop", "grpcaio", "grpcaio-uvloop", "grpclib
 SERVER_LIMITS = {"max_message_bytes": 64 * 1024 * 1024, "max_concurrent_streams": 100_000}
 
 
-def _adapter(stack):
+def _adapter(stack, interceptor):
     if stack.startswith("turbogrpc"):
         import turbogrpc.aio
         from aio_adapter import AioServer
-        return AioServer(turbogrpc)
+        return AioServer(turbogrpc, interceptor)
     if stack.startswith("grpcaio"):
         import grpc.aio
         from aio_adapter import AioServer
-        return AioServer(grpc)
+        return AioServer(grpc, interceptor)
+    if interceptor:
+        raise SystemExit("serve.py: --interceptor needs a grpc.aio-shaped stack")
     from grpclib_adapter import GrpclibServer
     return GrpclibServer()
 
 
-async def _serve(stack, host, port, tls):
-    adapter = _adapter(stack)
+async def _serve(stack, host, port, tls, interceptor):
+    adapter = _adapter(stack, interceptor)
     bound = await adapter.start(host, port, SERVER_LIMITS, tls)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -56,6 +59,8 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--tls-cert", help="serve TLS with this certificate chain (PEM)")
     parser.add_argument("--tls-key", help="... and this private key (PEM)")
+    parser.add_argument("--interceptor", action="store_true",
+                        help="serve through one pass-through server interceptor")
     args = parser.parse_args()
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
@@ -63,9 +68,9 @@ def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     if args.stack.endswith("-uvloop"):
         import uvloop
-        uvloop.run(_serve(args.stack, args.host, args.port, tls))
+        uvloop.run(_serve(args.stack, args.host, args.port, tls, args.interceptor))
     else:
-        asyncio.run(_serve(args.stack, args.host, args.port, tls))
+        asyncio.run(_serve(args.stack, args.host, args.port, tls, args.interceptor))
 
 
 if __name__ == "__main__":
