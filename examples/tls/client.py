@@ -73,19 +73,19 @@ async def run(port: int, mtls: bool) -> None:
            f"SayHello: the server saw the wrong client identity: {reply.message!r}")
 
     print("== a wrong token (call credentials given to one call only)")
-    await expect_refused("wrong token", aio.StatusCode.UNAUTHENTICATED, say_hello(
+    await expect_refused("wrong token", turbogrpc.StatusCode.UNAUTHENTICATED, say_hello(
         target, tls, "intruder",
         credentials=turbogrpc.access_token_call_credentials("not-the-token")))
 
     print("== a client that does not trust our CA (the system roots only)")
-    await expect_refused("untrusted server", aio.StatusCode.UNAVAILABLE,
+    await expect_refused("untrusted server", turbogrpc.StatusCode.UNAVAILABLE,
                          say_hello(target, turbogrpc.ssl_channel_credentials(), "anyone"))
 
     if mtls:
         print("== a client without a certificate, against the mutual-TLS server")
         no_certificate = turbogrpc.composite_channel_credentials(
             tls_credentials(mtls=False), turbogrpc.access_token_call_credentials(ACCESS_TOKEN))
-        await expect_refused("no client certificate", aio.StatusCode.UNAVAILABLE,
+        await expect_refused("no client certificate", turbogrpc.StatusCode.UNAVAILABLE,
                              say_hello(target, no_certificate, "anonymous"))
     print("all checks OK")
 

@@ -29,12 +29,12 @@ async def authenticate(context) -> str:
     """Names the caller, or ends the call UNAUTHENTICATED (context.abort raises)."""
     auth = context.auth_context()  # {property: [bytes, ...]}, as grpc reports it
     if auth.get("transport_security_type") != [b"ssl"]:
-        await context.abort(aio.StatusCode.UNAUTHENTICATED, "this service is TLS only")
+        await context.abort(turbogrpc.StatusCode.UNAUTHENTICATED, "this service is TLS only")
     tokens = [value for key, value in context.invocation_metadata() if key == "authorization"]
     wanted = f"Bearer {ACCESS_TOKEN}".encode()
     # compare_digest: the time taken does not tell an attacker how much of the token matched.
     if len(tokens) != 1 or not hmac.compare_digest(tokens[0].encode(), wanted):
-        await context.abort(aio.StatusCode.UNAUTHENTICATED, "missing or wrong access token")
+        await context.abort(turbogrpc.StatusCode.UNAUTHENTICATED, "missing or wrong access token")
     # With mutual TLS the connection has an authenticated peer: its certificate's names.
     if context.peer_identities() is None:
         return "a TLS client without a certificate"
