@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import collections
 import concurrent.futures
 import contextvars
 import enum
@@ -14,13 +13,15 @@ import logging
 import re
 import threading
 import time
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Final, NamedTuple, Optional, Tuple, Union
 
 from ._grpcio import grpcio_bases
 from ._status import StatusCode
 
 if TYPE_CHECKING:
     from ._credentials import CallCredentials
+    from .aio._typing import MetadatumType
 
 __all__ = [
     "AuthMetadataContext", "AuthMetadataPlugin", "AuthMetadataPluginCallback",
@@ -33,24 +34,28 @@ _LOGGER = logging.getLogger(__name__)
 _GRPC_PLUGIN = grpcio_bases("AuthMetadataPlugin")
 
 
+# With grpcio, its class of the same name joins the bases of the three classes below (a runtime
+# tuple the type checker cannot follow: hence the ignores).
 class AuthMetadataContext(
-        collections.namedtuple("AuthMetadataContext", ("service_url", "method_name")),
-        *grpcio_bases("AuthMetadataContext")):
+        NamedTuple("AuthMetadataContext", [("service_url", str), ("method_name", str)]),
+        *grpcio_bases("AuthMetadataContext")):  # type: ignore[misc]
     """What a plugin learns of the call: ``service_url`` ("https://host/pkg.Service") and
     ``method_name`` ("Method")."""
 
     __slots__ = ()
 
 
-class AuthMetadataPluginCallback(*(grpcio_bases("AuthMetadataPluginCallback") or (abc.ABC,))):
+class AuthMetadataPluginCallback(
+        *(grpcio_bases("AuthMetadataPluginCallback") or (abc.ABC,))):  # type: ignore[misc]
     """Given to a plugin: call it once, from any thread, with ``(metadata, None)`` or
     ``(None, error)``."""
 
-    def __call__(self, metadata, error):
+    def __call__(self, metadata: Optional[Sequence[MetadatumType]],
+                 error: Optional[Exception]) -> None:
         raise NotImplementedError()
 
 
-class AuthMetadataPlugin(*(_GRPC_PLUGIN or (abc.ABC,))):
+class AuthMetadataPlugin(*(_GRPC_PLUGIN or (abc.ABC,))):  # type: ignore[misc]
     """Custom call credentials: ``plugin(context, callback)``, run in a thread of its own.
 
     Example::
@@ -62,25 +67,31 @@ class AuthMetadataPlugin(*(_GRPC_PLUGIN or (abc.ABC,))):
         creds = turbogrpc.metadata_call_credentials(Token())
     """
 
-    def __call__(self, context, callback):
+    def __call__(self, context: AuthMetadataContext,
+                 callback: AuthMetadataPluginCallback) -> None:
         raise NotImplementedError()
 
     @classmethod
-    def __subclasshook__(cls, subclass):
+    def __subclasshook__(cls, subclass: type) -> bool:
         # grpcio plugins (google-auth's, say) count as ours. The MRO is read, not issubclass():
         # grpcio's ABC checks its subclasses (ours) and would recurse back here.
         if cls is AuthMetadataPlugin and _GRPC_PLUGIN and _GRPC_PLUGIN[0] in subclass.__mro__:
             return True
-        return NotImplemented
+        return NotImplemented  # type: ignore[no-any-return]  # the ABC's "decide as usual"
+
+
+# What metadata_call_credentials() takes: an AuthMetadataPlugin, or any callable like one.
+MetadataPluginType = Callable[[AuthMetadataContext, AuthMetadataPluginCallback], None]
 
 
 class _AccessTokenPlugin(AuthMetadataPlugin):
     """access_token_call_credentials' plugin; answers at once, so it runs without a thread."""
 
-    def __init__(self, access_token):
+    def __init__(self, access_token: str) -> None:
         self._access_token = access_token
 
-    def __call__(self, context, callback):
+    def __call__(self, context: AuthMetadataContext,
+                 callback: AuthMetadataPluginCallback) -> None:
         callback((("authorization", f"Bearer {self._access_token}"),), None)
 
 
@@ -116,7 +127,7 @@ def service_url_and_method(authority: str, method_path: str, secure: bool) -> Tu
 
 async def call_credentials_metadata(call_credentials: Sequence[CallCredentials],
                                     service_url: str, method_name: str,
-                                    timeout: Optional[float] = None) -> list:
+                                    timeout: Optional[float] = None) -> list[MetadatumType]:
     """The metadata of every plugin of ``call_credentials``, in order, as [(key, value)].
 
     Each plugin runs in a thread of its own, one after the other (as grpc-core composes them).
@@ -126,11 +137,11 @@ async def call_credentials_metadata(call_credentials: Sequence[CallCredentials],
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
     context = AuthMetadataContext(service_url, method_name)
-    metadata = []
+    metadata: list[MetadatumType] = []
     for plugin, _name in _plugins_of(call_credentials):
         if deadline is not None and loop.time() >= deadline:
             raise asyncio.TimeoutError()
-        answered = loop.create_future()
+        answered: asyncio.Future[_Outcome] = loop.create_future()
         _start(plugin, context, _loop_settler(loop, answered))
         timer = None if deadline is None else loop.call_at(deadline, _settle_future, answered,
                                                             _TIMED_OUT)
@@ -145,16 +156,16 @@ async def call_credentials_metadata(call_credentials: Sequence[CallCredentials],
 
 def blocking_call_credentials_metadata(call_credentials: Sequence[CallCredentials],
                                        service_url: str, method_name: str,
-                                       timeout: Optional[float] = None) -> list:
+                                       timeout: Optional[float] = None) -> list[MetadatumType]:
     """call_credentials_metadata for the blocking API: waits in the calling thread."""
     deadline = None if timeout is None else time.monotonic() + timeout
     context = AuthMetadataContext(service_url, method_name)
-    metadata = []
+    metadata: list[MetadatumType] = []
     for plugin, _name in _plugins_of(call_credentials):
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise TimeoutError()
-        answered = concurrent.futures.Future()
+        answered: concurrent.futures.Future[_Outcome] = concurrent.futures.Future()
         _start(plugin, context, answered.set_result)
         try:
             outcome = answered.result(remaining)
@@ -164,17 +175,27 @@ def blocking_call_credentials_metadata(call_credentials: Sequence[CallCredential
     return metadata
 
 
-_TIMED_OUT = object()  # an outcome: results, not exceptions, so none is ever left unretrieved
+class _TimedOut(enum.Enum):
+    TIMED_OUT = "timed out"
+
+
+# An outcome: results, not exceptions, so none is ever left unretrieved. (A one-member enum, so
+# the type checker narrows `outcome is _TIMED_OUT`.)
+_TIMED_OUT: Final = _TimedOut.TIMED_OUT
+# What a plugin's run settles with: its metadata, its failure, or (async API) the deadline.
+_Outcome = Union[list["MetadatumType"], CallCredentialsError, _TimedOut]
 _LEGAL_KEY = re.compile(r"[0-9a-z_.\-]+")  # grpc-core's header key characters
 _LEGAL_VALUE = re.compile(r"[\x20-\x7e]*")  # and its non-binary value characters
 
 
-def _plugins_of(call_credentials):
+def _plugins_of(call_credentials: Iterable[CallCredentials]
+                ) -> Iterator[Tuple[MetadataPluginType, Optional[str]]]:
     for credentials in call_credentials:
         yield from credentials._plugins
 
 
-def _start(plugin, context, settle):
+def _start(plugin: MetadataPluginType, context: AuthMetadataContext,
+           settle: Callable[[_Outcome], None]) -> None:
     invocation = _Invocation(plugin, settle)
     if type(plugin) is _AccessTokenPlugin:
         invocation.run(context)
@@ -185,10 +206,11 @@ def _start(plugin, context, settle):
                      name="turbogrpc-auth-plugin", daemon=True).start()
 
 
-def _loop_settler(loop, future):
+def _loop_settler(loop: asyncio.AbstractEventLoop,
+                  future: asyncio.Future[_Outcome]) -> Callable[[_Outcome], None]:
     loop_thread = threading.get_ident()
 
-    def settle(outcome):
+    def settle(outcome: _Outcome) -> None:
         if threading.get_ident() == loop_thread:
             _settle_future(future, outcome)
             return
@@ -200,12 +222,12 @@ def _loop_settler(loop, future):
     return settle
 
 
-def _settle_future(future, outcome):
+def _settle_future(future: asyncio.Future[_Outcome], outcome: _Outcome) -> None:
     if not future.done():  # cancelled, or timed out first
         future.set_result(outcome)
 
 
-def _unwrap(outcome):
+def _unwrap(outcome: _Outcome) -> list[MetadatumType]:
     if outcome is _TIMED_OUT:
         raise asyncio.TimeoutError()
     if isinstance(outcome, CallCredentialsError):
@@ -225,14 +247,14 @@ class _Invocation:
 
     __slots__ = ("_plugin", "_settle", "_lock", "_answer", "_raised")
 
-    def __init__(self, plugin, settle):
+    def __init__(self, plugin: MetadataPluginType, settle: Callable[[_Outcome], None]) -> None:
         self._plugin = plugin
         self._settle = settle
         self._lock = threading.Lock()  # guards _answer and _raised
         self._answer = _Answer.PENDING
-        self._raised = None
+        self._raised: Optional[BaseException] = None
 
-    def run(self, context):
+    def run(self, context: AuthMetadataContext) -> None:
         try:
             self._plugin(context, _Callback(self))
         except BaseException as error:  # noqa: B902 - the thread's top: nothing above catches
@@ -243,7 +265,8 @@ class _Invocation:
                 self._answer, self._raised = _Answer.RAISED, error
             self._settle(_failure(error))
 
-    def answer(self, metadata, error):
+    def answer(self, metadata: Optional[Sequence[MetadatumType]],
+               error: Optional[Exception]) -> None:
         with self._lock:
             if self._answer is _Answer.RAISED:
                 raise RuntimeError(
@@ -267,24 +290,27 @@ class _Invocation:
 class _Callback(AuthMetadataPluginCallback):
     __slots__ = ("_invocation",)
 
-    def __init__(self, invocation):
+    def __init__(self, invocation: _Invocation) -> None:
         self._invocation = invocation
 
-    def __call__(self, metadata, error):
+    def __call__(self, metadata: Optional[Sequence[MetadatumType]],
+                 error: Optional[Exception]) -> None:
         self._invocation.answer(metadata, error)
 
 
-def _failure(error):
+def _failure(error: object) -> CallCredentialsError:
     failure = CallCredentialsError(f"Getting metadata from plugin failed with error: {error}")
     if isinstance(error, BaseException):
         failure.__cause__ = error
     return failure
 
 
-def _checked_metadata(metadata) -> list:
+def _checked_metadata(
+        metadata: Optional[Iterable[Tuple[Union[str, bytes], Union[str, bytes, None]]]]
+) -> list[MetadatumType]:
     """[(key, str or bytes value)] by grpc-core's rules for plugin metadata; ValueError or
     TypeError says what is illegal (grpcio hangs on some of these; we fail the call)."""
-    pairs = []
+    pairs: list[MetadatumType] = []
     for key, value in metadata or ():
         if isinstance(key, bytes):
             key = key.decode("ascii")

@@ -12,11 +12,13 @@ __all__ = ["BaseError", "UsageError", "InternalError", "UsageTypeError", "UsageR
            "UnsupportedOptionWarning"]
 
 
-class BaseError(*grpcio_bases("aio.BaseError"), Exception):
+# With grpcio, its class of the same name joins the bases (a runtime tuple the type checker
+# cannot follow: hence the ignores; statically these derive from the builtins named).
+class BaseError(*grpcio_bases("aio.BaseError"), Exception):  # type: ignore[misc]
     """Base of the exceptions turbogrpc.aio raises itself (grpc.aio's ``BaseError``)."""
 
 
-class UsageError(BaseError, *grpcio_bases("aio.UsageError"), ValueError):
+class UsageError(BaseError, *grpcio_bases("aio.UsageError"), ValueError):  # type: ignore[misc]
     """The API was misused: wrong argument, wrong state, wrong loop, use after fork.
 
     Also a ``grpc.aio.UsageError`` when grpcio is installed.
@@ -30,7 +32,7 @@ class UsageError(BaseError, *grpcio_bases("aio.UsageError"), ValueError):
     """
 
 
-class InternalError(BaseError, *grpcio_bases("aio.InternalError")):
+class InternalError(BaseError, *grpcio_bases("aio.InternalError")):  # type: ignore[misc]
     """An unexpected failure inside turbogrpc (grpc.aio's ``InternalError``)."""
 
 

@@ -11,7 +11,10 @@ importable in one process. The reflection service still describes these files (i
 this pool after the default one).
 """
 
+from __future__ import annotations
+
 from types import SimpleNamespace
+from typing import Any, Protocol
 
 from google.protobuf import descriptor_pool, message_factory
 
@@ -24,7 +27,13 @@ for _serialized in FILES.values():
     POOL.AddSerializedFile(_serialized)
 
 
-def _message_class(descriptor):
+class SerializableMessage(Protocol):
+    """A protobuf message, as far as serialize() is concerned."""
+
+    def SerializeToString(self) -> bytes: ...
+
+
+def _message_class(descriptor: Any) -> Any:
     get_class = getattr(message_factory, "GetMessageClass", None)  # protobuf >= 4.21
     if get_class is not None:
         return get_class(descriptor)
@@ -38,7 +47,7 @@ def messages(file_name: str) -> SimpleNamespace:
     return SimpleNamespace(DESCRIPTOR=file, **classes)
 
 
-def serialize(message) -> bytes:
+def serialize(message: SerializableMessage) -> bytes:
     """Any protobuf message to bytes (a class's own SerializeToString accepts only its own
     instances; this lets a servicer answer with another library's class of the same type)."""
     return message.SerializeToString()

@@ -5,11 +5,14 @@ events there. Status, metadata and response are plain attributes filled by ``_on
 awaiting code waits on per-waiter futures, so cancelling one waiter never disturbs another.
 """
 
+from __future__ import annotations
+
 import abc
 import asyncio
 import logging
 import time
-import types
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Optional
 
 from .. import _engine
 from .._grpcio import register_with_grpcio
@@ -17,6 +20,15 @@ from .._status import code_from_int
 from ._completion import UNARY_DONE, run_done_callbacks
 from ._metadata import Metadata
 from ._rpc_error import AioRpcError
+from ._typing import (
+    DoneCallbackType, MetadatumType, RequestType, ResponseType, SerializingFunction,
+)
+
+if TYPE_CHECKING:
+    from .._status import StatusCode
+    from ._channel import Channel
+    from ._completion import EngineEvent, LoopState
+    from ._message_reader import MessageReader
 
 __all__ = ["RpcContext", "Call", "UnaryUnaryCall"]
 
@@ -29,6 +41,9 @@ DESERIALIZE_RESPONSE_FAILED = "Exception deserializing response!"
 _OK = 0
 _CANCELLED = 1
 _INTERNAL = 13
+
+# Metadata as the engine hands it over: (key, value) pairs.
+RawMetadata = tuple[MetadatumType, ...]
 
 
 class RpcContext(abc.ABC):
@@ -45,7 +60,7 @@ class RpcContext(abc.ABC):
         """True once the RPC has ended."""
 
     @abc.abstractmethod
-    def time_remaining(self):
+    def time_remaining(self) -> Optional[float]:
         """Seconds left before the deadline, or None without a deadline."""
 
     @abc.abstractmethod
@@ -53,7 +68,7 @@ class RpcContext(abc.ABC):
         """Cancels the RPC; True if it was still running."""
 
     @abc.abstractmethod
-    def add_done_callback(self, callback) -> None:
+    def add_done_callback(self, callback: DoneCallbackType) -> None:
         """Calls ``callback(call)`` once the RPC has ended."""
 
 
@@ -75,10 +90,26 @@ class Call(RpcContext):
         "__weakref__",
     )
 
-    # Subscriptable in annotations, as grpc.aio's call classes: UnaryUnaryCall[Request, Reply].
-    __class_getitem__ = classmethod(types.GenericAlias)
+    _loop: asyncio.AbstractEventLoop
+    _channel: Channel
+    _call_id: int
+    _deadline: Optional[float]
+    _serializer: Optional[SerializingFunction]
+    _deserializer: Optional[MessageReader]
+    _code: Optional[int]
+    _details: str
+    _initial_md: Optional[RawMetadata]
+    _trailing_md: RawMetadata
+    _debug_error: Optional[str]
+    _locally_cancelled: bool
+    _cause: Optional[BaseException]
+    _waiters: Optional[list[asyncio.Future[None]]]
+    _done_callbacks: Optional[list[DoneCallbackType]]
+    _last_compressed: bool
 
-    def _init_call(self, loop, channel, serializer, deserializer, timeout):
+    def _init_call(self, loop: asyncio.AbstractEventLoop, channel: Channel,
+                   serializer: Optional[SerializingFunction],
+                   deserializer: Optional[MessageReader], timeout: Optional[float]) -> None:
         self._loop = loop
         self._channel = channel
         self._call_id = 0
@@ -109,7 +140,8 @@ class Call(RpcContext):
 
     # -- finishing ---------------------------------------------------------------------
 
-    def _set_status(self, code, details, trailing, debug_error):
+    def _set_status(self, code: int, details: str, trailing: RawMetadata,
+                    debug_error: Optional[str]) -> None:
         self._code = code
         self._details = details
         self._trailing_md = trailing
@@ -120,7 +152,8 @@ class Call(RpcContext):
             self._done_callbacks = None
             run_done_callbacks(callbacks, self)
 
-    def _fail_locally(self, code, details, cause=None):
+    def _fail_locally(self, code: int, details: str,
+                      cause: Optional[BaseException] = None) -> None:
         """Ends the call here and now (cancel, serializer error, ...) and tells the engine."""
         if self._code is not None:
             return
@@ -133,7 +166,7 @@ class Call(RpcContext):
         debug = None if cause is None else f"{type(cause).__name__}: {cause}"
         self._set_status(code, details, (), debug)
 
-    def _serialized(self, serializer, request):
+    def _serialized(self, serializer: SerializingFunction, request: object) -> Optional[bytes]:
         """``request`` as bytes, or None when the serializer raised (the call then ended
         INTERNAL, with the exception as its cause)."""
         try:
@@ -142,12 +175,12 @@ class Call(RpcContext):
             self._fail_locally(_INTERNAL, SERIALIZE_REQUEST_FAILED, exc)
             return None
 
-    def _error(self):
+    def _error(self) -> BaseException:
         """The exception a non-OK (or locally cancelled) call raises to its awaiters."""
         if self._locally_cancelled:
             return asyncio.CancelledError()
         error = AioRpcError(
-            code_from_int(self._code),
+            code_from_int(self._code),  # type: ignore[arg-type]  # only once the status is set
             Metadata.from_tuple(self._initial_md),
             Metadata.from_tuple(self._trailing_md),
             self._details,
@@ -159,7 +192,7 @@ class Call(RpcContext):
 
     # -- waiting -----------------------------------------------------------------------
 
-    def _new_waiter(self):
+    def _new_waiter(self) -> asyncio.Future[None]:
         waiter = self._loop.create_future()
         if self._waiters is None:
             self._waiters = [waiter]
@@ -167,7 +200,7 @@ class Call(RpcContext):
             self._waiters.append(waiter)
         return waiter
 
-    def _wake_waiters(self):
+    def _wake_waiters(self) -> None:
         waiters = self._waiters
         if waiters is not None:
             self._waiters = None
@@ -175,11 +208,11 @@ class Call(RpcContext):
                 if not waiter.done():
                     waiter.set_result(None)
 
-    async def _wait_done(self):
+    async def _wait_done(self) -> None:
         while self._code is None:
             await self._new_waiter()
 
-    async def _raise_for_status(self):
+    async def _raise_for_status(self) -> None:
         await self._wait_done()
         if self._locally_cancelled or self._code != _OK:
             raise self._error()
@@ -200,13 +233,13 @@ class Call(RpcContext):
     def done(self) -> bool:
         return self._code is not None
 
-    def time_remaining(self):
+    def time_remaining(self) -> Optional[float]:
         """Seconds left before the deadline, or None without a deadline."""
         if self._deadline is None:
             return None
         return max(self._deadline - time.monotonic(), 0.0)
 
-    def add_done_callback(self, callback) -> None:
+    def add_done_callback(self, callback: DoneCallbackType) -> None:
         """Calls ``callback(call)`` once the RPC ends (at once if it already has)."""
         if self._code is not None:
             callback(self)
@@ -215,7 +248,7 @@ class Call(RpcContext):
         else:
             self._done_callbacks.append(callback)
 
-    def remove_done_callback(self, callback) -> None:
+    def remove_done_callback(self, callback: DoneCallbackType) -> None:
         if self._done_callbacks and callback in self._done_callbacks:
             self._done_callbacks.remove(callback)
 
@@ -228,15 +261,15 @@ class Call(RpcContext):
         await self._wait_done()
         return Metadata.from_tuple(self._trailing_md)
 
-    async def code(self):
+    async def code(self) -> StatusCode:
         await self._wait_done()
-        return code_from_int(self._code)
+        return code_from_int(self._code)  # type: ignore[arg-type]  # set: the call is done
 
     async def details(self) -> str:
         await self._wait_done()
         return self._details
 
-    async def debug_error_string(self):
+    async def debug_error_string(self) -> Optional[str]:
         await self._wait_done()
         return self._debug_error
 
@@ -245,7 +278,7 @@ class Call(RpcContext):
         if self._code is not None:
             await self._raise_for_status()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         name = type(self).__name__
         if self._code is None:
             return f"<{name} object of in-flight RPC>"
@@ -265,7 +298,7 @@ class Call(RpcContext):
     __str__ = __repr__
 
 
-class UnaryUnaryCall(Call):
+class UnaryUnaryCall(Call, Generic[RequestType, ResponseType]):
     """One request, one response: ``await`` it for the response.
 
     Example::
@@ -276,10 +309,15 @@ class UnaryUnaryCall(Call):
 
     __slots__ = ("_response",)
 
-    def __init__(self, state, channel, method, request, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
+    _response: ResponseType
+
+    def __init__(self, state: LoopState, channel: Channel, method: str, request: object,
+                 serializer: Optional[SerializingFunction],
+                 deserializer: Optional[MessageReader], timeout: Optional[float],
+                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 awaits_metadata: bool = False) -> None:
         self._init_call(state.loop, channel, serializer, deserializer, timeout)
-        self._response = None
+        self._response = None  # type: ignore[assignment]  # read only once the call ended OK
         if serializer is not None:
             request = self._serialized(serializer, request)
             if request is None:
@@ -291,7 +329,7 @@ class UnaryUnaryCall(Call):
         )
         state.calls[self._call_id] = self
 
-    def _on_event(self, event):
+    def _on_event(self, event: EngineEvent) -> None:
         if self._code is not None or event[0] != UNARY_DONE:
             return  # already ended locally; this is the engine confirming it
         _, _, code, details, initial, trailing, response, debug_error, compressed = event
@@ -311,7 +349,7 @@ class UnaryUnaryCall(Call):
             self._response = response
         self._set_status(code, details, trailing, debug_error)
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, ResponseType]:
         if self._code is None:
             waiter = self._new_waiter()
             try:

@@ -6,8 +6,13 @@ UsageError (each loop has its own completion queue and a call's events stay on i
 that first loop has been closed: then the channel moves to the new loop.
 """
 
+from __future__ import annotations
+
 import asyncio
 import logging
+from collections.abc import Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _engine
 from .._errors import UsageError
@@ -22,13 +27,31 @@ from ._multicallable import (
 )
 from ._options import channel_options, option_value
 from ._security import INSECURE, channel_security
+from ._typing import ChannelArgumentType
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, TypeVar
+
+    from .._credentials import ChannelCredentials
+    from ._call import Call
+    from ._client_interceptor import ClientInterceptor
+    from ._completion import LoopState
+    from ._compression import Compression
+    from ._multicallable import RequestSerializer, ResponseDeserializer
+
+    # A multicallable's request and response types come from its serializers, as in grpc.aio;
+    # without one, the messages are bytes (the defaults, for type checkers that know PEP 696).
+    _Request = TypeVar("_Request", default=bytes)
+    _Response = TypeVar("_Response", default=bytes)
 
 __all__ = ["Channel", "ChannelConnectivity", "insecure_channel", "secure_channel"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
 
-def insecure_channel(target, options=None, compression=None, interceptors=None):
+def insecure_channel(target: str, options: Optional[ChannelArgumentType] = None,
+                     compression: Optional[Compression] = None,
+                     interceptors: Optional[Sequence[ClientInterceptor]] = None) -> Channel:
     """Creates a plaintext (h2c) channel to ``target``.
 
     ``interceptors``: client interceptors (grpc.aio's UnaryUnaryClientInterceptor etc.), run
@@ -43,7 +66,10 @@ def insecure_channel(target, options=None, compression=None, interceptors=None):
     return Channel(target, options, compression, interceptors)
 
 
-def secure_channel(target, credentials, options=None, compression=None, interceptors=None):
+def secure_channel(target: str, credentials: ChannelCredentials,
+                   options: Optional[ChannelArgumentType] = None,
+                   compression: Optional[Compression] = None,
+                   interceptors: Optional[Sequence[ClientInterceptor]] = None) -> Channel:
     """Creates a channel secured by ``credentials`` (TLS, or local credentials).
 
     Example::
@@ -69,29 +95,34 @@ class Channel:
         await channel.close()
     """
 
-    def __init__(self, target, options=None, compression=None, interceptors=None,
-                 credentials=None):
+    def __init__(self, target: str, options: Optional[ChannelArgumentType] = None,
+                 compression: Optional[Compression] = None,
+                 interceptors: Optional[Sequence[ClientInterceptor]] = None,
+                 credentials: Optional[ChannelCredentials] = None) -> None:
         if not isinstance(target, str):
             raise UsageError(f"target must be a str like 'localhost:50051', got {target!r}")
         self._target = target
         self._generation = _engine.generation()
-        self._loop = None
-        self._state = None
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._state: Optional[LoopState] = None
         self._closed = False
         # (unary-unary, unary-stream, stream-unary, stream-stream) tuples, or None.
         self._interceptors = client_interceptors(interceptors)
-        self._chains = set()  # Tasks of interceptor chains that suspended; close() cancels them
+        # Tasks of interceptor chains that suspended; close() cancels them.
+        self._chains: set[asyncio.Task[Any]] = set()
         # Calls without their own ``compression=`` use this (grpcio's option or argument).
         self._compression = compression_value(
             compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
         engine_options = channel_options(options)
         self._security = INSECURE
         self._security = channel_security(credentials, target, options, engine_options)
-        # What call credentials see as the host (AuthMetadataContext.service_url).
-        self._authority = engine_options.get("authority") or _authority_of(target)
+        # What call credentials see as the host (AuthMetadataContext.service_url); the
+        # "authority" option is always a str.
+        self._authority: str = (
+            engine_options.get("authority") or _authority_of(target))  # type: ignore[assignment]
         self._channel_id = _engine.create_channel(target, engine_options, self._security.tls)
 
-    def _loop_state(self):
+    def _loop_state(self) -> LoopState:
         """The LoopState calls of this channel use, binding the channel to the running loop."""
         try:
             loop = asyncio.get_running_loop()
@@ -100,7 +131,7 @@ class Channel:
                 "turbogrpc.aio calls must be made from a coroutine running in an event loop"
             ) from None
         if loop is self._loop and not self._closed and self._generation == _engine.generation():
-            return self._state
+            return self._state  # type: ignore[return-value]  # set together with _loop
         if self._closed:
             raise UsageError("Channel is closed")
         check_generation(self._generation, "channel")
@@ -115,8 +146,12 @@ class Channel:
 
     # -- multicallables ----------------------------------------------------------------
 
-    def unary_unary(self, method, request_serializer=None, response_deserializer=None,
-                    **_ignored):
+    def unary_unary(
+        self, method: str,
+        request_serializer: Optional[RequestSerializer[_Request]] = None,
+        response_deserializer: Optional[ResponseDeserializer[_Response]] = None,
+        _registered_method: Optional[bool] = False,
+    ) -> UnaryUnaryMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(0, self._interceptors[0], self,
                                               _method_path(method), request_serializer,
@@ -124,8 +159,12 @@ class Channel:
         return UnaryUnaryMultiCallable(self, _method_path(method), request_serializer,
                                        response_deserializer)
 
-    def unary_stream(self, method, request_serializer=None, response_deserializer=None,
-                     **_ignored):
+    def unary_stream(
+        self, method: str,
+        request_serializer: Optional[RequestSerializer[_Request]] = None,
+        response_deserializer: Optional[ResponseDeserializer[_Response]] = None,
+        _registered_method: Optional[bool] = False,
+    ) -> UnaryStreamMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(1, self._interceptors[1], self,
                                               _method_path(method), request_serializer,
@@ -133,8 +172,12 @@ class Channel:
         return UnaryStreamMultiCallable(self, _method_path(method), request_serializer,
                                         response_deserializer)
 
-    def stream_unary(self, method, request_serializer=None, response_deserializer=None,
-                     **_ignored):
+    def stream_unary(
+        self, method: str,
+        request_serializer: Optional[RequestSerializer[_Request]] = None,
+        response_deserializer: Optional[ResponseDeserializer[_Response]] = None,
+        _registered_method: Optional[bool] = False,
+    ) -> StreamUnaryMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(2, self._interceptors[2], self,
                                               _method_path(method), request_serializer,
@@ -142,8 +185,12 @@ class Channel:
         return StreamUnaryMultiCallable(self, _method_path(method), request_serializer,
                                         response_deserializer)
 
-    def stream_stream(self, method, request_serializer=None, response_deserializer=None,
-                      **_ignored):
+    def stream_stream(
+        self, method: str,
+        request_serializer: Optional[RequestSerializer[_Request]] = None,
+        response_deserializer: Optional[ResponseDeserializer[_Response]] = None,
+        _registered_method: Optional[bool] = False,
+    ) -> StreamStreamMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(3, self._interceptors[3], self,
                                               _method_path(method), request_serializer,
@@ -153,18 +200,19 @@ class Channel:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _running_calls(self):
+    def _running_calls(self) -> list[Call]:
         state = self._state
         if state is None or state.loop.is_closed():
             return []  # a closed loop's calls can no longer be woken (nor awaited)
-        calls = []
+        calls: list[Call] = []
+        entry: Any  # the loop's table holds every receiver: ours, _WeakEntry, servers' calls
         for entry in list(state.calls.values()):
             call = entry.get() if hasattr(entry, "ref") else entry
             if getattr(call, "_channel", None) is self and call._code is None:
                 calls.append(call)
         return calls
 
-    async def close(self, grace=None):
+    async def close(self, grace: Optional[float] = None) -> None:
         """Closes the channel; running calls end CANCELLED (after ``grace`` seconds if given).
 
         Idempotent. Awaiting a call cancelled this way raises asyncio.CancelledError, as in
@@ -184,17 +232,18 @@ class Channel:
             call.cancel()
         self._close_engine_channel()
 
-    def _close_engine_channel(self):
+    def _close_engine_channel(self) -> None:
         if self._generation == _engine.generation():
             _engine.close_channel(self._channel_id)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type, exc, tb):
+    async def __aexit__(self, exc_type: Optional[type[BaseException]],
+                        exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
         await self.close(None)
 
-    def __del__(self):
+    def __del__(self) -> None:
         if getattr(self, "_closed", True):
             return
         self._closed = True
@@ -203,27 +252,27 @@ class Channel:
         except Exception:
             pass
 
-    def get_state(self, try_to_connect=False):
+    def get_state(self, try_to_connect: bool = False) -> ChannelConnectivity:
         """An approximation: SHUTDOWN once closed, READY once used, IDLE before."""
         if self._closed:
             return ChannelConnectivity.SHUTDOWN
         return ChannelConnectivity.IDLE if self._loop is None else ChannelConnectivity.READY
 
-    async def wait_for_state_change(self, last_observed_state):
+    async def wait_for_state_change(self, last_observed_state: ChannelConnectivity) -> None:
         """Returns once the (approximate) state differs from ``last_observed_state``."""
         while self.get_state() == last_observed_state:
             await asyncio.sleep(0.05)
 
-    async def channel_ready(self):
+    async def channel_ready(self) -> None:
         """Returns at once: the engine connects on the first call (and retries there)."""
         if self._closed:
             raise UsageError("Channel is closed")
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<turbogrpc.aio.Channel target={self._target!r}>"
 
 
-def _authority_of(target):
+def _authority_of(target: str) -> str:
     for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
         if target.startswith(prefix):
             target = target[len(prefix):].split(",", 1)[0]
@@ -231,7 +280,7 @@ def _authority_of(target):
     return "localhost" if target.startswith("unix") else target
 
 
-def _method_path(method):
+def _method_path(method: str | bytes) -> str:
     if isinstance(method, bytes):
         method = method.decode("ascii")
     if not isinstance(method, str) or not method.startswith("/"):

@@ -6,11 +6,21 @@ grpc.aio's classes (not subclasses), so an interceptor written against either im
 both channels and passes either isinstance check; without grpcio they are defined here.
 """
 
+from __future__ import annotations
+
 import abc
-import collections
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from .._errors import UsageError
 from .._grpcio import grpcio_bases
+from ._typing import RequestIterableType, ResponseIterableType
+
+if TYPE_CHECKING:
+    from .._credentials import CallCredentials
+    from ._call import UnaryUnaryCall
+    from ._metadata import Metadata
+    from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
 
 __all__ = [
     "ClientCallDetails", "ClientInterceptor", "StreamStreamClientInterceptor",
@@ -25,7 +35,8 @@ _GRPC = {
                  "StreamStreamClientInterceptor")
 }
 
-if all(_GRPC.values()):
+# (To the type checker they are always the definitions below, as grpc.aio's carry no types.)
+if not TYPE_CHECKING and all(_GRPC.values()):
     ClientCallDetails = _GRPC["ClientCallDetails"][0]
     ClientInterceptor = _GRPC["ClientInterceptor"][0]
     UnaryUnaryClientInterceptor = _GRPC["UnaryUnaryClientInterceptor"][0]
@@ -34,9 +45,9 @@ if all(_GRPC.values()):
     StreamStreamClientInterceptor = _GRPC["StreamStreamClientInterceptor"][0]
 else:
 
-    class ClientCallDetails(collections.namedtuple(
-            "ClientCallDetails", ("method", "timeout", "metadata", "credentials",
-                                  "wait_for_ready"))):
+    class ClientCallDetails(NamedTuple("ClientCallDetails", [
+            ("method", bytes), ("timeout", Optional[float]), ("metadata", Optional["Metadata"]),
+            ("credentials", Optional["CallCredentials"]), ("wait_for_ready", Optional[bool])])):
         """What an interceptor may change about a call before ``continuation(details, ...)``.
 
         ``method`` is the path as bytes, ``timeout`` seconds or None, ``metadata`` a Metadata
@@ -49,6 +60,10 @@ else:
 
     class ClientInterceptor(abc.ABC):
         """Base of the four client interceptor interfaces."""
+
+    # The request and response types are each RPC's own, so they are Any in the methods below:
+    # an interceptor may name them (``request: HelloRequest``, ``-> UnaryUnaryCall[HelloRequest,
+    # HelloReply]``) and still override these.
 
     class UnaryUnaryClientInterceptor(ClientInterceptor):
         """Intercepts unary-unary calls.
@@ -64,30 +79,52 @@ else:
         """
 
         @abc.abstractmethod
-        async def intercept_unary_unary(self, continuation, client_call_details, request):
+        async def intercept_unary_unary(
+                self,
+                continuation: Callable[[ClientCallDetails, Any],
+                                       Awaitable[UnaryUnaryCall[Any, Any]]],
+                client_call_details: ClientCallDetails,
+                request: Any,
+        ) -> Union[UnaryUnaryCall[Any, Any], Any]:
             """Returns the call ``await continuation(details, request)`` gave, or a response."""
 
     class UnaryStreamClientInterceptor(ClientInterceptor):
         """Intercepts unary-stream calls."""
 
         @abc.abstractmethod
-        async def intercept_unary_stream(self, continuation, client_call_details, request):
+        async def intercept_unary_stream(
+                self,
+                continuation: Callable[[ClientCallDetails, Any],
+                                       Awaitable[UnaryStreamCall[Any, Any]]],
+                client_call_details: ClientCallDetails,
+                request: Any,
+        ) -> Union[ResponseIterableType, UnaryStreamCall[Any, Any]]:
             """Returns the call, or an async iterator the caller then reads responses from."""
 
     class StreamUnaryClientInterceptor(ClientInterceptor):
         """Intercepts stream-unary calls."""
 
         @abc.abstractmethod
-        async def intercept_stream_unary(self, continuation, client_call_details,
-                                         request_iterator):
+        async def intercept_stream_unary(
+                self,
+                continuation: Callable[[ClientCallDetails, RequestIterableType],
+                                       Awaitable[StreamUnaryCall[Any, Any]]],
+                client_call_details: ClientCallDetails,
+                request_iterator: RequestIterableType,
+        ) -> Union[StreamUnaryCall[Any, Any], Any]:
             """Returns the call ``await continuation(details, request_iterator)`` gave."""
 
     class StreamStreamClientInterceptor(ClientInterceptor):
         """Intercepts stream-stream calls."""
 
         @abc.abstractmethod
-        async def intercept_stream_stream(self, continuation, client_call_details,
-                                          request_iterator):
+        async def intercept_stream_stream(
+                self,
+                continuation: Callable[[ClientCallDetails, RequestIterableType],
+                                       Awaitable[StreamStreamCall[Any, Any]]],
+                client_call_details: ClientCallDetails,
+                request_iterator: RequestIterableType,
+        ) -> Union[ResponseIterableType, StreamStreamCall[Any, Any]]:
             """Returns the call, or an async iterator the caller then reads responses from."""
 
 
@@ -95,7 +132,9 @@ _KINDS = (UnaryUnaryClientInterceptor, UnaryStreamClientInterceptor,
           StreamUnaryClientInterceptor, StreamStreamClientInterceptor)
 
 
-def client_interceptors(interceptors):
+def client_interceptors(
+        interceptors: Optional[Iterable[object]],
+) -> Optional[tuple[tuple[ClientInterceptor, ...], ...]]:
     """A channel's interceptors split by kind: four tuples (unary-unary, unary-stream,
     stream-unary, stream-stream), each in the given order; None when there are none.
 
@@ -105,7 +144,7 @@ def client_interceptors(interceptors):
     """
     if interceptors is None:
         return None
-    split = ([], [], [], [])
+    split: tuple[list[ClientInterceptor], ...] = ([], [], [], [])
     for interceptor in interceptors:
         matched = False
         for kind, found in zip(_KINDS, split):

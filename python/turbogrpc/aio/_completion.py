@@ -6,12 +6,21 @@ allocation beyond what the engine hands over, and nothing ever reaches the loop'
 exception handler.
 """
 
+from __future__ import annotations
+
 import asyncio
 import logging
 import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar
 
 from .. import _engine
 from .._errors import UsageError
+
+if TYPE_CHECKING:
+    from ._eager import _StandInTask
+    from ._server import Server
+    from ._typing import DoneCallbackType
 
 __all__ = ["LoopState", "loop_state", "running_loop_state", "check_generation", "run_done_callbacks",
            "init_grpc_aio", "shutdown_grpc_aio"]
@@ -32,22 +41,33 @@ _FORK_MESSAGE = (
     "this {} was created before fork(); create a new one in the child process"
 )
 
+# One engine event: (kind, call or server id, ...) as docs/seam.md lists per kind.
+EngineEvent = tuple[Any, ...]
+_T = TypeVar("_T")
+
+
+class EventReceiver(Protocol):
+    """What LoopState.calls holds: an object taking the events of one call."""
+
+    def _on_event(self, event: EngineEvent) -> object: ...
+
 
 class LoopState:
     """What one event loop needs: its completion queue, live calls and started servers."""
 
     __slots__ = ("loop", "cq", "calls", "servers", "generation", "eager_task")
 
-    def __init__(self, loop):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.cq = _engine.CompletionQueue()
-        self.calls = {}  # call id -> object with _on_event(event); removed on its last event
-        self.servers = {}  # server id -> Server, for SERVER_CALL
+        # call id -> object with _on_event(event); removed on its last event
+        self.calls: dict[int, EventReceiver] = {}
+        self.servers: dict[int, Server] = {}  # server id -> Server, for SERVER_CALL
         self.generation = _engine.generation()
-        self.eager_task = None  # reusable stand-in task, see _eager.py
+        self.eager_task: Optional[_StandInTask] = None  # reusable stand-in task, see _eager.py
         loop.add_reader(self.cq.fd, self._drain)
 
-    def _drain(self):
+    def _drain(self) -> None:
         try:
             events = self.cq.drain()
         except Exception:  # pragma: no cover - engine failure; never let it reach the loop
@@ -81,13 +101,13 @@ class LoopState:
                 _LOGGER.exception("turbogrpc: error while handling engine event %r", event[:2])
 
 
-def settle(waiter, value):
+def settle(waiter: Optional[asyncio.Future[_T]], value: _T) -> None:
     """Resolve a pending waiter future (None or already done: nothing to do)."""
     if waiter is not None and not waiter.done():
         waiter.set_result(value)
 
 
-def run_done_callbacks(callbacks, owner):
+def run_done_callbacks(callbacks: Iterable[DoneCallbackType], owner: object) -> None:
     """Call each done callback with `owner`; a failing callback is logged, never raised."""
     for callback in callbacks:
         try:
@@ -96,7 +116,7 @@ def run_done_callbacks(callbacks, owner):
             _LOGGER.exception("turbogrpc: done callback %r raised", callback)
 
 
-def init_grpc_aio():
+def init_grpc_aio() -> None:
     """Does nothing: grpc.aio's explicit start-up, kept so code calling it runs unchanged.
 
     turbogrpc's engine starts on first use, and each event loop gets its completion queue when
@@ -104,11 +124,11 @@ def init_grpc_aio():
     """
 
 
-def shutdown_grpc_aio():
+def shutdown_grpc_aio() -> None:
     """Does nothing: grpc.aio's explicit shut-down (the engine stops at interpreter exit)."""
 
 
-def _reject_orphan_call(event):
+def _reject_orphan_call(event: EngineEvent) -> None:
     # A call for a server that was stopped (or belongs to no loop here): refuse it cleanly.
     try:
         _engine.finish(event[1], None, None, 14, "Server is not running", ())
@@ -116,16 +136,17 @@ def _reject_orphan_call(event):
         _LOGGER.debug("turbogrpc: could not reject call %r", event[1], exc_info=True)
 
 
-_states = {}  # loop -> LoopState
-_last_loop = None  # one-entry cache: most processes use a single loop
-_last_state = None
+_states: dict[asyncio.AbstractEventLoop, LoopState] = {}  # loop -> LoopState
+# one-entry cache: most processes use a single loop
+_last_loop: Optional[asyncio.AbstractEventLoop] = None
+_last_state: Optional[LoopState] = None
 
 
-def loop_state(loop) -> LoopState:
+def loop_state(loop: asyncio.AbstractEventLoop) -> LoopState:
     """The LoopState of ``loop``, created (and its reader installed) on first use."""
     global _last_loop, _last_state
     if loop is _last_loop:
-        return _last_state
+        return _last_state  # type: ignore[return-value]  # set with _last_loop: not None here
     state = _states.get(loop)
     if state is None:
         _forget_closed_loops()
@@ -146,7 +167,7 @@ def running_loop_state() -> LoopState:
     return loop_state(loop)
 
 
-def _forget_closed_loops():
+def _forget_closed_loops() -> None:
     # A closed loop has already dropped its reader with its selector, so dropping the queue
     # now cannot leave a dangling fd registration. Open loops keep theirs.
     global _last_loop, _last_state
@@ -156,13 +177,13 @@ def _forget_closed_loops():
             _last_loop = _last_state = None
 
 
-def check_generation(generation, what):
+def check_generation(generation: int, what: str) -> None:
     """Raise UsageError when an object from before fork() is used in the child."""
     if generation != _engine.generation():
         raise UsageError(_FORK_MESSAGE.format(what))
 
 
-def _after_fork_in_child():
+def _after_fork_in_child() -> None:
     # The parent's queues, calls and servers mean nothing here. Do not touch the loops'
     # readers: the epoll instance is shared with the parent.
     global _last_loop, _last_state

@@ -1,7 +1,10 @@
 """Compression choices: ``grpc.Compression`` itself when grpcio is installed (else a
 stand-alone enum with its numbering), checked once at the API edge."""
 
+from __future__ import annotations
+
 import enum
+from typing import Optional
 
 from .._errors import UsageError
 from .._grpcio import grpcio_attr
@@ -11,25 +14,29 @@ __all__ = ["Compression", "compression_value", "DEFAULT_COMPRESSION_OPTION"]
 # The option grpcio's ``compression=`` argument turns into; honoured when given directly too.
 DEFAULT_COMPRESSION_OPTION = "grpc.default_compression_algorithm"
 
-Compression = grpcio_attr("Compression")
 
-if Compression is None:
+class Compression(enum.IntEnum):
+    """Message compression algorithms (``grpc.Compression`` when grpcio is installed).
 
-    class Compression(enum.IntEnum):
-        """Message compression algorithms (``grpc.Compression`` when grpcio is installed).
+    Example::
 
-        Example::
+        channel = aio.insecure_channel(target, compression=aio.Compression.Gzip)
+        reply = await stub.SayHello(request, compression=aio.Compression.NoCompression)
+    """
 
-            channel = aio.insecure_channel(target, compression=aio.Compression.Gzip)
-            reply = await stub.SayHello(request, compression=aio.Compression.NoCompression)
-        """
-
-        NoCompression = 0
-        Deflate = 1
-        Gzip = 2
+    NoCompression = 0
+    Deflate = 1
+    Gzip = 2
 
 
-def compression_value(compression, default=0):
+_GRPCIO_COMPRESSION = grpcio_attr("Compression")
+if _GRPCIO_COMPRESSION is not None:
+    # grpcio's own enum (same names and numbers), so identity with its members holds. To the
+    # type checker Compression stays the class above.
+    Compression = _GRPCIO_COMPRESSION  # type: ignore[misc]
+
+
+def compression_value(compression: Optional[int], default: int = 0) -> int:
     """The engine's int for ``compression`` (a Compression, grpc.Compression or int); None keeps
     ``default``."""
     if compression is None:

@@ -14,10 +14,15 @@ metadata of the wrong types raises TypeError from ``set_trailing_metadata`` / ``
 ``set_compression`` after the response headers raises RuntimeError (both are UsageErrors too).
 """
 
+from __future__ import annotations
+
+import asyncio
+import collections
 import logging
 import threading
 import time
-import types
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeGuard
 
 from .. import _engine
 from .._errors import UsageError, UsageRuntimeError
@@ -25,11 +30,24 @@ from .._grpcio import register_with_grpcio
 from .._status import code_from_int, code_to_int
 from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks, settle
 from ._compression import compression_value
-from ._message_reader import as_bytes
+from ._message_reader import RawMessage, as_bytes
 from ._metadata import as_pairs, checked_pairs
 from ._write_window import WriteWindow
 from ._rpc_error import EOF, AbortError
-from ._server_security import auth_context_dict, peer_identities, peer_identity_key
+from ._server_security import AuthContext, auth_context_dict, peer_identities, peer_identity_key
+from ._typing import (
+    DoneCallbackType, MetadataType, MetadataValue, MetadatumType, RequestType, ResponseType,
+    SerializingFunction,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
+
+    from .._status import StatusCode
+    from ._completion import EngineEvent, LoopState
+    from ._compression import Compression
+    from ._rpc_error import _EOFType
+    from ._server import Server
 
 __all__ = ["ServicerContext", "BadRequest", "SERIALIZE_RESPONSE_FAILED", "serialize_response",
            "exception_text", "describe_exception"]
@@ -40,7 +58,8 @@ SERIALIZE_RESPONSE_FAILED = "Exception serializing response!"
 _MAX_FAILURE_DETAILS = 1024  # characters of our own failure text sent as grpc-message
 
 
-def serialize_response(message, serializer):
+def serialize_response(message: object, serializer: SerializingFunction | None
+                       ) -> ReadableBuffer:
     """One response as the engine takes it: serialized (or a str encoded), and checked to be
     bytes or a contiguous buffer. Raises what the serializer raised, or TypeError."""
     if serializer is not None:
@@ -58,11 +77,11 @@ def serialize_response(message, serializer):
     return message
 
 
-def _CHECK_ONLY(message):  # a serializer that already ran: serialize_response only checks
+def _CHECK_ONLY(message: bytes) -> bytes:  # a serializer that already ran: only checked
     return message
 
 
-def _is_contiguous_buffer(obj):
+def _is_contiguous_buffer(obj: Any) -> TypeGuard[ReadableBuffer]:
     try:
         with memoryview(obj) as view:
             return view.contiguous
@@ -70,7 +89,7 @@ def _is_contiguous_buffer(obj):
         return False
 
 
-def exception_text(exc):
+def exception_text(exc: BaseException) -> str:
     """``str(exc)``, even when the exception's __str__ raises."""
     try:
         return str(exc)
@@ -78,13 +97,13 @@ def exception_text(exc):
         return f"<{type(exc).__name__} whose str() failed>"
 
 
-def describe_exception(exc):
+def describe_exception(exc: BaseException) -> str:
     """``TypeName: message`` of an exception (just the name when it has no message)."""
     text = exception_text(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _text_problem(details):
+def _text_problem(details: object) -> str | None:
     """Why ``details`` cannot be a status message, or None."""
     if not isinstance(details, str):
         return f"Invalid status details: expected str, got {type(details).__name__}"
@@ -95,7 +114,7 @@ def _text_problem(details):
     return None
 
 
-def _send_internal(call_id, text):
+def _send_internal(call_id: int, text: str) -> None:
     """Ends a server call INTERNAL with our own ``text`` and nothing from the handler."""
     if len(text) > _MAX_FAILURE_DETAILS:
         text = text[:_MAX_FAILURE_DETAILS - 3] + "..."
@@ -115,12 +134,27 @@ class BadRequest(Exception):
     """A request message could not be deserialized (the call ends INTERNAL, not UNKNOWN)."""
 
 
-class _Metadatum(tuple):
+class _Metadatum(tuple[str, MetadataValue]):
     """A (key, value) pair that also has .key and .value, like grpc's."""
 
     __slots__ = ()
-    key = property(lambda self: self[0])
-    value = property(lambda self: self[1])
+
+    @property
+    def key(self) -> str:
+        return self[0]
+
+    @property
+    def value(self) -> MetadataValue:
+        return self[1]
+
+
+class _Status(Protocol):
+    """What ``abort_with_status`` reads of a grpc.Status (``trailing_metadata`` if it has it)."""
+
+    @property
+    def code(self) -> StatusCode: ...
+    @property
+    def details(self) -> str: ...
 
 
 class _Ready:
@@ -128,7 +162,7 @@ class _Ready:
 
     __slots__ = ()
 
-    def __await__(self):
+    def __await__(self) -> Generator[None, None, None]:
         return
         yield  # pragma: no cover - makes this a generator
 
@@ -136,8 +170,8 @@ class _Ready:
 _READY = _Ready()
 
 
-class ServicerContext:
-    """The per-call context a handler receives.
+class ServicerContext(Generic[RequestType, ResponseType]):
+    """The per-call context a handler receives (ServicerContext[Request, Response], as grpc.aio's).
 
     Example::
 
@@ -148,9 +182,6 @@ class ServicerContext:
             return feature
     """
 
-    # Subscriptable in annotations, as grpc.aio's: ServicerContext[Request, Response].
-    __class_getitem__ = classmethod(types.GenericAlias)
-
     __slots__ = (
         "_server", "_state", "_call_id", "_method", "_raw_metadata", "_metadata", "_deadline",
         "_peer", "_authority", "_serializer", "_deserializer", "_defer_initial",
@@ -160,44 +191,46 @@ class ServicerContext:
         "_compressed_flags", "_request_compressed", "_writes", "_auth", "__weakref__",
     )
 
-    def __init__(self, server, state, call_id, method, metadata, timeout, peer, authority):
+    def __init__(self, server: Server, state: LoopState, call_id: int, method: str,
+                 metadata: Sequence[MetadatumType], timeout: float | None, peer: str,
+                 authority: str) -> None:
         self._server = server
         self._state = state
         self._call_id = call_id
         self._method = method
         self._raw_metadata = metadata
-        self._metadata = None
+        self._metadata: tuple[_Metadatum, ...] | None = None
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._peer = peer
         self._authority = authority
-        self._serializer = None
-        self._deserializer = None
+        self._serializer: Callable[[ResponseType], bytes] | None = None
+        self._deserializer: Callable[[RawMessage], RequestType] | None = None
         self._defer_initial = True  # unary responses send initial metadata with finish
-        self._code = None  # set_code() value (int) or None
-        self._details = None
-        self._trailing = ()
-        self._initial_pending = None
+        self._code: int | None = None  # set_code() value (int) or None
+        self._details: str | None = None
+        self._trailing: tuple[MetadatumType, ...] = ()
+        self._initial_pending: tuple[MetadatumType, ...] | None = None
         self._initial_sent = False
         self._finished = False  # finish sent, or the engine ended the call
         self._cancelled = False
         self._aborted = False
-        self._task = None
-        self._done_callbacks = None
-        self._messages = None
+        self._task: asyncio.Task[None] | None = None
+        self._done_callbacks: list[DoneCallbackType] | None = None
+        self._messages: collections.deque[RawMessage] | None = None
         self._reads_pending = 0
         self._request_ended = False
-        self._read_waiter = None
-        self._write_waiter = None
+        self._read_waiter: asyncio.Future[None] | None = None
+        self._write_waiter: asyncio.Future[bool] | None = None
         self._compression = server._compression  # for the responses (engine numbering)
         self._compress_next = True  # False after disable_next_message_compression()
-        self._compressed_flags = None  # with _messages: how each held request arrived
+        self._compressed_flags: collections.deque[bool] | None = None  # how each held one came
         self._request_compressed = False
-        self._auth = None  # the connection's auth context from the engine; None: plaintext
+        self._auth: AuthContext | None = None  # the connection's (engine's); None: plaintext
         self._writes = WriteWindow()
 
     # -- ending the call ----------------------------------------------------------------
 
-    def _finish(self, message, code, details):
+    def _finish(self, message: ReadableBuffer | None, code: int, details: str) -> None:
         """Sends the one finish (response, status, trailers) unless the call already ended.
 
         If the engine refuses what the handler gave (see ``_finish_refused``), the call ends
@@ -219,7 +252,8 @@ class ServicerContext:
         finally:
             self._after_finish()
 
-    def _finish_refused(self, exc, initial, message, details):
+    def _finish_refused(self, exc: Exception, initial: tuple[MetadatumType, ...] | None,
+                        message: ReadableBuffer | None, details: str) -> None:
         """The engine refused a finish: say which part was wrong, and end the call INTERNAL.
 
         Status code and compression were validated when they were set, so what is left is
@@ -249,7 +283,7 @@ class ServicerContext:
         _LOGGER.error("turbogrpc: %s: %s", self._method, text)
         _send_internal(self._call_id, text)
 
-    def _fail(self, text, exc=None):
+    def _fail(self, text: str, exc: BaseException | None = None) -> None:
         """Ends the call INTERNAL with ``text`` (logged, with ``exc``), without any of the
         handler's metadata (it may be what is wrong). Safe from any thread."""
         if threading.get_ident() != self._server._loop_thread_id:
@@ -269,17 +303,17 @@ class ServicerContext:
         finally:
             self._after_finish()
 
-    def _after_finish(self):
+    def _after_finish(self) -> None:
         self._server._call_ended()
         if self._done_callbacks:
             self._run_done_callbacks()
 
-    def _finish_with_status(self, message=None):
+    def _finish_with_status(self, message: ReadableBuffer | None = None) -> None:
         """Finish with the status the handler set (OK when it set none)."""
         code = _OK if self._code is None else self._code
         self._finish(message if code == _OK else None, code, self._details or "")
 
-    def _on_event(self, event):
+    def _on_event(self, event: EngineEvent) -> None:
         kind = event[0]
         if kind == MESSAGE:
             if self._reads_pending:
@@ -287,8 +321,9 @@ class ServicerContext:
             if event[2] is None:
                 self._request_ended = True
             else:
-                self._messages.append(event[2])
-                self._compressed_flags.append(event[3])
+                # MESSAGE comes only to a call in state.calls, which _hold_request prepared.
+                self._messages.append(event[2])  # type: ignore[union-attr]
+                self._compressed_flags.append(event[3])  # type: ignore[union-attr]
             self._wake(False)
         elif kind == WRITE_DONE:
             if self._writes.acked(event[2]):
@@ -297,7 +332,7 @@ class ServicerContext:
         elif kind == SERVER_DONE:
             self._ended_by_engine(event[2], event[3])
 
-    def _ended_by_engine(self, code, details):
+    def _ended_by_engine(self, code: int, details: str) -> None:
         """The call ended without our finish: client cancel, deadline, stop, lost connection."""
         if self._finished:
             return
@@ -311,14 +346,15 @@ class ServicerContext:
         self._server._call_ended()
         self._run_done_callbacks()
 
-    def _wake(self, write_too):
+    def _wake(self, write_too: bool) -> None:
+        waiter: asyncio.Future[Any] | None
         waiter, self._read_waiter = self._read_waiter, None
         settle(waiter, None)
         if write_too:
             waiter, self._write_waiter = self._write_waiter, None
             settle(waiter, False)
 
-    def _run_done_callbacks(self):
+    def _run_done_callbacks(self) -> None:
         callbacks = self._done_callbacks
         if callbacks:
             self._done_callbacks = None
@@ -326,22 +362,25 @@ class ServicerContext:
 
     # -- streams ------------------------------------------------------------------------
 
-    async def read(self):
+    async def read(self) -> RequestType:
         """The next request of a request stream, or ``EOF`` at its end."""
         raw = await self._read_raw()
         if raw is EOF:
-            return raw
+            return raw  # type: ignore[return-value]  # grpc.aio's read() -> RequestType too
+        # (``is EOF`` does not narrow raw for the checker; no deserializer: requests are bytes)
         if self._deserializer is None:
-            return as_bytes(raw)
+            return as_bytes(raw)  # type: ignore[arg-type, return-value]
         try:
-            return self._deserializer(raw)
+            return self._deserializer(raw)  # type: ignore[arg-type]
         except Exception as exc:
             raise BadRequest(f"cannot deserialize a request of {self._method}") from exc
 
-    async def _read_raw(self):
+    async def _read_raw(self) -> RawMessage | _EOFType:
         while True:
             if self._messages:
-                self._request_compressed = self._compressed_flags.popleft()
+                # Both deques or neither (see _hold_request).
+                self._request_compressed = (
+                    self._compressed_flags.popleft())  # type: ignore[union-attr]
                 return self._messages.popleft()
             if self._request_ended or self._finished:
                 return EOF
@@ -356,7 +395,7 @@ class ServicerContext:
             finally:
                 self._read_waiter = None
 
-    async def write(self, message):
+    async def write(self, message: ResponseType) -> None:
         """Sends one response of a response stream; waits only while the engine holds too much
         unsent data for this call (flow control)."""
         if self._finished:
@@ -367,14 +406,17 @@ class ServicerContext:
         # streamed writes are the hot path of server streaming.
         serializer = self._serializer
         try:
+            # From here on ``message`` is what the engine sends (bytes or a buffer).
             if serializer is not None:
-                message = serializer(message)
+                message = serializer(message)  # type: ignore[assignment]
             if type(message) is not bytes:
-                message = serialize_response(message, None if serializer is None else _CHECK_ONLY)
+                message = serialize_response(  # type: ignore[assignment]
+                    message, None if serializer is None else _CHECK_ONLY)
         except Exception as exc:
             self._fail(f"{SERIALIZE_RESPONSE_FAILED} {describe_exception(exc)}", exc)
             raise
-        size = len(message) if type(message) is bytes else memoryview(message).nbytes
+        size = (len(message) if type(message) is bytes  # type: ignore[arg-type]
+                else memoryview(message).nbytes)  # type: ignore[arg-type]
         self._flush_initial_metadata()
         self._initial_sent = True  # the first message carries the headers
         try:
@@ -394,7 +436,7 @@ class ServicerContext:
         if not accepted:
             raise AbortError("the RPC has ended; the message was not sent")
 
-    def _flush_initial_metadata(self):
+    def _flush_initial_metadata(self) -> None:
         if self._initial_pending is not None:
             initial, self._initial_pending = self._initial_pending, None
             try:
@@ -405,13 +447,13 @@ class ServicerContext:
 
     # -- metadata and status -------------------------------------------------------------
 
-    def invocation_metadata(self):
+    def invocation_metadata(self) -> tuple[_Metadatum, ...]:
         """The client's metadata: a tuple of (key, value) pairs (with .key and .value)."""
         if self._metadata is None:
             self._metadata = tuple(_Metadatum(pair) for pair in self._raw_metadata)
         return self._metadata
 
-    def send_initial_metadata(self, initial_metadata):
+    def send_initial_metadata(self, initial_metadata: MetadataType) -> Awaitable[None]:
         """Sends initial metadata now (streaming) or with the response (unary). Awaitable."""
         if self._initial_sent:
             raise UsageError("initial metadata was already sent")
@@ -423,27 +465,28 @@ class ServicerContext:
             self._flush_initial_metadata()
         return _READY
 
-    def set_trailing_metadata(self, trailing_metadata):
+    def set_trailing_metadata(self, trailing_metadata: MetadataType) -> None:
         """Sets the trailing metadata sent with the status; raises TypeError (a UsageError too)
         at once for anything but (str, str or bytes) pairs, as grpc.aio does."""
         self._trailing = checked_pairs(trailing_metadata, "trailing")
 
-    def trailing_metadata(self):
+    def trailing_metadata(self) -> tuple[MetadatumType, ...]:
         return self._trailing
 
-    def set_code(self, code):
+    def set_code(self, code: StatusCode) -> None:
         self._code = code_to_int(code)
 
-    def code(self):
+    def code(self) -> StatusCode | None:
         return None if self._code is None else code_from_int(self._code)
 
-    def set_details(self, details):
+    def set_details(self, details: str) -> None:
         self._details = details
 
-    def details(self):
+    def details(self) -> str | None:
         return self._details
 
-    def abort(self, code, details="", trailing_metadata=()):
+    def abort(self, code: StatusCode, details: str = "",
+              trailing_metadata: MetadataType = ()) -> NoReturn:
         """Ends the RPC with a non-OK status by raising AbortError; let it propagate.
 
         Use ``await context.abort(...)`` in async handlers; in sync handlers it raises
@@ -463,10 +506,10 @@ class ServicerContext:
             self._trailing = trailing
         raise AbortError("Locally aborted.")
 
-    def abort_with_status(self, status):
+    def abort_with_status(self, status: _Status) -> NoReturn:
         self.abort(status.code, status.details, getattr(status, "trailing_metadata", ()))
 
-    def set_compression(self, compression):
+    def set_compression(self, compression: Compression) -> None:
         """Compresses this call's responses with ``compression`` (if the client accepts it).
 
         Must come before the response headers go out (the first write, or an explicit
@@ -478,7 +521,7 @@ class ServicerContext:
                 "Compression setting must be specified before sending initial metadata")
         self._compression = compression_value(compression)
 
-    def disable_next_message_compression(self):
+    def disable_next_message_compression(self) -> None:
         """Sends the next response message uncompressed, whatever the call's compression."""
         self._compress_next = False
 
@@ -491,21 +534,21 @@ class ServicerContext:
 
     # -- call state -------------------------------------------------------------------------
 
-    def time_remaining(self):
+    def time_remaining(self) -> float | None:
         if self._deadline is None:
             return None
         return max(self._deadline - time.monotonic(), 0.0)
 
-    def cancelled(self):
+    def cancelled(self) -> bool:
         return self._cancelled
 
-    def done(self):
+    def done(self) -> bool:
         return self._finished
 
-    def is_active(self):
+    def is_active(self) -> bool:
         return not self._finished
 
-    def add_done_callback(self, callback):
+    def add_done_callback(self, callback: DoneCallbackType) -> None:
         """Calls ``callback(context)`` once the RPC has ended (finished, cancelled or aborted);
         at once if it already has. A callback that raises is logged; the others still run."""
         if self._finished:
@@ -515,7 +558,7 @@ class ServicerContext:
         else:
             self._done_callbacks.append(callback)
 
-    def add_callback(self, callback):
+    def add_callback(self, callback: Callable[[], None]) -> bool:
         """grpc's sync API: ``callback()`` (no argument) runs once the RPC has ended. Returns
         False, without calling it, if the RPC already ended (grpc's rule)."""
         if self._finished:
@@ -523,25 +566,25 @@ class ServicerContext:
         self.add_done_callback(lambda _context: callback())
         return True
 
-    def peer(self):
+    def peer(self) -> str:
         return self._peer
 
-    def peer_identities(self):
+    def peer_identities(self) -> list[bytes] | None:
         """The peer's identities (bytes; its certificate's names), or None if unauthenticated."""
         return peer_identities(self._auth)
 
-    def peer_identity_key(self):
+    def peer_identity_key(self) -> str | None:
         """The auth_context() key that identifies the peer, or None if unauthenticated."""
         return peer_identity_key(self._auth)
 
-    def is_peer_authenticated(self):
+    def is_peer_authenticated(self) -> bool:
         return peer_identity_key(self._auth) is not None
 
-    def auth_context(self):
+    def auth_context(self) -> dict[str, list[bytes]]:
         """The connection's security as grpc reports it: {name: [bytes values]}."""
         return auth_context_dict(self._auth)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<ServicerContext {self._method} call_id={self._call_id}>"
 
 

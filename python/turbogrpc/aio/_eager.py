@@ -11,18 +11,28 @@ invisible to handler code:
   real Task from then on.
 """
 
+from __future__ import annotations
+
 import asyncio
 import contextvars
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._completion import LoopState
 
 __all__ = ["first_step", "continue_in_task", "copy_context"]
 
 copy_context = contextvars.copy_context
 
+# asyncio's own take a Task; they are given the stand-in below, which quacks like one.
+_enter_task: Callable[[asyncio.AbstractEventLoop, Any], None] | None
+_leave_task: Callable[[asyncio.AbstractEventLoop, Any], None]
 try:  # private but present since 3.7; without it handlers just see no current task
     _enter_task = asyncio.tasks._enter_task
     _leave_task = asyncio.tasks._leave_task
 except AttributeError:  # pragma: no cover
-    _enter_task = _leave_task = None
+    _enter_task = _leave_task = None  # type: ignore[assignment]  # _leave_task: see _enter_task
 
 
 class _StandInTask:
@@ -30,39 +40,41 @@ class _StandInTask:
 
     __slots__ = ("_loop", "_task", "_cancel_requests")
 
-    def __init__(self, loop):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._task = None
+        self._task: asyncio.Task[Any] | None = None
         self._cancel_requests = 0
 
-    def get_loop(self):
+    def get_loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
-    def cancel(self, msg=None):
+    def cancel(self, msg: Any | None = None) -> bool:
         if self._task is not None:
             return self._task.cancel(msg)
         self._cancel_requests += 1
         return True
 
-    def cancelling(self):
+    # Task.cancelling() and uncancel() are 3.11's (the checker targets 3.10): only what uses
+    # them there (asyncio.timeout(), TaskGroup) calls these.
+    def cancelling(self) -> int:
         if self._task is not None:
-            return self._task.cancelling()
+            return self._task.cancelling()  # type: ignore[attr-defined, no-any-return]
         return self._cancel_requests
 
-    def uncancel(self):
+    def uncancel(self) -> int:
         if self._task is not None:
-            return self._task.uncancel()
+            return self._task.uncancel()  # type: ignore[attr-defined, no-any-return]
         if self._cancel_requests:
             self._cancel_requests -= 1
         return self._cancel_requests
 
-    def done(self):
+    def done(self) -> bool:
         return self._task is not None and self._task.done()
 
-    def cancelled(self):
+    def cancelled(self) -> bool:
         return self._task is not None and self._task.cancelled()
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         task = self._task
         if task is None:
             raise AttributeError(
@@ -70,11 +82,11 @@ class _StandInTask:
             )
         return getattr(task, name)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<turbogrpc inline handler step, task={self._task!r}>"
 
 
-def first_step(state, coro):
+def first_step(state: LoopState, coro: Coroutine[Any, Any, Any]) -> Any:
     """``coro.send(None)`` with a stand-in current task. Call it inside ``context.run``.
 
     Returns what the coroutine yielded (it suspended); raises StopIteration when it
@@ -106,11 +118,11 @@ class _Resume:
 
     __slots__ = ("_coro", "_pending")
 
-    def __init__(self, coro, pending):
+    def __init__(self, coro: Coroutine[Any, Any, Any], pending: Any) -> None:
         self._coro = coro
         self._pending = pending
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, Any, Any]:  # the coroutine's (the handler's) result
         coro = self._coro
         pending, self._pending = self._pending, None
         while True:
@@ -131,7 +143,10 @@ class _Resume:
                     return stop.value
 
 
-def continue_in_task(state, context, coro, pending, complete):
+def continue_in_task(
+        state: LoopState, context: contextvars.Context, coro: Coroutine[Any, Any, Any],
+        pending: Any, complete: Callable[[Awaitable[Any]], Coroutine[Any, Any, None]],
+) -> asyncio.Task[None]:
     """Wraps the suspended ``coro`` in a Task that ends with ``await complete(awaitable)``.
 
     ``complete`` is an async function taking the awaitable of the handler's result.

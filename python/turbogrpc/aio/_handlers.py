@@ -6,21 +6,31 @@ returning an RpcMethodHandler-like object (``request_streaming``, ``response_str
 handlers run on the loop; plain ``def`` handlers run in the server's thread pool.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
+import contextvars
 import inspect
 import logging
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from ._context import (
     SERIALIZE_RESPONSE_FAILED, BadRequest, describe_exception, exception_text, serialize_response,
 )
 from ._eager import continue_in_task, copy_context, first_step
-from ._message_reader import message_reader
+from ._message_reader import RawMessage, message_reader
 from ._rpc_error import EOF, AbortError
+from ._typing import DeserializingFunction, MetadatumType, SerializingFunction
 
-__all__ = ["MethodEntry", "HandlerCallDetails", "dict_handler_table", "serve_inline",
-           "serve_in_task", "serve_in_current_task", "take_unary_request", "FAILED",
-           "send_response", "continue_suspended", "handler_failed"]
+if TYPE_CHECKING:
+    from ._context import ServicerContext
+
+__all__ = ["MethodEntry", "HandlerCallDetails", "CallDetails", "RpcMethodHandler",
+           "GenericRpcHandler", "dict_handler_table", "serve_inline", "serve_in_task",
+           "serve_in_current_task", "take_unary_request", "FAILED", "send_response",
+           "continue_suspended", "handler_failed"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 _OK, _CANCELLED, _UNKNOWN, _INTERNAL = 0, 1, 2, 13
@@ -28,9 +38,60 @@ DESERIALIZE_REQUEST_FAILED = "Exception deserializing request!"
 NO_REQUEST = "Expected one request message, the client sent none"
 FAILED = object()  # take_unary_request(): the request could not be had; the call is over
 
-HandlerCallDetails = collections.namedtuple(
-    "HandlerCallDetails", ("method", "invocation_metadata")
+
+class HandlerCallDetails(Protocol):
+    """grpc.HandlerCallDetails: the call a generic handler or a server interceptor is asked
+    about (the server's are a namedtuple, below, and the interceptor chain's own class)."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def invocation_metadata(self) -> Sequence[MetadatumType]: ...
+
+
+# What generic handlers are asked with outside an interceptor chain: a namedtuple named as
+# grpc's class (the name the protocol above has here, hence the ignore).
+CallDetails = NamedTuple(  # type: ignore[name-match]
+    "HandlerCallDetails",
+    [("method", str), ("invocation_metadata", Sequence[MetadatumType])],
 )
+
+
+class RpcMethodHandler(Protocol):
+    """What the server reads of a method handler: grpc.RpcMethodHandler's fields (grpcio's
+    handlers, or any object that has them)."""
+
+    @property
+    def request_streaming(self) -> bool: ...
+
+    @property
+    def response_streaming(self) -> bool: ...
+
+    @property
+    def request_deserializer(self) -> DeserializingFunction | None: ...
+
+    @property
+    def response_serializer(self) -> SerializingFunction | None: ...
+
+    # The behaviours: the one of the handler's shape is set, called (request, context).
+    @property
+    def unary_unary(self) -> Callable[..., Any] | None: ...
+
+    @property
+    def unary_stream(self) -> Callable[..., Any] | None: ...
+
+    @property
+    def stream_unary(self) -> Callable[..., Any] | None: ...
+
+    @property
+    def stream_stream(self) -> Callable[..., Any] | None: ...
+
+
+class GenericRpcHandler(Protocol):
+    """grpc.GenericRpcHandler: finds the handler of a call, or None if it has none."""
+
+    def service(self, handler_call_details: HandlerCallDetails) -> RpcMethodHandler | None: ...
 
 
 class MethodEntry:
@@ -39,7 +100,7 @@ class MethodEntry:
     __slots__ = ("handler", "request_streaming", "response_streaming", "behavior", "is_async",
                  "serializer", "deserializer", "inline")
 
-    def __init__(self, handler):
+    def __init__(self, handler: RpcMethodHandler) -> None:
         self.handler = handler  # what it was built from (interceptors get it back, see
         # _server_interceptor.py)
         self.request_streaming = bool(handler.request_streaming)
@@ -50,20 +111,20 @@ class MethodEntry:
             behavior = handler.unary_stream if self.response_streaming else handler.unary_unary
         if behavior is None:
             raise TypeError(f"method handler {handler!r} has no behaviour for its shape")
-        self.behavior = behavior
-        self.is_async = inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(
+        self.behavior: Callable[..., Any] = behavior
+        self.is_async: bool = inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(
             behavior
         )
         self.serializer = handler.response_serializer
         self.deserializer = message_reader(handler.request_deserializer)
         # async unary-unary handlers run their first step inline, straight from the event.
-        self.inline = (
+        self.inline: bool = (
             not self.request_streaming and not self.response_streaming
             and inspect.iscoroutinefunction(behavior)
         )
 
 
-def dict_handler_table(handler):
+def dict_handler_table(handler: object) -> dict[str, RpcMethodHandler] | None:
     """The {path: handler} table of grpc.method_handlers_generic_handler's result, or None.
 
     Its ``service()`` is a plain lookup in that table, so the server may look paths up
@@ -79,7 +140,8 @@ def dict_handler_table(handler):
 
 # -- running handlers ---------------------------------------------------------------------
 
-def serve_inline(ctx, entry, raw_request):
+def serve_inline(ctx: ServicerContext[Any, Any], entry: MethodEntry,
+                 raw_request: RawMessage | None) -> None:
     """The unary fast path: deserialize, run the handler's first step inline, finish."""
     ctx._request_ended = True  # the engine already consumed the request stream
     if raw_request is None:
@@ -110,7 +172,11 @@ def serve_inline(ctx, entry, raw_request):
     send_response(ctx, entry, response)
 
 
-def continue_suspended(ctx, context, coro, pending, complete):
+def continue_suspended(
+        ctx: ServicerContext[Any, Any], context: contextvars.Context,
+        coro: Coroutine[Any, Any, Any], pending: Any,
+        complete: Callable[[Awaitable[Any]], Coroutine[Any, Any, None]],
+) -> None:
     """Continues ``coro``, suspended on ``pending`` after an inline first step, in the call's
     Task: ``complete(rest)`` is the Task's coroutine and awaits ``rest`` for coro's result."""
     state = ctx._state
@@ -122,13 +188,14 @@ def continue_suspended(ctx, context, coro, pending, complete):
     stand_in = state.eager_task
     cancelled_inline = stand_in is not None and stand_in._cancel_requests
     if cancelled_inline:
-        stand_in._cancel_requests = 0
+        stand_in._cancel_requests = 0  # type: ignore[union-attr]  # cancelled_inline: not None
     ctx._task = continue_in_task(state, context, coro, pending, complete)
     if cancelled_inline:
         state.loop.call_soon(ctx._task.cancel)
 
 
-async def _complete_unary(ctx, entry, rest):
+async def _complete_unary(ctx: ServicerContext[Any, Any], entry: MethodEntry,
+                          rest: Awaitable[Any]) -> None:
     try:
         response = await rest
     except BaseException as exc:  # noqa: B902
@@ -137,7 +204,8 @@ async def _complete_unary(ctx, entry, rest):
     send_response(ctx, entry, response)
 
 
-def serve_in_task(ctx, entry, preread, raw_request):
+def serve_in_task(ctx: ServicerContext[Any, Any], entry: MethodEntry, preread: bool,
+                  raw_request: RawMessage | None) -> None:
     """Every other case: streams, sync handlers, requests not pre-read by the engine."""
     state = ctx._state
     _hold_request(ctx, entry, preread, raw_request)
@@ -145,13 +213,15 @@ def serve_in_task(ctx, entry, preread, raw_request):
     ctx._task = copy_context().run(state.loop.create_task, _serve(ctx, entry))
 
 
-async def serve_in_current_task(ctx, entry, preread, raw_request):
+async def serve_in_current_task(ctx: ServicerContext[Any, Any], entry: MethodEntry,
+                                preread: bool, raw_request: RawMessage | None) -> None:
     """serve_in_task's work, awaited by a coroutine already running as the call's Task."""
     _hold_request(ctx, entry, preread, raw_request)
     await _serve(ctx, entry)
 
 
-def take_unary_request(ctx, entry, raw_request):
+def take_unary_request(ctx: ServicerContext[Any, Any], entry: MethodEntry,
+                       raw_request: RawMessage | None) -> Any:
     """The deserialized request of a pre-read unary call, as serve_inline takes it, for a
     caller that then awaits the handler itself (the interceptors' coroutine, see
     _server_interceptor.py). On failure the call is ended and FAILED returned."""
@@ -167,7 +237,8 @@ def take_unary_request(ctx, entry, raw_request):
         return FAILED
 
 
-def _hold_request(ctx, entry, preread, raw_request):
+def _hold_request(ctx: ServicerContext[Any, Any], entry: MethodEntry, preread: bool,
+                  raw_request: RawMessage | None) -> None:
     ctx._messages = collections.deque()
     ctx._compressed_flags = collections.deque()
     if preread:
@@ -178,7 +249,7 @@ def _hold_request(ctx, entry, preread, raw_request):
     ctx._defer_initial = not entry.response_streaming
 
 
-async def _serve(ctx, entry):
+async def _serve(ctx: ServicerContext[Any, Any], entry: MethodEntry) -> None:
     loop = ctx._state.loop
     try:
         if entry.request_streaming:
@@ -220,7 +291,8 @@ async def _serve(ctx, entry):
             raise
 
 
-def _in_pool(ctx, function, *args):
+def _in_pool(ctx: ServicerContext[Any, Any], function: Callable[..., Any],
+             *args: Any) -> asyncio.Future[Any]:
     return ctx._state.loop.run_in_executor(ctx._server._executor(), function, *args)
 
 
@@ -229,13 +301,13 @@ class _Requests:
 
     __slots__ = ("_ctx",)
 
-    def __init__(self, ctx):
+    def __init__(self, ctx: ServicerContext[Any, Any]) -> None:
         self._ctx = ctx
 
-    def __aiter__(self):
+    def __aiter__(self) -> _Requests:
         return self
 
-    async def __anext__(self):
+    async def __anext__(self) -> Any:
         message = await self._ctx.read()
         if message is EOF:
             raise StopAsyncIteration
@@ -247,14 +319,14 @@ class _SyncRequests:
 
     __slots__ = ("_ctx", "_loop")
 
-    def __init__(self, ctx, loop):
+    def __init__(self, ctx: ServicerContext[Any, Any], loop: asyncio.AbstractEventLoop) -> None:
         self._ctx = ctx
         self._loop = loop
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return self
 
-    def __next__(self):
+    def __next__(self) -> Any:
         future = asyncio.run_coroutine_threadsafe(self._ctx.read(), self._loop)
         message = future.result()
         if message is EOF:
@@ -264,7 +336,7 @@ class _SyncRequests:
 
 # -- finishing ------------------------------------------------------------------------------
 
-def send_response(ctx, entry, response):
+def send_response(ctx: ServicerContext[Any, Any], entry: MethodEntry, response: Any) -> None:
     if ctx._finished:
         return
     if ctx._aborted or (ctx._code is not None and ctx._code != _OK):
@@ -278,7 +350,7 @@ def send_response(ctx, entry, response):
     ctx._finish_with_status(response)
 
 
-def handler_failed(ctx, exc):
+def handler_failed(ctx: ServicerContext[Any, Any], exc: BaseException) -> None:
     if ctx._finished:
         return  # cancelled, stopped, or already answered: nobody to tell
     if ctx._aborted:

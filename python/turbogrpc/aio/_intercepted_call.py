@@ -21,10 +21,14 @@ no Future and no loop iteration. A chain that really waits continues in a Task (
 forwarding to it from then on), which is what grpc.aio would have run it in.
 """
 
+from __future__ import annotations
+
 import asyncio
 import functools
 import time
 import types
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, Optional, Union
 
 from .._grpcio import grpcio_bases
 from .._status import StatusCode
@@ -38,6 +42,31 @@ from ._intercepted_streams import (
 from .._errors import UsageError
 from ._metadata import Metadata, as_pairs
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
+from ._typing import (
+    DoneCallbackType, MetadataType, RequestIterableType, RequestType, ResponseType,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable as AwaitableABC
+
+    from .._credentials import CallCredentials
+    from ._completion import LoopState
+    from ._intercepted_streams import AwaitableCall, CallLike
+    from ._multicallable import (
+        InterceptingStreamStreamMultiCallable, InterceptingStreamUnaryMultiCallable,
+        InterceptingUnaryStreamMultiCallable, InterceptingUnaryUnaryMultiCallable,
+    )
+
+    # The multicallable an intercepted call runs for (_multicallable.py): its kind's.
+    _Multicallable = Union[
+        InterceptingUnaryUnaryMultiCallable[RequestType, ResponseType],
+        InterceptingUnaryStreamMultiCallable[RequestType, ResponseType],
+        InterceptingStreamUnaryMultiCallable[RequestType, ResponseType],
+        InterceptingStreamStreamMultiCallable[RequestType, ResponseType],
+    ]
+    # The RPC the last continuation starts.
+    _RpcClass = Union[type[UnaryUnaryCall[Any, Any]], type[UnaryStreamCall[Any, Any]],
+                      type[StreamUnaryCall[Any, Any]], type[StreamStreamCall[Any, Any]]]
 
 __all__ = [
     "InterceptedCall", "InterceptedUnaryUnaryCall", "InterceptedUnaryStreamCall",
@@ -50,14 +79,18 @@ _tuple_new = tuple.__new__
 _monotonic = time.monotonic
 _CancelledError = asyncio.CancelledError
 _CoroutineType = types.CoroutineType
-_spare_stand_in = None  # a stand-in no chain kept, for the next call (on the same loop)
+_spare_stand_in: Optional[_StandInTask] = None  # one no chain kept, for the next call (same loop)
 
 
 # Making the stand-in the loop's current task for the first step, and back: asyncio's own
 # (private) _swap_current_task from 3.12 on; before, its table of current tasks, written
 # directly (a Python-level swap function costs more than the rest of the step).
-_swap_current_task = getattr(asyncio.tasks, "_swap_current_task", None)
-_current_tasks = None if _swap_current_task is not None else asyncio.tasks._current_tasks
+# (Typed loosely: the current task they hold may be a stand-in.)
+_swap_current_task: Optional[Callable[[asyncio.AbstractEventLoop, object], object]] = getattr(
+    asyncio.tasks, "_swap_current_task", None)
+_current_tasks: Optional[dict[asyncio.AbstractEventLoop, object]] = (
+    None if _swap_current_task is not None
+    else asyncio.tasks._current_tasks)  # type: ignore[attr-defined]  # private, before 3.12
 
 # Metadata's one field read directly (an empty one made without __init__, an empty one seen
 # at a glance), when Metadata is what this expects.
@@ -65,14 +98,14 @@ _new_object = object.__new__
 _FAST_EMPTY_METADATA = getattr(Metadata, "__slots__", None) == ("_entries",)
 
 
-def _cancelling():
+def _cancelling() -> bool:
     """Whether the running task is being cancelled (a CancelledError is then its own)."""
     task = _current_task()
     cancelling = getattr(task, "cancelling", None)  # 3.11+
     return bool(cancelling is not None and cancelling())
 
 
-def _as_metadata(metadata):
+def _as_metadata(metadata: Optional[MetadataType]) -> Metadata:
     # grpc.aio gives interceptors a Metadata, empty when the caller passed none, and the
     # caller's own object when it passed one.
     if metadata is None:
@@ -82,7 +115,7 @@ def _as_metadata(metadata):
     return Metadata(*as_pairs(metadata))
 
 
-def _path_of(method):
+def _path_of(method: object) -> str:
     """The path an interceptor put in ClientCallDetails.method: bytes, as grpc.aio gives it,
     or str."""
     if isinstance(method, bytes):
@@ -94,16 +127,16 @@ def _path_of(method):
     return method
 
 
-def _relay(callback, owner, _call):
+def _relay(callback: DoneCallbackType, owner: object, _call: object) -> None:
     callback(owner)
 
 
-async def _awaited(awaitable):
+async def _awaited(awaitable: AwaitableABC[Any]) -> Any:
     # An interceptor written as a plain ``def``: grpc.aio awaits whatever it returned.
     return await awaitable
 
 
-class InterceptedCall:
+class InterceptedCall(Generic[RequestType, ResponseType]):
     """What every intercepted call offers, in front of the call its interceptors returned.
 
     Example::
@@ -118,16 +151,34 @@ class InterceptedCall:
     __slots__ = ("_multicallable", "_state", "_compression", "_deadline", "_call", "_error",
                  "_task", "_pending_callbacks", "__weakref__")
 
-    _call_class = None  # the RPC the last continuation starts
+    _multicallable: _Multicallable[RequestType, ResponseType]
+    _state: LoopState
+    _compression: int
+    _deadline: Optional[float]
+    _call: Optional[CallLike]  # what the chain returned (a call, or a stand-in for one)
+    _error: Optional[BaseException]  # what the chain raised
+    _task: Optional[asyncio.Task[CallLike]]  # the chain, once it waits on something
+    _pending_callbacks: Optional[list[DoneCallbackType]]  # added while the chain runs
+    _last: Optional[CallLike]  # response streams' (ReadsThrough)
+
+    _call_class: ClassVar[_RpcClass]  # the RPC the last continuation starts
     _keeps_last = False  # whether _final records the call it made in _last (response streams)
 
-    def __init__(self, multicallable, state, request, timeout, metadata, credentials,
-                 wait_for_ready, compression):
+    if TYPE_CHECKING:
+        def _returned(self, result: Any) -> CallLike:
+            """The call standing for what the chain returned (each shape's)."""
+
+    def __init__(self, multicallable: _Multicallable[RequestType, ResponseType],
+                 state: LoopState, request: Any, timeout: Optional[float],
+                 metadata: Optional[MetadataType], credentials: Optional[CallCredentials],
+                 wait_for_ready: Optional[bool], compression: int) -> None:
         self._run_chain(multicallable, state, request, timeout, metadata, credentials,
                         wait_for_ready, compression)
 
-    def _run_chain(self, multicallable, state, request, timeout, metadata, credentials,
-                   wait_for_ready, compression):
+    def _run_chain(self, multicallable: _Multicallable[RequestType, ResponseType],
+                   state: LoopState, request: Any, timeout: Optional[float],
+                   metadata: Optional[MetadataType], credentials: Optional[CallCredentials],
+                   wait_for_ready: Optional[bool], compression: int) -> None:
         # __init__'s work; the multicallables call it on object.__new__(cls) (cheaper).
         global _spare_stand_in
         self._multicallable = multicallable
@@ -159,7 +210,7 @@ class InterceptedCall:
             current = tasks.get(loop)
             tasks[loop] = stand_in
         else:
-            current = _swap_current_task(loop, stand_in)
+            current = _swap_current_task(loop, stand_in)  # type: ignore[misc]  # set: no table
         finished = True
         error = None
         try:
@@ -178,7 +229,7 @@ class InterceptedCall:
             else:
                 tasks[loop] = current
         else:
-            _swap_current_task(loop, current)
+            _swap_current_task(loop, current)  # type: ignore[misc]  # set: no table
         if finished:
             _spare_stand_in = stand_in
             if error is not None:
@@ -204,19 +255,21 @@ class InterceptedCall:
         chains.add(task)
         task.add_done_callback(chains.discard)
 
-    async def _resume(self, resumed):
+    async def _resume(self, resumed: _Resume) -> CallLike:
         return self._returned(await resumed)
 
-    async def _next(self, index, details, request):
+    async def _next(self, index: int, details: ClientCallDetails, request: Any) -> CallLike:
         intercepts = self._multicallable._intercepts
         continuation = (self._final if index + 1 == len(intercepts)
                         else functools.partial(self._next, index + 1))
         return self._returned(await intercepts[index](continuation, details, request))
 
-    async def _final(self, details, request):
+    async def _final(self, details: ClientCallDetails, request: Any) -> CallLike:
         # After the last interceptor: the RPC, as the multicallable's _invoke starts it, from the
         # details passed on.
         multicallable = self._multicallable
+        method: Union[str, bytes]  # bytes as grpc.aio gives it, or str
+        metadata: Optional[MetadataType]  # the engine takes pairs
         if type(details) is ClientCallDetails:
             method, timeout, metadata, credentials, wait_for_ready = details
         else:  # any object with these attributes, as grpc.aio reads them
@@ -243,12 +296,12 @@ class InterceptedCall:
                 multicallable._deserializer, timeout, as_pairs(metadata) if metadata else (),
                 True if wait_for_ready else False, self._compression)
         if self._keeps_last:
-            self._last = call
+            self._last = call  # type: ignore[misc]  # a slot of the classes that keep it
         return call
 
     # -- the chain's outcome -----------------------------------------------------------
 
-    def _finished(self):
+    def _finished(self) -> bool:
         """Whether the chain has returned or raised; takes a finished Task's outcome."""
         task = self._task
         if task is None:
@@ -266,7 +319,7 @@ class InterceptedCall:
                 self._error = error
         return True
 
-    def _chain_finished(self, task):
+    def _chain_finished(self, task: asyncio.Future[CallLike]) -> None:
         self._finished()
         callbacks, self._pending_callbacks = self._pending_callbacks, None
         if not callbacks:
@@ -278,13 +331,13 @@ class InterceptedCall:
             for callback in callbacks:
                 call.add_done_callback(functools.partial(_relay, callback, self))
 
-    def _raise_error(self):
+    def _raise_error(self) -> NoReturn:
         error = self._error
         if isinstance(error, _CancelledError):
             raise _CancelledError()
-        raise error
+        raise error  # type: ignore[misc]  # only called with an error
 
-    def _chain_call(self):
+    def _chain_call(self) -> Generator[Any, None, CallLike]:
         """Generator giving the call the chain returned (raising what it raised)."""
         task = self._task
         if task is not None:
@@ -293,9 +346,9 @@ class InterceptedCall:
             self._finished()
         if self._error is not None:
             self._raise_error()
-        return self._call
+        return self._call  # type: ignore[return-value]  # set when no error
 
-    async def _outcome(self):
+    async def _outcome(self) -> tuple[Optional[CallLike], Optional[BaseException]]:
         """(call, None) once the chain returned a call, or (None, what it raised)."""
         task = self._task
         if task is not None:
@@ -314,7 +367,7 @@ class InterceptedCall:
     def cancel(self) -> bool:
         """Cancels the interceptors if they are still running, else the call they returned."""
         if not self._finished():
-            return self._task.cancel()
+            return self._task.cancel()  # type: ignore[union-attr]  # running: a Task
         call = self._call
         return False if call is None else call.cancel()
 
@@ -335,7 +388,7 @@ class InterceptedCall:
         call = self._call
         return call is None or call.done()
 
-    def add_done_callback(self, callback) -> None:
+    def add_done_callback(self, callback: DoneCallbackType) -> None:
         """Calls ``callback(this intercepted call)`` once it is done (at once if it is)."""
         if not self._finished():
             if self._pending_callbacks is None:
@@ -349,7 +402,7 @@ class InterceptedCall:
         else:
             call.add_done_callback(functools.partial(_relay, callback, self))
 
-    def time_remaining(self):
+    def time_remaining(self) -> Optional[float]:
         """Seconds left before the deadline of the call the interceptors returned (while
         they run: of the caller's timeout); None without one.
 
@@ -365,7 +418,7 @@ class InterceptedCall:
             return None
         return max(self._deadline - _monotonic(), 0.0)
 
-    async def initial_metadata(self):
+    async def initial_metadata(self) -> Optional[Metadata]:
         call, error = await self._outcome()
         if call is not None:
             return await call.initial_metadata()
@@ -373,9 +426,9 @@ class InterceptedCall:
             return error.initial_metadata()
         if isinstance(error, _CancelledError):
             return None
-        raise error
+        raise error  # type: ignore[misc]  # not None: no call
 
-    async def trailing_metadata(self):
+    async def trailing_metadata(self) -> Optional[Metadata]:
         call, error = await self._outcome()
         if call is not None:
             return await call.trailing_metadata()
@@ -383,9 +436,9 @@ class InterceptedCall:
             return error.trailing_metadata()
         if isinstance(error, _CancelledError):
             return None
-        raise error
+        raise error  # type: ignore[misc]  # not None: no call
 
-    async def code(self):
+    async def code(self) -> StatusCode:
         call, error = await self._outcome()
         if call is not None:
             return await call.code()
@@ -393,9 +446,9 @@ class InterceptedCall:
             return error.code()
         if isinstance(error, _CancelledError):
             return StatusCode.CANCELLED
-        raise error
+        raise error  # type: ignore[misc]  # not None: no call
 
-    async def details(self):
+    async def details(self) -> Optional[str]:
         call, error = await self._outcome()
         if call is not None:
             return await call.details()
@@ -403,9 +456,9 @@ class InterceptedCall:
             return error.details()
         if isinstance(error, _CancelledError):
             return LOCAL_CANCELLATION_DETAILS
-        raise error
+        raise error  # type: ignore[misc]  # not None: no call
 
-    async def debug_error_string(self):
+    async def debug_error_string(self) -> Optional[str]:
         call, error = await self._outcome()
         if call is not None:
             return await call.debug_error_string()
@@ -413,7 +466,7 @@ class InterceptedCall:
             return error.debug_error_string()
         if isinstance(error, _CancelledError):
             return ""
-        raise error
+        raise error  # type: ignore[misc]  # not None: no call
 
     async def wait_for_connection(self) -> None:
         call = await Awaitable(self._chain_call)
@@ -425,7 +478,7 @@ class InterceptedCall:
         method = getattr(call, "last_response_compressed", None)
         return bool(method()) if method is not None else False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if not self._finished():
             return f"<{type(self).__name__} with its interceptors running>"
         if self._call is not None:
@@ -437,7 +490,7 @@ class InterceptedCall:
 
 # -- unary responses ---------------------------------------------------------------------
 
-class UnaryUnaryCallResponse:
+class UnaryUnaryCallResponse(Generic[ResponseType]):
     """The finished call standing for a response an interceptor returned instead of a call.
 
     ``await`` gives the response; status OK, details "", metadata None (grpc.aio's values).
@@ -445,7 +498,7 @@ class UnaryUnaryCallResponse:
 
     __slots__ = ("_response",)
 
-    def __init__(self, response):
+    def __init__(self, response: ResponseType) -> None:
         self._response = response
 
     def cancel(self) -> bool:
@@ -457,50 +510,55 @@ class UnaryUnaryCallResponse:
     def done(self) -> bool:
         return True
 
-    def add_done_callback(self, callback) -> None:
+    def add_done_callback(self, callback: DoneCallbackType) -> None:
         callback(self)
 
-    def time_remaining(self):
+    def time_remaining(self) -> Optional[float]:
         return None
 
-    async def initial_metadata(self):
+    async def initial_metadata(self) -> Optional[Metadata]:
         return None
 
-    async def trailing_metadata(self):
+    async def trailing_metadata(self) -> Optional[Metadata]:
         return None
 
-    async def code(self):
+    async def code(self) -> StatusCode:
         return StatusCode.OK
 
-    async def details(self):
+    async def details(self) -> str:
         return ""
 
-    async def debug_error_string(self):
+    async def debug_error_string(self) -> Optional[str]:
         return None
 
     async def wait_for_connection(self) -> None:
         return None
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, ResponseType]:
         return self._response
         yield  # noqa: unreachable - makes this a generator, as __await__ must be
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._response!r}>"
 
 
-class _AwaitsResponse:
+class _AwaitsResponse(InterceptedCall[RequestType, ResponseType]):
     """``await`` on an intercepted unary-response call: the response of the call returned."""
 
     __slots__ = ()
 
-    def __await__(self):
+    if TYPE_CHECKING:
+        _call: Optional[AwaitableCall[ResponseType]]
+
+        def _chain_call(self) -> Generator[Any, None, AwaitableCall[ResponseType]]: ...
+
+    def __await__(self) -> Generator[Any, None, ResponseType]:
         call = self._call
         if call is not None:
             return call.__await__()
         return self._await_chain()
 
-    def _await_chain(self):
+    def _await_chain(self) -> Generator[Any, None, ResponseType]:
         call = yield from self._chain_call()
         return (yield from call.__await__())
 
@@ -511,46 +569,55 @@ _GRPC_CALLS = {name: grpcio_bases(f"aio.{name}") for name in (
     "UnaryUnaryCall", "UnaryStreamCall", "StreamUnaryCall", "StreamStreamCall")}
 
 
-class InterceptedUnaryUnaryCall(_AwaitsResponse, InterceptedCall):
+class InterceptedUnaryUnaryCall(_AwaitsResponse[RequestType, ResponseType],
+                                InterceptedCall[RequestType, ResponseType]):
     """A unary-unary call run through interceptors: ``await`` it for the response."""
 
     __slots__ = ()
     _call_class = UnaryUnaryCall
 
-    def _returned(self, result):
+    def _returned(self, result: Any) -> AwaitableCall[ResponseType]:
         if isinstance(result, _UNARY_UNARY_CALLS):
             return result
         return UnaryUnaryCallResponse(result)
 
 
-class InterceptedUnaryStreamCall(ReadsThrough, InterceptedCall):
+class InterceptedUnaryStreamCall(ReadsThrough[RequestType, ResponseType],
+                                 InterceptedCall[RequestType, ResponseType]):
     """A unary-stream call run through interceptors: ``async for`` over it, or ``read()``."""
 
     __slots__ = ("_last", "_responses")
     _call_class = UnaryStreamCall
     _keeps_last = True
 
-    def _run_chain(self, multicallable, state, request, timeout, metadata, credentials,
-                   wait_for_ready, compression):
+    def _run_chain(self, multicallable: _Multicallable[RequestType, ResponseType],
+                   state: LoopState, request: RequestType, timeout: Optional[float],
+                   metadata: Optional[MetadataType], credentials: Optional[CallCredentials],
+                   wait_for_ready: Optional[bool], compression: int) -> None:
         self._init_responses()
         InterceptedCall._run_chain(self, multicallable, state, request, timeout, metadata,
                                    credentials, wait_for_ready, compression)
 
 
-class InterceptedStreamUnaryCall(_AwaitsResponse, WritesThrough, InterceptedCall):
+class InterceptedStreamUnaryCall(_AwaitsResponse[RequestType, ResponseType],
+                                 WritesThrough[RequestType, ResponseType],
+                                 InterceptedCall[RequestType, ResponseType]):
     """A stream-unary call run through interceptors: pass an iterator, or ``write()`` then
     ``await`` it."""
 
     __slots__ = ("_requests", "_writes_done")
     _call_class = StreamUnaryCall
 
-    def _run_chain(self, multicallable, state, request_iterator, timeout, metadata,
-                   credentials, wait_for_ready, compression):
+    def _run_chain(self, multicallable: _Multicallable[RequestType, ResponseType],
+                   state: LoopState, request_iterator: Optional[RequestIterableType],
+                   timeout: Optional[float], metadata: Optional[MetadataType],
+                   credentials: Optional[CallCredentials], wait_for_ready: Optional[bool],
+                   compression: int) -> None:
         request_iterator = self._init_requests(state.loop, request_iterator)
         InterceptedCall._run_chain(self, multicallable, state, request_iterator, timeout,
                                    metadata, credentials, wait_for_ready, compression)
 
-    def _returned(self, result):
+    def _returned(self, result: Any) -> AwaitableCall[ResponseType]:
         # grpc.aio passes on whatever comes back; a plain response fails at ``await`` there.
         # Here it is a finished call giving that response, as for unary-unary.
         if isinstance(result, _STREAM_UNARY_CALLS):
@@ -558,15 +625,20 @@ class InterceptedStreamUnaryCall(_AwaitsResponse, WritesThrough, InterceptedCall
         return UnaryUnaryCallResponse(result)
 
 
-class InterceptedStreamStreamCall(ReadsThrough, WritesThrough, InterceptedCall):
+class InterceptedStreamStreamCall(ReadsThrough[RequestType, ResponseType],
+                                  WritesThrough[RequestType, ResponseType],
+                                  InterceptedCall[RequestType, ResponseType]):
     """A stream-stream call run through interceptors: ``write()``/``read()``, ``async for``."""
 
     __slots__ = ("_last", "_responses", "_requests", "_writes_done")
     _call_class = StreamStreamCall
     _keeps_last = True
 
-    def _run_chain(self, multicallable, state, request_iterator, timeout, metadata,
-                   credentials, wait_for_ready, compression):
+    def _run_chain(self, multicallable: _Multicallable[RequestType, ResponseType],
+                   state: LoopState, request_iterator: Optional[RequestIterableType],
+                   timeout: Optional[float], metadata: Optional[MetadataType],
+                   credentials: Optional[CallCredentials], wait_for_ready: Optional[bool],
+                   compression: int) -> None:
         self._init_responses()
         request_iterator = self._init_requests(state.loop, request_iterator)
         InterceptedCall._run_chain(self, multicallable, state, request_iterator, timeout,
@@ -574,10 +646,12 @@ class InterceptedStreamStreamCall(ReadsThrough, WritesThrough, InterceptedCall):
 
 
 # What counts as "a call" when an interceptor returns: ours first (the common case).
-_UNARY_UNARY_CALLS = (UnaryUnaryCall, InterceptedUnaryUnaryCall, UnaryUnaryCallResponse,
-                      *_GRPC_CALLS["UnaryUnaryCall"])
-_STREAM_UNARY_CALLS = (StreamUnaryCall, InterceptedStreamUnaryCall, UnaryUnaryCallResponse,
-                       *_GRPC_CALLS["StreamUnaryCall"])
+_UNARY_UNARY_CALLS: tuple[type[AwaitableCall[Any]], ...] = (
+    UnaryUnaryCall, InterceptedUnaryUnaryCall, UnaryUnaryCallResponse,
+    *_GRPC_CALLS["UnaryUnaryCall"])
+_STREAM_UNARY_CALLS: tuple[type[AwaitableCall[Any]], ...] = (
+    StreamUnaryCall, InterceptedStreamUnaryCall, UnaryUnaryCallResponse,
+    *_GRPC_CALLS["StreamUnaryCall"])
 InterceptedUnaryStreamCall._stream_calls = (
     UnaryStreamCall, InterceptedUnaryStreamCall, StreamResponseCall,
     *_GRPC_CALLS["UnaryStreamCall"])

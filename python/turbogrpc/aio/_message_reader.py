@@ -7,17 +7,29 @@ deserializers known to take one: the ``FromString`` of protobuf message classes,
 generated code registers. Every other deserializer, and the raw-bytes API, gets ``bytes``.
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional, Union
 
-__all__ = ["message_reader", "as_bytes"]
+if TYPE_CHECKING:
+    from ._typing import DeserializingFunction
+
+__all__ = ["message_reader", "as_bytes", "MessageReader", "RawMessage"]
+
+# A received message as the engine delivers it: bytes, or a read-only view of its buffer.
+RawMessage = Union[bytes, memoryview]
+# What message_reader() returns: turns a RawMessage into what the application sees.
+MessageReader = Callable[[RawMessage], Any]
 
 
-def as_bytes(raw):
+def as_bytes(raw: RawMessage) -> bytes:
     """``raw`` as bytes (views are copied once, here)."""
     return raw if raw.__class__ is bytes else bytes(raw)
 
 
-def _takes_views(deserializer):
+def _takes_views(deserializer: DeserializingFunction) -> bool:
     if getattr(deserializer, "__name__", None) != "FromString":
         return False
     owner = getattr(deserializer, "__self__", None)
@@ -26,15 +38,15 @@ def _takes_views(deserializer):
             and issubclass(owner, protobuf.Message))
 
 
-def message_reader(deserializer):
+def message_reader(deserializer: Optional[DeserializingFunction]) -> MessageReader:
     """A one-argument callable taking what the engine delivered: ``deserializer`` itself when it
     takes views, else ``deserializer`` fed bytes, or ``as_bytes`` when there is none."""
     if deserializer is None:
         return as_bytes
     if _takes_views(deserializer):
-        return deserializer
+        return deserializer  # type: ignore[return-value]  # a protobuf FromString: takes views
 
-    def read_bytes(raw):
+    def read_bytes(raw: RawMessage) -> Any:
         return deserializer(raw if raw.__class__ is bytes else bytes(raw))
 
     return read_bytes

@@ -4,15 +4,24 @@ Values are ``str``, or ``bytes`` for keys ending in ``-bin``. Entries are groupe
 first-seen order, as grpc.aio does.
 """
 
+from __future__ import annotations
+
 import types
-from collections.abc import ItemsView, KeysView, ValuesView
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Sequence, ValuesView
+from typing import TYPE_CHECKING, Any, Optional
 
 from .._errors import UsageTypeError
 from .._grpcio import grpcio_bases
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from ._typing import MetadataKey, MetadataValue, MetadatumType
+
 __all__ = ["Metadata", "as_pairs", "checked_pairs"]
 
-_GRPC_METADATA = grpcio_bases("aio.Metadata")  # () without grpcio
+# () without grpcio. Any: grpcio's class, whose instances offer items() as ours do.
+_GRPC_METADATA: tuple[Any, ...] = grpcio_bases("aio.Metadata")
 
 
 class Metadata:
@@ -30,42 +39,42 @@ class Metadata:
     __slots__ = ("_entries",)
 
     # Subscriptable in annotations, as grpc.aio's (a typing Collection): Metadata[str].
-    __class_getitem__ = classmethod(types.GenericAlias)
+    __class_getitem__ = classmethod(types.GenericAlias)  # type: ignore[var-annotated]
 
-    def __init__(self, *args):
-        self._entries = {}
+    def __init__(self, *args: MetadatumType) -> None:
+        self._entries: dict[MetadataKey, list[MetadataValue]] = {}
         for key, value in args:
             self.add(key, value)
 
     @classmethod
-    def from_tuple(cls, raw_metadata):
+    def from_tuple(cls, raw_metadata: Optional[Iterable[MetadatumType]]) -> Self:
         """Builds Metadata from a sequence of ``(key, value)`` pairs (None gives empty)."""
         if raw_metadata:
             return cls(*raw_metadata)
         return cls()
 
-    def add(self, key, value):
+    def add(self, key: MetadataKey, value: MetadataValue) -> None:
         values = self._entries.get(key)
         if values is None:
             self._entries[key] = [value]
         else:
             values.append(value)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return sum(map(len, self._entries.values()))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: MetadataKey) -> MetadataValue:
         values = self._entries.get(key)
         if not values:
             raise KeyError(repr(key))
         return values[0]
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: MetadataKey, value: MetadataValue) -> None:
         # A new list, as grpc.aio does: a list got from get_all() earlier does not change.
         values = self._entries.get(key)
         self._entries[key] = [value, *values[1:]] if values else [value]
 
-    def __delitem__(self, key):
+    def __delitem__(self, key: MetadataKey) -> None:
         values = self._entries.get(key)
         if not values:
             raise KeyError(repr(key))
@@ -73,37 +82,38 @@ class Metadata:
         if not values:
             del self._entries[key]
 
-    def delete_all(self, key):
+    def delete_all(self, key: MetadataKey) -> None:
         del self._entries[key]
 
-    def get(self, key, default=None):
+    def get(self, key: MetadataKey,
+            default: Optional[MetadataValue] = None) -> Optional[MetadataValue]:
         values = self._entries.get(key)
         return values[0] if values else default
 
-    def get_all(self, key):
+    def get_all(self, key: MetadataKey) -> list[MetadataValue]:
         return self._entries.get(key, [])
 
-    def set_all(self, key, values):
+    def set_all(self, key: MetadataKey, values: Iterable[MetadataValue]) -> None:
         self._entries[key] = list(values)
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key in self._entries
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[MetadatumType]:
         for key, values in self._entries.items():
             for value in values:
                 yield (key, value)
 
-    def keys(self):
+    def keys(self) -> KeysView[MetadataKey]:
         return KeysView(self._entries)
 
-    def values(self):
+    def values(self) -> ValuesView[list[MetadataValue]]:
         return ValuesView(self._entries)
 
-    def items(self):
+    def items(self) -> ItemsView[MetadataKey, list[MetadataValue]]:
         return ItemsView(self._entries)
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         # Order matters, as in grpc.aio (its entries are an OrderedDict): keys in first-seen
         # order, values in order. grpc.aio's Metadata with the same entries is equal too.
         if isinstance(other, Metadata):
@@ -114,20 +124,20 @@ class Metadata:
             return list(self._entries.items()) == list(other.items())
         return NotImplemented
 
-    __hash__ = None  # mutable
+    __hash__ = None  # type: ignore[assignment]  # mutable: unhashable, as grpc.aio's
 
-    def __add__(self, other):
+    def __add__(self, other: object) -> Metadata:
         if isinstance(other, Metadata):
             return Metadata(*self, *other)
         if isinstance(other, tuple):
             return Metadata(*self, *other)
         return NotImplemented
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({tuple(self)!r})"
 
 
-def as_pairs(metadata):
+def as_pairs(metadata: Optional[Iterable[MetadatumType]]) -> Sequence[MetadatumType]:
     """User metadata (Metadata, sequence of pairs or None) as what the engine takes.
 
     Tuples and lists pass through untouched: the engine validates every key and value and
@@ -137,7 +147,7 @@ def as_pairs(metadata):
         return ()
     kind = type(metadata)
     if kind is tuple or kind is list:
-        return metadata
+        return metadata  # type: ignore[return-value]  # a tuple or list (kind), so a Sequence
     if isinstance(metadata, Metadata):
         return tuple(metadata)
     if isinstance(metadata, (str, bytes, dict)) or not hasattr(metadata, "__iter__"):
@@ -147,7 +157,8 @@ def as_pairs(metadata):
     return tuple(metadata)
 
 
-def checked_pairs(metadata, what):
+def checked_pairs(metadata: Optional[Iterable[MetadatumType]],
+                  what: str) -> tuple[MetadatumType, ...]:
     """``metadata`` as a tuple of pairs, its types checked now (grpc.aio's rule for trailing
     metadata: str keys, str or bytes values), so the handler's own line raises TypeError
     (a UsageTypeError) instead of the call failing later. ``what`` names it in the error."""

@@ -7,11 +7,16 @@ kind instead, chosen once in ``channel.unary_unary()`` etc.: the plain classes n
 for interceptors.
 """
 
-import types
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from typing import (
+    TYPE_CHECKING, Any, ClassVar, Generic, Literal, Optional, TypeVar, Union, overload,
+)
 
 from .._errors import UsageError
 from .._grpcio import register_with_grpcio
-from ._call import UnaryUnaryCall
+from ._call import Call, UnaryUnaryCall
 from ._compression import compression_value
 from ._intercepted_call import (
     InterceptedStreamStreamCall, InterceptedStreamUnaryCall, InterceptedUnaryStreamCall,
@@ -21,33 +26,50 @@ from ._message_reader import message_reader
 from ._metadata import as_pairs
 from ._security import check_call_credentials, fetch_call_metadata
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
+from ._typing import MetadataType, RequestType, ResponseType
+
+if TYPE_CHECKING:
+    from .._credentials import CallCredentials
+    from ._channel import Channel
+    from ._client_interceptor import ClientInterceptor
+    from ._completion import LoopState
+    from ._compression import Compression
 
 __all__ = [
     "UnaryUnaryMultiCallable", "UnaryStreamMultiCallable",
     "StreamUnaryMultiCallable", "StreamStreamMultiCallable", "intercepting_multicallable",
 ]
 
+# grpc.aio's generic forms of _typing's SerializingFunction, DeserializingFunction and
+# RequestIterableType: the request and response types of a multicallable come from them.
+RequestSerializer = Callable[[RequestType], bytes]
+ResponseDeserializer = Callable[[bytes], ResponseType]
+RequestIterable = Union[Iterable[RequestType], AsyncIterable[RequestType]]
+_CallT = TypeVar("_CallT", bound=Call)
 
-def _check_call_options(timeout):
+
+def _check_call_options(timeout: Optional[float]) -> None:
     if timeout is not None and not isinstance(timeout, (int, float)):
         raise UsageError(f"timeout must be a number of seconds or None, got {timeout!r}")
     if timeout is not None and timeout != timeout:
         raise UsageError("timeout is NaN: give a number of seconds, or None for no deadline")
 
 
-class _MultiCallable:
+class _MultiCallable(Generic[RequestType, ResponseType]):
     __slots__ = ("_channel", "_method", "_serializer", "_deserializer")
-    # Subscriptable in annotations, as grpc.aio's (UnaryUnaryMultiCallable[Req, Resp]).
-    __class_getitem__ = classmethod(types.GenericAlias)
 
-    def __init__(self, channel, method, request_serializer, response_deserializer):
+    def __init__(self, channel: Channel, method: str,
+                 request_serializer: Optional[RequestSerializer[RequestType]],
+                 response_deserializer: Optional[ResponseDeserializer[ResponseType]]) -> None:
         self._channel = channel
         self._method = method
         self._serializer = request_serializer
         self._deserializer = message_reader(response_deserializer)
 
-    def _invoke(self, call_class, request, timeout, metadata, credentials, wait_for_ready,
-                compression):
+    def _invoke(self, call_class: Callable[..., _CallT], request: object,
+                timeout: Optional[float], metadata: Optional[MetadataType],
+                credentials: Optional[CallCredentials], wait_for_ready: Optional[bool],
+                compression: Optional[Compression]) -> _CallT:
         # The common cases (no timeout, a plain float) skip the checks; NaN != NaN sends it there.
         if timeout is not None and (type(timeout) is not float or timeout != timeout):
             _check_call_options(timeout)
@@ -65,8 +87,11 @@ class _MultiCallable:
             channel._compression if compression is None else compression_value(compression),
         )
 
-    def _invoke_with_credentials(self, call_class, state, method, request, timeout, metadata,
-                                 credentials, wait_for_ready, compression):
+    def _invoke_with_credentials(self, call_class: Callable[..., _CallT], state: LoopState,
+                                 method: str, request: object, timeout: Optional[float],
+                                 metadata: Optional[MetadataType],
+                                 credentials: Optional[CallCredentials],
+                                 wait_for_ready: Optional[bool], compression: int) -> _CallT:
         # The call starts held in the engine (its deadline running) until the plugins answer.
         channel = self._channel
         call_credentials = check_call_credentials(channel, credentials)
@@ -79,11 +104,11 @@ class _MultiCallable:
             fetch_call_metadata(call, channel, method, call_credentials)
         return call
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._method}>"
 
 
-class UnaryUnaryMultiCallable(_MultiCallable):
+class UnaryUnaryMultiCallable(_MultiCallable[RequestType, ResponseType]):
     """Starts unary-unary calls.
 
     Example::
@@ -96,13 +121,16 @@ class UnaryUnaryMultiCallable(_MultiCallable):
 
     __slots__ = ()
 
-    def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request: RequestType, *, timeout: Optional[float] = None,
+                 metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> UnaryUnaryCall[RequestType, ResponseType]:
         return self._invoke(UnaryUnaryCall, request, timeout, metadata, credentials,
                             wait_for_ready, compression)
 
 
-class UnaryStreamMultiCallable(_MultiCallable):
+class UnaryStreamMultiCallable(_MultiCallable[RequestType, ResponseType]):
     """Starts unary-stream calls.
 
     Example::
@@ -113,13 +141,16 @@ class UnaryStreamMultiCallable(_MultiCallable):
 
     __slots__ = ()
 
-    def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request: RequestType, *, timeout: Optional[float] = None,
+                 metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> UnaryStreamCall[RequestType, ResponseType]:
         return self._invoke(UnaryStreamCall, request, timeout, metadata, credentials,
                             wait_for_ready, compression)
 
 
-class StreamUnaryMultiCallable(_MultiCallable):
+class StreamUnaryMultiCallable(_MultiCallable[RequestType, ResponseType]):
     """Starts stream-unary calls.
 
     Example::
@@ -129,13 +160,16 @@ class StreamUnaryMultiCallable(_MultiCallable):
 
     __slots__ = ()
 
-    def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request_iterator: Optional[RequestIterable[RequestType]] = None,
+                 timeout: Optional[float] = None, metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> StreamUnaryCall[RequestType, ResponseType]:
         return self._invoke(StreamUnaryCall, request_iterator, timeout, metadata, credentials,
                             wait_for_ready, compression)
 
 
-class StreamStreamMultiCallable(_MultiCallable):
+class StreamStreamMultiCallable(_MultiCallable[RequestType, ResponseType]):
     """Starts stream-stream calls.
 
     Example::
@@ -146,8 +180,11 @@ class StreamStreamMultiCallable(_MultiCallable):
 
     __slots__ = ()
 
-    def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request_iterator: Optional[RequestIterable[RequestType]] = None,
+                 timeout: Optional[float] = None, metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> StreamStreamCall[RequestType, ResponseType]:
         return self._invoke(StreamStreamCall, request_iterator, timeout, metadata, credentials,
                             wait_for_ready, compression)
 
@@ -165,81 +202,106 @@ class _Intercepting:
 
     __slots__ = ()
 
-    def _setup(self, interceptors):
-        self._intercepts = tuple(getattr(each, self._intercept_name) for each in interceptors)
-        self._method_bytes = self._method.encode("utf-8")  # ClientCallDetails.method
+    _intercept_name: ClassVar[str]
+    _method: str
+    # The slots of the classes below: each interceptor's bound intercept_<kind> method, and
+    # the path as bytes.
+    _intercepts: tuple[Callable[..., Any], ...]
+    _method_bytes: bytes
+
+    def _setup(self, interceptors: Sequence[ClientInterceptor]) -> None:
+        # (both are slots of the subclasses: mypy only sees this class's empty __slots__)
+        self._intercepts = tuple(  # type: ignore[misc]
+            getattr(each, self._intercept_name) for each in interceptors)
+        self._method_bytes = self._method.encode("utf-8")  # type: ignore[misc]  # details.method
 
     @staticmethod
-    def _checked_timeout(timeout):
+    def _checked_timeout(timeout: float) -> float:
         """A timeout an interceptor passed on, checked as a caller's is; float seconds."""
         _check_call_options(timeout)
         return float(timeout)
 
 
-class InterceptingUnaryUnaryMultiCallable(_Intercepting, UnaryUnaryMultiCallable):
+class InterceptingUnaryUnaryMultiCallable(_Intercepting,
+                                        UnaryUnaryMultiCallable[RequestType, ResponseType]):
     """A UnaryUnaryMultiCallable whose calls run through the channel's interceptors."""
 
     __slots__ = ("_intercepts", "_method_bytes")
     _intercept_name = "intercept_unary_unary"
 
-    def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request: RequestType, *, timeout: Optional[float] = None,
+                 metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> UnaryUnaryCall[RequestType, ResponseType]:
         channel = self._channel
         call = _new_object(InterceptedUnaryUnaryCall)
         call._run_chain(
             self, channel._loop_state(), request, timeout, metadata, credentials, wait_for_ready,
             channel._compression if compression is None else compression_value(compression))
-        return call
+        return call  # type: ignore[return-value]  # a registered virtual subclass of the call
 
 
-class InterceptingUnaryStreamMultiCallable(_Intercepting, UnaryStreamMultiCallable):
+class InterceptingUnaryStreamMultiCallable(_Intercepting,
+                                        UnaryStreamMultiCallable[RequestType, ResponseType]):
     """A UnaryStreamMultiCallable whose calls run through the channel's interceptors."""
 
     __slots__ = ("_intercepts", "_method_bytes")
     _intercept_name = "intercept_unary_stream"
 
-    def __call__(self, request, *, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request: RequestType, *, timeout: Optional[float] = None,
+                 metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> UnaryStreamCall[RequestType, ResponseType]:
         channel = self._channel
         call = _new_object(InterceptedUnaryStreamCall)
         call._run_chain(
             self, channel._loop_state(), request, timeout, metadata, credentials, wait_for_ready,
             channel._compression if compression is None else compression_value(compression))
-        return call
+        return call  # type: ignore[return-value]  # a registered virtual subclass of the call
 
 
-class InterceptingStreamUnaryMultiCallable(_Intercepting, StreamUnaryMultiCallable):
+class InterceptingStreamUnaryMultiCallable(_Intercepting,
+                                        StreamUnaryMultiCallable[RequestType, ResponseType]):
     """A StreamUnaryMultiCallable whose calls run through the channel's interceptors."""
 
     __slots__ = ("_intercepts", "_method_bytes")
     _intercept_name = "intercept_stream_unary"
 
-    def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request_iterator: Optional[RequestIterable[RequestType]] = None,
+                 timeout: Optional[float] = None, metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> StreamUnaryCall[RequestType, ResponseType]:
         channel = self._channel
         call = _new_object(InterceptedStreamUnaryCall)
         call._run_chain(
             self, channel._loop_state(), request_iterator, timeout, metadata, credentials,
             wait_for_ready,
             channel._compression if compression is None else compression_value(compression))
-        return call
+        return call  # type: ignore[return-value]  # a registered virtual subclass of the call
 
 
-class InterceptingStreamStreamMultiCallable(_Intercepting, StreamStreamMultiCallable):
+class InterceptingStreamStreamMultiCallable(_Intercepting,
+                                        StreamStreamMultiCallable[RequestType, ResponseType]):
     """A StreamStreamMultiCallable whose calls run through the channel's interceptors."""
 
     __slots__ = ("_intercepts", "_method_bytes")
     _intercept_name = "intercept_stream_stream"
 
-    def __call__(self, request_iterator=None, timeout=None, metadata=None, credentials=None,
-                 wait_for_ready=None, compression=None):
+    def __call__(self, request_iterator: Optional[RequestIterable[RequestType]] = None,
+                 timeout: Optional[float] = None, metadata: Optional[MetadataType] = None,
+                 credentials: Optional[CallCredentials] = None,
+                 wait_for_ready: Optional[bool] = None, compression: Optional[Compression] = None,
+                 ) -> StreamStreamCall[RequestType, ResponseType]:
         channel = self._channel
         call = _new_object(InterceptedStreamStreamCall)
         call._run_chain(
             self, channel._loop_state(), request_iterator, timeout, metadata, credentials,
             wait_for_ready,
             channel._compression if compression is None else compression_value(compression))
-        return call
+        return call  # type: ignore[return-value]  # a registered virtual subclass of the call
 
 
 _PLAIN = (UnaryUnaryMultiCallable, UnaryStreamMultiCallable, StreamUnaryMultiCallable,
@@ -248,8 +310,35 @@ _INTERCEPTING = (InterceptingUnaryUnaryMultiCallable, InterceptingUnaryStreamMul
                  InterceptingStreamUnaryMultiCallable, InterceptingStreamStreamMultiCallable)
 
 
-def intercepting_multicallable(kind, interceptors, channel, method, request_serializer,
-                               response_deserializer):
+@overload
+def intercepting_multicallable(
+    kind: Literal[0], interceptors: Sequence[ClientInterceptor], channel: Channel, method: str,
+    request_serializer: Optional[RequestSerializer[RequestType]],
+    response_deserializer: Optional[ResponseDeserializer[ResponseType]],
+) -> UnaryUnaryMultiCallable[RequestType, ResponseType]: ...
+@overload
+def intercepting_multicallable(
+    kind: Literal[1], interceptors: Sequence[ClientInterceptor], channel: Channel, method: str,
+    request_serializer: Optional[RequestSerializer[RequestType]],
+    response_deserializer: Optional[ResponseDeserializer[ResponseType]],
+) -> UnaryStreamMultiCallable[RequestType, ResponseType]: ...
+@overload
+def intercepting_multicallable(
+    kind: Literal[2], interceptors: Sequence[ClientInterceptor], channel: Channel, method: str,
+    request_serializer: Optional[RequestSerializer[RequestType]],
+    response_deserializer: Optional[ResponseDeserializer[ResponseType]],
+) -> StreamUnaryMultiCallable[RequestType, ResponseType]: ...
+@overload
+def intercepting_multicallable(
+    kind: Literal[3], interceptors: Sequence[ClientInterceptor], channel: Channel, method: str,
+    request_serializer: Optional[RequestSerializer[RequestType]],
+    response_deserializer: Optional[ResponseDeserializer[ResponseType]],
+) -> StreamStreamMultiCallable[RequestType, ResponseType]: ...
+def intercepting_multicallable(
+    kind: int, interceptors: Sequence[ClientInterceptor], channel: Channel, method: str,
+    request_serializer: Optional[RequestSerializer[RequestType]],
+    response_deserializer: Optional[ResponseDeserializer[ResponseType]],
+) -> _MultiCallable[RequestType, ResponseType]:
     """The multicallable of ``kind`` (0 unary-unary, 1 unary-stream, 2 stream-unary,
     3 stream-stream) for a channel with client interceptors: the plain class when none of
     them is of that kind."""

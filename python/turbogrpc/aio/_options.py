@@ -12,17 +12,23 @@ the same table for readers; a unit test keeps the two equal):
   all. All of this runs once, when the channel or server is created.
 """
 
+from __future__ import annotations
+
 import sys
 import warnings
-from typing import Any, Sequence, Tuple
+from collections.abc import Iterable, Mapping
+from types import FrameType
+from typing import Any, Optional, Union
 
 from .._errors import UnsupportedOptionWarning, UsageError
+from ._typing import ChannelArgumentType
 
 __all__ = ["ChannelArgumentType", "channel_options", "server_options", "option_value",
            "reuse_port", "OPTIONS", "HONOURED", "NO_OP", "UNSUPPORTED"]
 
-# grpc.aio's type of ``options`` (grpc.aio.ChannelArgumentType), for annotations.
-ChannelArgumentType = Sequence[Tuple[str, Any]]
+# ChannelArgumentType (grpc.aio's type of ``options``) is re-exported from _typing for
+# turbogrpc.aio. These functions also take a dict, or any iterable of pairs.
+OptionsArgument = Union[Iterable[tuple[str, Any]], dict[str, Any], None]
 
 # Converted into the engine's option dicts (create_channel / start_server, docs/seam.md).
 _CHANNEL_KEYS = {
@@ -47,8 +53,11 @@ _STRING_VALUED = ("authority", "user_agent")
 
 HONOURED, NO_OP, UNSUPPORTED = "honoured", "accepted no-op", "not supported"
 
+# HONOURED, NO_OP, UNSUPPORTED, or _no_op_if(value)
+Classification = Union[str, tuple[str, object]]
 
-def _no_op_if(value):
+
+def _no_op_if(value: object) -> tuple[str, object]:
     """Classification of a switch for a grpc feature turbogrpc lacks: a no-op when set to
     ``value`` (the feature stays off, as here), not supported otherwise."""
     return ("if", value)
@@ -59,7 +68,7 @@ _H, _N, _U = HONOURED, NO_OP, UNSUPPORTED
 # name -> (on a channel, on a server). Options honoured but not in the key tables above are
 # read where they apply: the default compression (_channel / _server), the TLS name override
 # (_security), SO_REUSEPORT (reuse_port, for the server's listen).
-OPTIONS = {
+OPTIONS: dict[str, tuple[Classification, Classification]] = {
     # message and metadata limits (docs/limits.md)
     "grpc.max_receive_message_length": (_H, _H),
     "grpc.max_send_message_length": (_H, _H),
@@ -173,20 +182,21 @@ OPTIONS = {
 }
 
 
-def _ignored(classification, value):
+def _ignored(classification: Classification, value: object) -> bool:
     """Whether an option is not supported (for the warning), given its classification."""
     if type(classification) is tuple:  # _no_op_if(value)
         return value != classification[1]
     return classification == UNSUPPORTED
 
 
-def _convert(options, known, side, what):
-    result = {}
+def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
+             what: str) -> dict[str, Union[int, str]]:
+    result: dict[str, Union[int, str]] = {}
     if not options:
         return result
     if isinstance(options, dict):
         options = options.items()
-    ignored = None
+    ignored: Optional[list[str]] = None
     for item in options:
         try:
             name, value = item
@@ -214,7 +224,7 @@ def _convert(options, known, side, what):
     return result
 
 
-def _warn_ignored(names, what):
+def _warn_ignored(names: Iterable[str], what: str) -> None:
     listed = ", ".join(repr(name) for name in names)
     warnings.warn(
         f"turbogrpc does not implement these {what} options and ignores them: {listed} "
@@ -222,10 +232,10 @@ def _warn_ignored(names, what):
         UnsupportedOptionWarning, stacklevel=_caller_stacklevel())
 
 
-def _caller_stacklevel():
+def _caller_stacklevel() -> int:
     """The stacklevel of the first frame outside turbogrpc: the application's line that
     created the channel or server, whichever turbogrpc function it called."""
-    frame = sys._getframe(1)  # _warn_ignored: warnings.warn's stacklevel 1
+    frame: Optional[FrameType] = sys._getframe(1)  # _warn_ignored: warnings.warn's stacklevel 1
     level = 1
     while frame is not None:
         module = frame.f_globals.get("__name__", "")
@@ -236,17 +246,17 @@ def _caller_stacklevel():
     return 1
 
 
-def channel_options(options):
+def channel_options(options: OptionsArgument) -> dict[str, Union[int, str]]:
     """The dict ``_engine.create_channel`` takes; warns once about options not supported."""
     return _convert(options, _CHANNEL_KEYS, 0, "channel")
 
 
-def server_options(options):
+def server_options(options: OptionsArgument) -> dict[str, Union[int, str]]:
     """The dict ``_engine.start_server`` takes; warns once about options not supported."""
     return _convert(options, _SERVER_KEYS, 1, "server")
 
 
-def option_value(options, name):
+def option_value(options: OptionsArgument, name: str) -> Any:
     """The last value given for ``name`` in grpc-style options, or None."""
     if isinstance(options, dict):
         return options.get(name)
@@ -257,7 +267,7 @@ def option_value(options, name):
     return found
 
 
-def reuse_port(options) -> bool:
+def reuse_port(options: OptionsArgument) -> bool:
     """``grpc.so_reuseport`` for the server's listening sockets: on unless it is 0 (grpcio's
     default is 1: SO_REUSEPORT on TCP listeners, so several servers may share a port)."""
     value = option_value(options, "grpc.so_reuseport")

@@ -6,21 +6,30 @@ fetches the plugins' metadata off the loop (``_call_credentials``) and then rele
 or ends it UNAVAILABLE with the plugin's reason, as grpcio does.
 """
 
+from __future__ import annotations
+
 import asyncio
 import logging
+from typing import TYPE_CHECKING, Optional, Union
 
 from .. import _engine
 from .._call_credentials import CallCredentialsError, call_credentials_metadata, service_url_and_method
 from .._credentials import CallCredentials, ChannelCredentials, LocalConnectionType
 from .._errors import UsageError
 from ._options import option_value
+from ._typing import ChannelArgumentType
+
+if TYPE_CHECKING:
+    from ._call import Call
+    from ._channel import Channel
 
 __all__ = ["channel_security", "check_call_credentials", "fetch_call_metadata"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 _UNAVAILABLE = 14
 _LOOPBACK_HOSTS = ("localhost", "127.", "[::1]", "::1", "ip6-localhost")
-_pending_fetches = set()  # strong references: the loop keeps tasks only weakly
+# Strong references: the loop keeps tasks only weakly.
+_pending_fetches: set[asyncio.Task[None]] = set()
 
 
 class ChannelSecurity:
@@ -29,7 +38,9 @@ class ChannelSecurity:
 
     __slots__ = ("tls", "call_credentials", "allows_call_credentials")
 
-    def __init__(self, tls=None, call_credentials=(), allows_call_credentials=False):
+    def __init__(self, tls: Optional[_engine.TlsClientContext] = None,
+                 call_credentials: tuple[CallCredentials, ...] = (),
+                 allows_call_credentials: bool = False) -> None:
         self.tls = tls
         self.call_credentials = call_credentials
         self.allows_call_credentials = allows_call_credentials
@@ -38,7 +49,9 @@ class ChannelSecurity:
 INSECURE = ChannelSecurity()
 
 
-def channel_security(credentials, target, options, engine_options):
+def channel_security(credentials: Optional[ChannelCredentials], target: str,
+                     options: Optional[ChannelArgumentType],
+                     engine_options: dict[str, Union[int, str]]) -> ChannelSecurity:
     """The ChannelSecurity of ``credentials``; puts the TLS name override into ``engine_options``."""
     if credentials is None:
         return INSECURE
@@ -68,7 +81,7 @@ def channel_security(credentials, target, options, engine_options):
     return ChannelSecurity(None, call_credentials, False)  # experimental insecure credentials
 
 
-def _check_local_target(kind, target):
+def _check_local_target(kind: LocalConnectionType, target: str) -> None:
     is_unix = target.startswith(("unix:", "unix-abstract:"))
     if kind == LocalConnectionType.UDS and not is_unix:
         raise UsageError(f"local credentials of type UDS need a unix: target, got {target!r}")
@@ -81,7 +94,8 @@ def _check_local_target(kind, target):
                 f"local credentials of type LOCAL_TCP need a loopback target, got {target!r}")
 
 
-def check_call_credentials(channel, credentials):
+def check_call_credentials(channel: Channel, credentials: Optional[CallCredentials],
+                           ) -> tuple[CallCredentials, ...]:
     """The call credentials a call carries (channel's, then the call's own), or () for none."""
     security = channel._security
     if credentials is None:
@@ -94,15 +108,17 @@ def check_call_credentials(channel, credentials):
     return security.call_credentials + (credentials,)
 
 
-def fetch_call_metadata(call, channel, method, call_credentials):
+def fetch_call_metadata(call: Call, channel: Channel, method: str,
+                        call_credentials: tuple[CallCredentials, ...]) -> None:
     """Runs the plugins for a call started held (awaits_metadata) and releases or fails it."""
     task = call._loop.create_task(_fetch(call, channel, method, call_credentials))
     _pending_fetches.add(task)
     task.add_done_callback(_pending_fetches.discard)
-    call.add_done_callback(lambda _call: task.cancel())
+    call.add_done_callback(lambda _call: task.cancel())  # type: ignore[arg-type]  # result unused
 
 
-async def _fetch(call, channel, method, call_credentials):
+async def _fetch(call: Call, channel: Channel, method: str,
+                 call_credentials: tuple[CallCredentials, ...]) -> None:
     service_url, method_name = service_url_and_method(
         channel._authority, method, channel._security.tls is not None)
     try:

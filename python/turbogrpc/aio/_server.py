@@ -5,11 +5,15 @@ context, and for async unary handlers run the handler inline (see _handlers.serv
 A server with interceptors hands each call to its chain instead (_server_interceptor.py).
 """
 
+from __future__ import annotations
+
 import asyncio
 import concurrent.futures
 import logging
 import os
 import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .. import _engine
 from .._grpcio import register_with_grpcio
@@ -17,12 +21,19 @@ from .._errors import UsageError
 from ._completion import check_generation, running_loop_state
 from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
 from ._context import ServicerContext, describe_exception, exception_text
-from ._handlers import (
-    HandlerCallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline,
-)
+from ._handlers import CallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline
 from ._options import option_value, reuse_port, server_options
 from ._server_interceptor import server_interceptors
 from ._server_security import PLAINTEXT, listener_security, refresh_certificates
+
+if TYPE_CHECKING:
+    from .._credentials import ServerCredentials
+    from ._completion import EngineEvent, LoopState
+    from ._compression import Compression
+    from ._handlers import GenericRpcHandler, RpcMethodHandler
+    from ._server_interceptor import ServerInterceptor
+    from ._server_security import CertificateFetcher, ListenerSecurity
+    from ._typing import ChannelArgumentType
 
 __all__ = ["Server", "server"]
 
@@ -32,8 +43,12 @@ _UNIMPLEMENTED, _RESOURCE_EXHAUSTED, _UNAVAILABLE, _UNKNOWN = 12, 8, 14, 2
 _NEW, _SERVING, _STOPPING, _STOPPED = "new", "serving", "stopping", "stopped"
 
 
-def server(migration_thread_pool=None, handlers=None, interceptors=None, options=None,
-           maximum_concurrent_rpcs=None, compression=None):
+def server(migration_thread_pool: concurrent.futures.Executor | None = None,
+           handlers: Sequence[GenericRpcHandler] | None = None,
+           interceptors: Sequence[ServerInterceptor] | None = None,
+           options: ChannelArgumentType | None = None,
+           maximum_concurrent_rpcs: int | None = None,
+           compression: Compression | None = None) -> Server:
     """Creates a Server (same arguments as grpc.aio.server).
 
     Example::
@@ -62,8 +77,12 @@ class Server:
         await server.stop(grace=1.0)
     """
 
-    def __init__(self, thread_pool=None, handlers=None, interceptors=None, options=None,
-                 maximum_concurrent_rpcs=None, compression=None):
+    def __init__(self, thread_pool: concurrent.futures.Executor | None = None,
+                 handlers: Sequence[GenericRpcHandler] | None = None,
+                 interceptors: Sequence[ServerInterceptor] | None = None,
+                 options: ChannelArgumentType | None = None,
+                 maximum_concurrent_rpcs: int | None = None,
+                 compression: Compression | None = None) -> None:
         chain = server_interceptors(interceptors)
         if maximum_concurrent_rpcs is not None and maximum_concurrent_rpcs < 1:
             raise UsageError("maximum_concurrent_rpcs must be None or a positive int")
@@ -77,27 +96,35 @@ class Server:
         self._limit = maximum_concurrent_rpcs
         self._interceptors = chain  # None: calls never look at interceptors
         self._thread_pool = thread_pool
-        self._own_pool = None
-        self._generic = []  # generic handlers, in the order they were added
-        self._registered = {}  # path -> handler, from add_registered_method_handlers
-        self._methods = {}  # path -> MethodEntry: looked up before any generic handler
-        self._searched = []  # generic handlers that must be asked, in order
-        self._fds = []
-        self._security = []  # per entry of _fds: how the engine secures its connections
-        self._fetchers = {}  # listener index -> (certificate fetcher, require_client_auth)
-        self._fetching = set()  # certificate fetches in flight (the loop holds tasks weakly)
+        self._own_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._generic: list[GenericRpcHandler] = []  # in the order they were added
+        # path -> handler, from add_registered_method_handlers
+        self._registered: dict[str, RpcMethodHandler] = {}
+        # path -> MethodEntry: looked up before any generic handler
+        self._methods: dict[str, MethodEntry] = {}
+        self._searched: list[GenericRpcHandler] = []  # generic handlers to ask, in order
+        self._fds: list[int] = []
+        # per entry of _fds: how the engine secures its connections
+        self._security: list[ListenerSecurity] = []
+        # listener index -> (certificate fetcher, require_client_auth)
+        self._fetchers: dict[int, tuple[CertificateFetcher, bool]] = {}
+        # certificate fetches in flight (the loop holds tasks weakly)
+        self._fetching: set[asyncio.Task[None]] = set()
         self._phase = _NEW
-        self._state = None
-        self._loop_thread_id = None
+        # Set by start(); everything that reads it runs only once the server is serving.
+        self._state: LoopState = None  # type: ignore[assignment]
+        self._loop_thread_id: int | None = None
         self._active = 0
-        self._idle = None  # future set when no call is active (stop with grace)
+        # future set when no call is active (stop with grace)
+        self._idle: asyncio.Future[None] | None = None
         self._terminated = asyncio.Event()  # binds to a loop only when awaited
         if handlers:
             self.add_generic_rpc_handlers(handlers)
 
     # -- handlers -------------------------------------------------------------------------
 
-    def add_generic_rpc_handlers(self, generic_rpc_handlers):
+    def add_generic_rpc_handlers(self, generic_rpc_handlers: Sequence[GenericRpcHandler]
+                                 ) -> None:
         """Adds grpcio-style generic handlers (objects with ``service(details)``)."""
         for handler in generic_rpc_handlers:
             if dict_handler_table(handler) is None and not hasattr(handler, "service"):
@@ -105,16 +132,18 @@ class Server:
             self._generic.append(handler)
         self._rebuild_methods()
 
-    def add_registered_method_handlers(self, service_name, method_handlers):
+    def add_registered_method_handlers(self, service_name: str,
+                                       method_handlers: Mapping[str, RpcMethodHandler]
+                                       ) -> None:
         """Adds handlers by method name; they win over generic handlers for their path."""
         for name, handler in method_handlers.items():
             self._registered[f"/{service_name}/{name}"] = handler
         self._rebuild_methods()
 
-    def _rebuild_methods(self):
+    def _rebuild_methods(self) -> None:
         # Dictionary handlers ahead of the first "real" generic handler are plain lookups,
         # so they go into one table; from the first real one on, order matters: ask them.
-        table = {}
+        table: dict[str, RpcMethodHandler] = {}
         searched = list(self._generic)
         while searched:
             paths = dict_handler_table(searched[0])
@@ -129,17 +158,17 @@ class Server:
         if self._interceptors is not None:
             self._interceptors.set_methods(self._methods, searched)
 
-    def _find_method(self, ctx):
+    def _find_method(self, ctx: ServicerContext[Any, Any]) -> MethodEntry | None:
         if not self._searched:
             return None
-        details = HandlerCallDetails(ctx._method, ctx.invocation_metadata())
+        details = CallDetails(ctx._method, ctx.invocation_metadata())
         for generic in self._searched:
             handler = generic.service(details)
             if handler is not None:
                 return MethodEntry(handler)
         return None
 
-    def _executor(self):
+    def _executor(self) -> concurrent.futures.Executor:
         pool = self._thread_pool or self._own_pool
         if pool is None:
             pool = self._own_pool = concurrent.futures.ThreadPoolExecutor(
@@ -149,11 +178,11 @@ class Server:
 
     # -- ports ----------------------------------------------------------------------------
 
-    def add_insecure_port(self, address):
+    def add_insecure_port(self, address: str) -> int:
         """Binds ``address`` now and returns the port ("localhost:0" picks a free one)."""
         return self._add_port(address, PLAINTEXT, None, "add_insecure_port")
 
-    def add_secure_port(self, address, server_credentials):
+    def add_secure_port(self, address: str, server_credentials: ServerCredentials) -> int:
         """Binds ``address`` for connections secured by ``server_credentials`` (TLS or local
         credentials) and returns the port.
 
@@ -167,10 +196,13 @@ class Server:
         security, fetcher = listener_security(server_credentials)
         return self._add_port(address, security, fetcher, "add_secure_port")
 
-    def _add_port(self, address, security, fetcher, what):
+    def _add_port(self, address: str, security: ListenerSecurity,
+                  fetcher: tuple[CertificateFetcher, bool] | None, what: str) -> int:
         if self._phase != _NEW:
             raise UsageError(f"{what}() must be called before start()")
         check_generation(self._generation, "server")
+        fd: int
+        port: int
         try:
             fd, port = _engine.listen(address, self._reuse_port)
         except OSError as exc:
@@ -186,7 +218,7 @@ class Server:
             return 1  # what grpcio returns for unix sockets
         return port
 
-    def _on_certificate_fetch(self, listener):
+    def _on_certificate_fetch(self, listener: int) -> None:
         fetcher, require_client_auth = self._fetchers[listener]
         task = self._state.loop.create_task(
             refresh_certificates(self._id, listener, fetcher, require_client_auth))
@@ -195,7 +227,7 @@ class Server:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self):
+    async def start(self) -> None:
         """Starts serving on the running event loop (once)."""
         if self._phase != _NEW:
             raise UsageError("start() may be called only once")
@@ -217,11 +249,11 @@ class Server:
         self._loop_thread_id = threading.get_ident()
         self._phase = _SERVING
 
-    def _on_server_call(self, event):
+    def _on_server_call(self, event: EngineEvent) -> None:
         (_, call_id, _, method, metadata, timeout, peer, authority, preread, request,
          compressed, auth) = event
-        ctx = ServicerContext(self, self._state, call_id, method, metadata, timeout, peer,
-                              authority)
+        ctx: ServicerContext[Any, Any] = ServicerContext(
+            self, self._state, call_id, method, metadata, timeout, peer, authority)
         ctx._request_compressed = compressed
         ctx._auth = auth
         self._active += 1
@@ -255,12 +287,12 @@ class Server:
         except Exception as exc:  # noqa: BLE001 - a call nobody ends would hang its client
             ctx._fail(f"Cannot run the handler: {describe_exception(exc)}", exc)
 
-    def _call_ended(self):
+    def _call_ended(self) -> None:
         self._active -= 1
         if self._active == 0 and self._idle is not None and not self._idle.done():
             self._idle.set_result(None)
 
-    async def stop(self, grace):
+    async def stop(self, grace: float | None) -> None:
         """Stops accepting at once; running calls get ``grace`` seconds, then are cancelled.
 
         Idempotent; a later call with a shorter grace stops sooner. Returns once every
@@ -285,9 +317,9 @@ class Server:
         if tasks:
             await asyncio.wait(tasks)
 
-    def _stop_now(self):
+    def _stop_now(self) -> list[asyncio.Task[None]]:
         """Cancels every call still running and closes everything; returns handler tasks."""
-        tasks = []
+        tasks: list[asyncio.Task[None]] = []
         if self._phase == _STOPPED:
             return tasks
         self._phase = _STOPPED
@@ -304,7 +336,7 @@ class Server:
         self._terminated.set()
         return tasks
 
-    async def wait_for_termination(self, timeout=None):
+    async def wait_for_termination(self, timeout: float | None = None) -> bool:
         """Waits until the server stops; returns True if ``timeout`` expired first (grpc's rule)."""
         try:
             await asyncio.wait_for(self._terminated.wait(), timeout)
@@ -312,7 +344,7 @@ class Server:
             return True
         return False
 
-    def _close_unused_fds(self):
+    def _close_unused_fds(self) -> None:
         fds, self._fds = self._fds, []
         self._security = []
         for fd in fds:
@@ -321,7 +353,7 @@ class Server:
             except OSError:
                 pass
 
-    def __del__(self):
+    def __del__(self) -> None:
         try:
             if getattr(self, "_phase", _STOPPED) == _NEW:
                 self._close_unused_fds()
@@ -330,7 +362,7 @@ class Server:
         except Exception:
             pass
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<turbogrpc.aio.Server id={self._id} {self._phase}>"
 
 

@@ -19,9 +19,13 @@ that coroutine continues in the call's Task; streaming and sync handlers get the
 they do without interceptors.
 """
 
+from __future__ import annotations
+
 import abc
 import functools
 import types
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from .._errors import UsageError
 from .._grpcio import grpcio_bases
@@ -32,6 +36,12 @@ from ._handlers import (
     serve_in_task, take_unary_request,
 )
 
+if TYPE_CHECKING:
+    from ._context import ServicerContext
+    from ._handlers import GenericRpcHandler, HandlerCallDetails, RpcMethodHandler
+    from ._message_reader import RawMessage
+    from ._typing import MetadatumType
+
 __all__ = ["ServerInterceptor", "server_interceptors"]
 
 _UNIMPLEMENTED = 12
@@ -40,9 +50,10 @@ METHOD_NOT_FOUND = "Method not found!"  # grpc.aio's details when no handler ser
 
 _GRPC_INTERCEPTOR = grpcio_bases("aio.ServerInterceptor")
 
-if _GRPC_INTERCEPTOR:
+if _GRPC_INTERCEPTOR and not TYPE_CHECKING:
     # The same class, not a subclass: interceptors written against either import are
     # instances of both names, so they work on both servers and pass either isinstance check.
+    # (To the type checker ServerInterceptor is the stand-alone class below.)
     ServerInterceptor = _GRPC_INTERCEPTOR[0]
     _NAME = "grpc.aio.ServerInterceptor"
 else:
@@ -63,7 +74,11 @@ else:
         """
 
         @abc.abstractmethod
-        async def intercept_service(self, continuation, handler_call_details):
+        async def intercept_service(
+                self,
+                continuation: Callable[[HandlerCallDetails], Awaitable[RpcMethodHandler | None]],
+                handler_call_details: HandlerCallDetails,
+        ) -> RpcMethodHandler | None:
             """Returns the RpcMethodHandler that serves the call, or None (UNIMPLEMENTED).
 
             ``await continuation(handler_call_details)`` gives what the next interceptor, or
@@ -71,7 +86,8 @@ else:
             """
 
 
-def server_interceptors(interceptors):
+def server_interceptors(interceptors: Iterable[ServerInterceptor] | None
+                        ) -> InterceptorChain | None:
     """The chain of ``interceptors`` for a new server, or None when there are none.
 
     Raises UsageError (a ValueError, as grpc.aio raises) naming anything that is not a
@@ -100,20 +116,21 @@ class _CallDetails:
 
     __slots__ = ("method", "_metadata", "_ctx")
 
-    def __init__(self, method, invocation_metadata, ctx=None):
+    def __init__(self, method: str, invocation_metadata: Sequence[MetadatumType] | None,
+                 ctx: ServicerContext[Any, Any] | None = None) -> None:
         self.method = method
         self._metadata = invocation_metadata
         self._ctx = ctx
 
     @property
-    def invocation_metadata(self):
+    def invocation_metadata(self) -> Sequence[MetadatumType]:
         metadata = self._metadata
         if metadata is None:
             ctx = self._ctx
             metadata = self._metadata = () if ctx is None else ctx.invocation_metadata()
         return metadata
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"HandlerCallDetails(method={self.method!r}, "
                 f"invocation_metadata={self.invocation_metadata!r})")
 
@@ -125,12 +142,13 @@ class _Tables:
 
     __slots__ = ("methods", "searched")
 
-    def __init__(self):
-        self.methods = {}
-        self.searched = ()
+    def __init__(self) -> None:
+        self.methods: Mapping[str, MethodEntry] = {}
+        self.searched: tuple[GenericRpcHandler, ...] = ()
 
 
-async def _lookup(tables, handler_call_details):
+async def _lookup(tables: _Tables, handler_call_details: HandlerCallDetails
+                  ) -> RpcMethodHandler | None:
     """The end of the chain: the server's handler for ``details.method``, or None (as
     grpc.aio: registered methods first, then each generic handler in order)."""
     entry = tables.methods.get(handler_call_details.method)
@@ -143,7 +161,7 @@ async def _lookup(tables, handler_call_details):
     return None
 
 
-async def _awaited(awaitable):
+async def _awaited(awaitable: Awaitable[RpcMethodHandler | None]) -> RpcMethodHandler | None:
     return await awaitable
 
 
@@ -152,7 +170,7 @@ class InterceptorChain:
 
     __slots__ = ("_first", "_tables", "_entries")
 
-    def __init__(self, interceptors):
+    def __init__(self, interceptors: Sequence[ServerInterceptor]) -> None:
         self._tables = _Tables()
         step = functools.partial(_lookup, self._tables)
         for interceptor in reversed(interceptors):
@@ -160,15 +178,17 @@ class InterceptorChain:
             # interceptor (its coroutine is what the caller awaits), or the lookup.
             step = functools.partial(interceptor.intercept_service, step)
         self._first = step
-        self._entries = {}
+        self._entries: dict[int, MethodEntry] = {}  # id(handler) -> its entry
 
-    def set_methods(self, methods, searched):
+    def set_methods(self, methods: Mapping[str, MethodEntry],
+                    searched: Iterable[GenericRpcHandler]) -> None:
         """The server's method table ({path: MethodEntry}) and generic handlers to ask."""
         self._tables.methods = methods
         self._tables.searched = tuple(searched)
         self._entries = {id(entry.handler): entry for entry in methods.values()}
 
-    def serve(self, ctx, preread, raw_request):
+    def serve(self, ctx: ServicerContext[Any, Any], preread: bool,
+              raw_request: RawMessage | None) -> None:
         """Runs the chain for a new call, then its handler, in one fresh context.
 
         Both run in one coroutine, driven like an inline handler: its first step here, the
@@ -187,7 +207,8 @@ class InterceptorChain:
             return
         continue_suspended(ctx, context, coro, pending, _rest_of_call)
 
-    async def _call(self, ctx, preread, raw_request):
+    async def _call(self, ctx: ServicerContext[Any, Any], preread: bool,
+                    raw_request: RawMessage | None) -> None:
         try:
             chain = self._first(_CallDetails(ctx._method, None, ctx))
             if type(chain) is not _COROUTINE:
@@ -234,5 +255,5 @@ class InterceptorChain:
             await serve_in_current_task(ctx, entry, preread, raw_request)
 
 
-async def _rest_of_call(rest):
+async def _rest_of_call(rest: Awaitable[None]) -> None:
     await rest  # _call ends the call whatever happens

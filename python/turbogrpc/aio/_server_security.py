@@ -2,8 +2,12 @@
 rotation (grpc's certificate configuration fetcher), and auth contexts as grpc reports them.
 """
 
+from __future__ import annotations
+
 import asyncio
 import logging
+from collections.abc import Callable, Sequence
+from typing import Optional
 
 from .. import _engine
 from .._credentials import LocalConnectionType, ServerCertificateConfiguration, ServerCredentials
@@ -16,10 +20,22 @@ _LOGGER = logging.getLogger("turbogrpc.aio")
 
 # The engine's ListenerSecurity::Kind values.
 _PLAINTEXT, _TLS, _LOCAL_UDS, _LOCAL_TCP = 0, 1, 2, 3
-PLAINTEXT = (_PLAINTEXT, None, False)
+
+# What the engine's start_server takes per listener: (kind, TLS context or None, whether it asks
+# for certificates before each handshake).
+ListenerSecurity = tuple[int, Optional[_engine.TlsServerContext], bool]
+# grpc's certificate configuration fetcher: new certificates, or None to keep the current ones.
+CertificateFetcher = Callable[[], Optional[ServerCertificateConfiguration]]
+# A secured connection's auth context from the engine: ((property name, value), ...) and the
+# name of the property that identifies the peer (None: unauthenticated). None on plaintext.
+AuthContext = tuple[Sequence[tuple[str, bytes]], Optional[str]]
+
+PLAINTEXT: ListenerSecurity = (_PLAINTEXT, None, False)
 
 
-def listener_security(credentials):
+def listener_security(
+        credentials: ServerCredentials,
+) -> tuple[ListenerSecurity, tuple[CertificateFetcher, bool] | None]:
     """(engine security tuple, (fetcher, require_client_auth) or None) for ``credentials``."""
     if not isinstance(credentials, ServerCredentials):
         raise UsageError(
@@ -41,18 +57,20 @@ def listener_security(credentials):
     return PLAINTEXT, None
 
 
-def _tls_context(pairs, root_certificates, require_client_auth):
+def _tls_context(pairs: Sequence[tuple[bytes, bytes]], root_certificates: bytes | None,
+                 require_client_auth: bool) -> _engine.TlsServerContext:
     try:
         return _engine.tls_server_context(pairs, root_certificates, require_client_auth)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
-async def refresh_certificates(server_id, listener, fetcher, require_client_auth):
+async def refresh_certificates(server_id: int, listener: int, fetcher: CertificateFetcher,
+                               require_client_auth: bool) -> None:
     """Asks ``fetcher`` (off the loop: it may read files) for new certificates and hands the
     answer to the engine, which then lets the connections waiting for it handshake. A fetcher
     that fails or returns None keeps the current certificates (as grpc does)."""
-    tls = None
+    tls: _engine.TlsServerContext | None = None
     try:
         config = await asyncio.get_running_loop().run_in_executor(None, fetcher)
         if config is not None:
@@ -69,22 +87,23 @@ async def refresh_certificates(server_id, listener, fetcher, require_client_auth
         _engine.server_certificates(server_id, listener, tls)
 
 
-def auth_context_dict(auth):
+def auth_context_dict(auth: AuthContext | None) -> dict[str, list[bytes]]:
     """grpc's ``auth_context()``: {property name: [bytes values]}."""
     if auth is None:
         return {"security_level": [b"TSI_SECURITY_NONE"], "transport_security_type": [b"insecure"]}
-    result = {}
+    result: dict[str, list[bytes]] = {}
     for key, value in auth[0]:
         result.setdefault(key, []).append(value)
     return result
 
 
-def peer_identity_key(auth):
+def peer_identity_key(auth: AuthContext | None) -> str | None:
     return None if auth is None else auth[1]
 
 
-def peer_identities(auth):
+def peer_identities(auth: AuthContext | None) -> list[bytes] | None:
     key = peer_identity_key(auth)
     if key is None:
         return None
-    return [value for name, value in auth[0] if name == key]
+    # A key comes only with an auth context (the checker cannot tell auth is not None).
+    return [value for name, value in auth[0] if name == key]  # type: ignore[index]

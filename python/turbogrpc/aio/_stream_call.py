@@ -7,21 +7,34 @@ so a writer never runs far ahead of HTTP/2 flow control. The loop's call table h
 dropped call is cancelled by garbage collection, as in grpc.aio.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import logging
 import weakref
+from collections.abc import AsyncIterator, Callable, Generator, Sequence
+from typing import TYPE_CHECKING, Any, Generic, Optional, Union
 
 from .. import _engine
 from .._errors import UsageError
 from .._grpcio import register_with_grpcio
 from ._call import (
-    DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, Call,
+    DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, Call, RawMetadata,
 )
 from ._completion import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE, settle
 from ._message_reader import as_bytes
 from ._rpc_error import EOF, AioRpcError
+from ._typing import (
+    MetadatumType, RequestIterableType, RequestType, ResponseType, SerializingFunction,
+)
 from ._write_window import WriteWindow
+
+if TYPE_CHECKING:
+    from ._channel import Channel
+    from ._completion import EngineEvent, LoopState
+    from ._message_reader import MessageReader, RawMessage
+    from ._rpc_error import EOFType
 
 __all__ = ["UnaryStreamCall", "StreamUnaryCall", "StreamStreamCall"]
 
@@ -39,27 +52,42 @@ class _WeakEntry:
 
     __slots__ = ("ref", "strong")
 
-    def __init__(self, call):
+    def __init__(self, call: _StreamingCall[Any, Any]) -> None:
         self.ref = weakref.ref(call)
-        self.strong = None
+        self.strong: Optional[_StreamingCall[Any, Any]] = None
 
-    def get(self):
+    def get(self) -> Optional[_StreamingCall[Any, Any]]:
         return self.ref()
 
-    def _on_event(self, event):
+    def _on_event(self, event: EngineEvent) -> None:
         call = self.ref()
         if call is not None:
             call._on_event(event)
 
 
-class _StreamingCall(Call):
+class _StreamingCall(Call, Generic[RequestType, ResponseType]):
     __slots__ = (
         "_entry", "_messages", "_compressed_flags", "_reads_pending", "_response_ended", "_read_waiter",
         "_write_waiter", "_writes_closed", "_response_style", "_request_task",
         "_iterating_requests", "_writes",
     )
 
-    def _init_stream(self, loop, channel, serializer, deserializer, timeout):
+    _entry: _WeakEntry
+    _messages: collections.deque[RawMessage]
+    _compressed_flags: collections.deque[bool]
+    _reads_pending: int
+    _response_ended: bool
+    _read_waiter: Optional[asyncio.Future[None]]
+    _write_waiter: Optional[asyncio.Future[bool]]  # resolves to whether the write went out
+    _writes_closed: bool
+    _response_style: Optional[str]
+    _request_task: Optional[asyncio.Task[None]]
+    _iterating_requests: bool
+    _writes: WriteWindow
+
+    def _init_stream(self, loop: asyncio.AbstractEventLoop, channel: Channel,
+                     serializer: Optional[SerializingFunction],
+                     deserializer: Optional[MessageReader], timeout: Optional[float]) -> None:
         self._init_call(loop, channel, serializer, deserializer, timeout)
         self._entry = _WeakEntry(self)
         self._messages = collections.deque()
@@ -74,15 +102,16 @@ class _StreamingCall(Call):
         self._iterating_requests = False
         self._writes = WriteWindow()
 
-    def _start(self, state, method, timeout, metadata, wait_for_ready, compression,
-               awaits_metadata):
+    def _start(self, state: LoopState, method: str, timeout: Optional[float],
+               metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+               awaits_metadata: bool) -> None:
         self._call_id = _engine.stream_call(
             self._channel._channel_id, state.cq, method, metadata, timeout, wait_for_ready,
             compression, awaits_metadata,
         )
         state.calls[self._call_id] = self._entry
 
-    def __del__(self):
+    def __del__(self) -> None:
         if getattr(self, "_code", 0) is None and self._call_id:
             try:
                 _engine.cancel(self._call_id, _CANCELLED, GC_CANCELLATION_DETAILS)
@@ -91,11 +120,11 @@ class _StreamingCall(Call):
 
     # Keep the call alive while a future of ours is pending: the engine's event is what
     # resolves it, and the table only holds the call weakly.
-    def _new_waiter(self):
+    def _new_waiter(self) -> asyncio.Future[None]:
         self._entry.strong = self
         return super()._new_waiter()
 
-    def _on_event(self, event):
+    def _on_event(self, event: EngineEvent) -> None:
         kind = event[0]
         if kind == MESSAGE:
             if self._reads_pending:
@@ -123,7 +152,8 @@ class _StreamingCall(Call):
         if self._waiters is None and self._read_waiter is None and self._write_waiter is None:
             self._entry.strong = None
 
-    def _set_status(self, code, details, trailing, debug_error):
+    def _set_status(self, code: int, details: str, trailing: RawMetadata,
+                    debug_error: Optional[str]) -> None:
         super()._set_status(code, details, trailing, debug_error)
         self._wake_reader()
         # A WRITE_DONE owed at the end never comes: fail the write here.
@@ -134,7 +164,7 @@ class _StreamingCall(Call):
             task.cancel()  # nothing more can be sent; stop pulling from the user's iterator
         self._entry.strong = None
 
-    def _wake_reader(self):
+    def _wake_reader(self) -> None:
         waiter, self._read_waiter = self._read_waiter, None
         settle(waiter, None)
 
@@ -148,10 +178,10 @@ class _StreamingCall(Call):
 
     # -- responses ---------------------------------------------------------------------
 
-    def _deserialize(self, raw):
-        deserializer = self._deserializer
+    def _deserialize(self, raw: RawMessage) -> ResponseType:
+        deserializer: Optional[Callable[[RawMessage], ResponseType]] = self._deserializer
         if deserializer is None:
-            return as_bytes(raw)
+            return as_bytes(raw)  # type: ignore[return-value]  # no deserializer: bytes
         try:
             return deserializer(raw)
         except Exception as exc:
@@ -162,7 +192,7 @@ class _StreamingCall(Call):
                 self._debug_error = f"{type(exc).__name__}: {exc}"
             raise self._error() from exc
 
-    async def _read(self):
+    async def _read(self) -> Union[EOFType, ResponseType]:
         while True:
             if self._locally_cancelled:
                 raise asyncio.CancelledError()
@@ -186,7 +216,7 @@ class _StreamingCall(Call):
                 self.cancel()
                 raise
 
-    def _use_response_style(self, style):
+    def _use_response_style(self, style: str) -> None:
         if self._response_style is None:
             self._response_style = style
         elif self._response_style != style:
@@ -194,7 +224,7 @@ class _StreamingCall(Call):
 
     # -- requests ----------------------------------------------------------------------
 
-    async def _write(self, request, compress=True):
+    async def _write(self, request: Any, compress: bool = True) -> None:
         if self._code is not None:
             raise asyncio.InvalidStateError(_ALREADY_FINISHED)
         if self._writes_closed:
@@ -221,17 +251,17 @@ class _StreamingCall(Call):
             await self._raise_for_status()
             raise asyncio.InvalidStateError(_ALREADY_FINISHED)
 
-    async def _done_writing(self):
+    async def _done_writing(self) -> None:
         if self._code is None and not self._writes_closed:
             self._writes_closed = True
             _engine.half_close(self._call_id)
 
-    def _consume(self, request_iterator):
+    def _consume(self, request_iterator: Optional[RequestIterableType]) -> None:
         if request_iterator is not None:
             self._iterating_requests = True
             self._request_task = self._loop.create_task(self._send_requests(request_iterator))
 
-    async def _send_requests(self, request_iterator):
+    async def _send_requests(self, request_iterator: RequestIterableType) -> None:
         try:
             if hasattr(request_iterator, "__aiter__"):
                 async for request in request_iterator:
@@ -248,25 +278,25 @@ class _StreamingCall(Call):
         finally:
             self._request_task = None
 
-    def _check_request_style(self):
+    def _check_request_style(self) -> None:
         if self._iterating_requests:
             raise UsageError(_MIXED_STYLES)
 
 
-class _ReadsResponses(_StreamingCall):
+class _ReadsResponses(_StreamingCall[RequestType, ResponseType]):
     __slots__ = ()
 
-    def __aiter__(self):
+    def __aiter__(self) -> AsyncIterator[ResponseType]:
         self._use_response_style("iterator")
         return self
 
-    async def __anext__(self):
+    async def __anext__(self) -> ResponseType:
         message = await self._read()
         if message is EOF:
             raise StopAsyncIteration
-        return message
+        return message  # type: ignore[return-value]  # not EOF (checked above)
 
-    async def read(self):
+    async def read(self) -> Union[EOFType, ResponseType]:
         """The next response, or ``EOF`` once the stream ended (raises on a non-OK status)."""
         if self._code is not None and not self._messages:
             await self._raise_for_status()
@@ -275,10 +305,10 @@ class _ReadsResponses(_StreamingCall):
         return await self._read()
 
 
-class _WritesRequests(_StreamingCall):
+class _WritesRequests(_StreamingCall[RequestType, ResponseType]):
     __slots__ = ()
 
-    async def write(self, request, *, compress=True):
+    async def write(self, request: RequestType, *, compress: bool = True) -> None:
         """Sends one request; returns once the engine accepted it (flow control).
 
         ``compress=False`` (a turbogrpc extension) sends this one request uncompressed even
@@ -287,13 +317,13 @@ class _WritesRequests(_StreamingCall):
         self._check_request_style()
         await self._write(request, compress)
 
-    async def done_writing(self):
+    async def done_writing(self) -> None:
         """Tells the server no more requests come (idempotent)."""
         self._check_request_style()
         await self._done_writing()
 
 
-class UnaryStreamCall(_ReadsResponses):
+class UnaryStreamCall(_ReadsResponses[RequestType, ResponseType]):
     """One request, a stream of responses: ``async for`` over it, or ``read()`` until EOF.
 
     Example::
@@ -304,8 +334,11 @@ class UnaryStreamCall(_ReadsResponses):
 
     __slots__ = ()
 
-    def __init__(self, state, channel, method, request, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
+    def __init__(self, state: LoopState, channel: Channel, method: str, request: object,
+                 serializer: Optional[SerializingFunction],
+                 deserializer: Optional[MessageReader], timeout: Optional[float],
+                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 awaits_metadata: bool = False) -> None:
         self._init_stream(state.loop, channel, None, deserializer, timeout)
         self._writes_closed = True
         if serializer is not None:
@@ -317,7 +350,7 @@ class UnaryStreamCall(_ReadsResponses):
         _engine.send_message(self._call_id, request, True, ack_wakes=False)  # nobody waits on it
 
 
-class StreamUnaryCall(_WritesRequests):
+class StreamUnaryCall(_WritesRequests[RequestType, ResponseType]):
     """A stream of requests, one response: pass an iterator, or ``write()`` then ``await``.
 
     Example::
@@ -333,8 +366,12 @@ class StreamUnaryCall(_WritesRequests):
 
     __slots__ = ()
 
-    def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
+    def __init__(self, state: LoopState, channel: Channel, method: str,
+                 request_iterator: Optional[RequestIterableType],
+                 serializer: Optional[SerializingFunction],
+                 deserializer: Optional[MessageReader], timeout: Optional[float],
+                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 awaits_metadata: bool = False) -> None:
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
         self._start(state, method, timeout, metadata, wait_for_ready, compression,
                     awaits_metadata)
@@ -342,7 +379,7 @@ class StreamUnaryCall(_WritesRequests):
         _engine.read(self._call_id)
         self._consume(request_iterator)
 
-    def __await__(self):
+    def __await__(self) -> Generator[Any, None, ResponseType]:
         if self._code is None:
             try:
                 yield from self._wait_done().__await__()
@@ -358,7 +395,8 @@ class StreamUnaryCall(_WritesRequests):
         return self._deserialize(self._messages[0])
 
 
-class StreamStreamCall(_ReadsResponses, _WritesRequests):
+class StreamStreamCall(_ReadsResponses[RequestType, ResponseType],
+                       _WritesRequests[RequestType, ResponseType]):
     """Streams both ways: iterate responses while an iterator (or ``write()``) sends requests.
 
     Example::
@@ -371,8 +409,12 @@ class StreamStreamCall(_ReadsResponses, _WritesRequests):
 
     __slots__ = ()
 
-    def __init__(self, state, channel, method, request_iterator, serializer, deserializer,
-                 timeout, metadata, wait_for_ready, compression, awaits_metadata=False):
+    def __init__(self, state: LoopState, channel: Channel, method: str,
+                 request_iterator: Optional[RequestIterableType],
+                 serializer: Optional[SerializingFunction],
+                 deserializer: Optional[MessageReader], timeout: Optional[float],
+                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 awaits_metadata: bool = False) -> None:
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
         self._start(state, method, timeout, metadata, wait_for_ready, compression,
                     awaits_metadata)

@@ -7,6 +7,8 @@ for acknowledgements. Only the write a writer waits on asks the engine for a wak
 own bound on unsent bytes. A failed write (the call ended) shows at the next write or await.
 """
 
+from __future__ import annotations
+
 import collections
 
 __all__ = ["WRITE_AHEAD_BYTES", "WriteWindow"]
@@ -17,21 +19,21 @@ WRITE_AHEAD_BYTES = 64 * 1024
 class WriteWindow:
     __slots__ = ("_sizes", "_bytes")
 
-    def __init__(self):
-        self._sizes = collections.deque()  # one per unacknowledged write, oldest first
+    def __init__(self) -> None:
+        self._sizes: collections.deque[int] = collections.deque()  # one per unacknowledged write, oldest first
         self._bytes = 0
 
-    def would_wait(self, size) -> bool:
+    def would_wait(self, size: int) -> bool:
         """Whether a write of `size` bytes will make the writer wait (see sent())."""
         return self._bytes + size >= WRITE_AHEAD_BYTES
 
-    def sent(self, size) -> bool:
+    def sent(self, size: int) -> bool:
         """Records a submitted write; True when the writer must wait for acknowledgements."""
         self._sizes.append(size)
         self._bytes += size
         return self._bytes >= WRITE_AHEAD_BYTES
 
-    def acked(self, ok) -> bool:
+    def acked(self, ok: bool) -> bool:
         """Records one WRITE_DONE (they come in order); True when a waiting writer may go on."""
         if self._sizes:
             self._bytes -= self._sizes.popleft()

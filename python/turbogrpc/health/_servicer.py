@@ -6,12 +6,21 @@ Watch call waits on an asyncio.Event of its own loop, woken at once (thread-safe
 in a row (as grpc-go and grpcio's asyncio servicer do), so a slow reader holds no backlog.
 """
 
+from __future__ import annotations
+
 import asyncio
 import threading
+from collections.abc import AsyncIterator, Generator
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from .. import StatusCode, UsageError
 from .._protos import messages
-from .._protos._rpc import add_service, method_handler, multicallable
+from .._protos._rpc import MethodHandler, add_service, method_handler, multicallable
+
+if TYPE_CHECKING:
+    from ..aio._channel import Channel
+    from ..aio._context import ServicerContext
+    from ..aio._server import Server
 
 __all__ = [
     "HealthCheckRequest", "HealthCheckResponse", "HealthListRequest", "HealthListResponse",
@@ -41,10 +50,12 @@ class _Applied:
 
     __slots__ = ()
 
-    def __await__(self):
-        return iter(())
+    def __await__(self) -> Generator[Any, None, None]:
+        # Nothing to wait for: an empty iterator ends the await at once (typeshed wants a
+        # Generator; a plain iterator is all the await protocol uses).
+        return iter(())  # type: ignore[return-value]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<applied>"
 
 
@@ -56,13 +67,13 @@ class _Watcher:
 
     __slots__ = ("loop", "changed")
 
-    def __init__(self, loop):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.changed = asyncio.Event()
 
-    def wake(self):
+    def wake(self) -> None:
         try:
-            running = asyncio.get_running_loop()
+            running: Optional[asyncio.AbstractEventLoop] = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self.loop:
@@ -93,16 +104,16 @@ class HealthServicer:
     grpcio-health-checking's sync or asyncio servicer runs unchanged.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         # guarded by _lock:
-        self._statuses = {OVERALL_HEALTH: _SERVING}
-        self._watchers = {}  # service name -> set of _Watcher
+        self._statuses: dict[str, int] = {OVERALL_HEALTH: _SERVING}
+        self._watchers: dict[str, set[_Watcher]] = {}  # service name -> set of _Watcher
         self._shutting_down = False
 
     # -- the service --------------------------------------------------------------------
 
-    async def Check(self, request, context):
+    async def Check(self, request: Any, context: ServicerContext[Any, Any]) -> Any:
         """The status of ``request.service``; NOT_FOUND when it was never set."""
         with self._lock:
             status = self._statuses.get(request.service)
@@ -110,7 +121,7 @@ class HealthServicer:
             await context.abort(StatusCode.NOT_FOUND, "unknown service")
         return HealthCheckResponse(status=status)
 
-    async def List(self, request, context):
+    async def List(self, request: Any, context: ServicerContext[Any, Any]) -> Any:
         """Every known service with its status; RESOURCE_EXHAUSTED beyond 100 of them."""
         with self._lock:
             statuses = dict(self._statuses)
@@ -123,7 +134,8 @@ class HealthServicer:
             response.statuses[name].status = status
         return response
 
-    async def Watch(self, request, context):
+    async def Watch(self, request: Any,
+                    context: ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         """The status now, then each change, until the call ends (SERVICE_UNKNOWN while the
         service is unknown; the call stays open)."""
         service = request.service
@@ -131,7 +143,7 @@ class HealthServicer:
         with self._lock:
             self._watchers.setdefault(service, set()).add(watcher)
         try:
-            sent = None
+            sent: Optional[int] = None
             while True:
                 watcher.changed.clear()  # before reading: a set() from now on wakes us
                 with self._lock:
@@ -150,7 +162,7 @@ class HealthServicer:
 
     # -- the application's side --------------------------------------------------------
 
-    def set(self, service, status):
+    def set(self, service: str, status: int) -> _Applied:
         """Sets the status of `service` ("" = the whole server) and tells its watchers.
 
         `status` is a ``HealthCheckResponse.ServingStatus`` value (grpcio-health-checking's
@@ -170,7 +182,7 @@ class HealthServicer:
             watcher.wake()
         return _APPLIED
 
-    def enter_graceful_shutdown(self):
+    def enter_graceful_shutdown(self) -> _Applied:
         """Sets every known service NOT_SERVING for good: later set() calls are ignored.
 
         Call it when the server starts to drain, so load balancers and probes stop sending
@@ -188,10 +200,11 @@ class HealthServicer:
         return _APPLIED
 
 
-def add_HealthServicer_to_server(servicer, server) -> None:
+def add_HealthServicer_to_server(servicer: Union[HealthServicer, Any],
+                                 server: Union[Server, Any]) -> None:
     """Serves `servicer` (ours, or any object with async Check / List / Watch) as
     grpc.health.v1.Health on `server`: turbogrpc.aio's server or grpc.aio's."""
-    handlers = {
+    handlers: dict[str, MethodHandler] = {
         "Check": method_handler(servicer.Check, HealthCheckRequest),
         "Watch": method_handler(servicer.Watch, HealthCheckRequest, response_streaming=True),
     }
@@ -208,7 +221,7 @@ class HealthStub:
         reply = await health.HealthStub(channel).Check(health.HealthCheckRequest(service=""))
     """
 
-    def __init__(self, channel):
+    def __init__(self, channel: Union[Channel, Any]) -> None:
         self.Check = multicallable(channel, SERVICE_NAME, "Check", HealthCheckResponse)
         self.List = multicallable(channel, SERVICE_NAME, "List", HealthListResponse)
         self.Watch = multicallable(channel, SERVICE_NAME, "Watch", HealthCheckResponse,

@@ -8,12 +8,22 @@ built-in protos, so health and reflection describe themselves even when nothing 
 them. One behaviour serves both versions: the answer's class follows the request's.
 """
 
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, Optional, Union
+
 from google.protobuf import descriptor_pb2, descriptor_pool
 
 from .. import StatusCode
 from .._protos import POOL as _BUILTIN_POOL
 from .._protos import messages
 from .._protos._rpc import add_service, method_handler
+
+if TYPE_CHECKING:
+    from ..aio._context import ServicerContext
+    from ..aio._server import Server
 
 __all__ = ["ReflectionServicer", "SERVICE_NAME", "SERVICE_NAME_V1ALPHA",
            "enable_server_reflection", "v1", "v1alpha"]
@@ -23,7 +33,9 @@ v1alpha = messages("grpc/reflection/v1alpha/reflection.proto")
 SERVICE_NAME = "grpc.reflection.v1.ServerReflection"
 SERVICE_NAME_V1ALPHA = "grpc.reflection.v1alpha.ServerReflection"
 
-_MESSAGES_OF = {v1.ServerReflectionRequest: v1, v1alpha.ServerReflectionRequest: v1alpha}
+# Descriptors, pools and messages are protobuf's (Any here); `pb` is v1 or v1alpha.
+_MESSAGES_OF: dict[Any, SimpleNamespace] = {
+    v1.ServerReflectionRequest: v1, v1alpha.ServerReflectionRequest: v1alpha}
 
 
 class _NotFound(Exception):
@@ -44,17 +56,20 @@ class ReflectionServicer:
     `pool` (protobuf's default pool when None: every imported ``_pb2`` module is there).
     """
 
-    def __init__(self, service_names, pool=None):
+    def __init__(self, service_names: Iterable[str],
+                 pool: Optional[descriptor_pool.DescriptorPool] = None) -> None:
         self._service_names = tuple(sorted(service_names))
         self._pools = (descriptor_pool.Default() if pool is None else pool, _BUILTIN_POOL)
-        self._serialized = {}  # FileDescriptor -> its FileDescriptorProto, serialized
+        # FileDescriptor -> its FileDescriptorProto, serialized
+        self._serialized: dict[Any, bytes] = {}
 
-    async def ServerReflectionInfo(self, request_iterator, context):
+    async def ServerReflectionInfo(self, request_iterator: AsyncIterable[Any],
+                                   context: ServicerContext[Any, Any]) -> AsyncIterator[Any]:
         """One response per request, in order, until the client ends its stream."""
         async for request in request_iterator:
             yield self.answer(request)
 
-    def answer(self, request):
+    def answer(self, request: Any) -> Any:
         """The response to one ServerReflectionRequest (v1 or v1alpha: the answer matches)."""
         pb = _MESSAGES_OF.get(type(request))
         if pb is None:  # another library's class of the same message: answer in v1
@@ -85,7 +100,7 @@ class ReflectionServicer:
 
     # -- lookups --------------------------------------------------------------------------
 
-    def _find(self, method, name):
+    def _find(self, method: str, name: str) -> Any:
         for pool in self._pools:
             try:
                 return getattr(pool, method)(name)
@@ -93,7 +108,7 @@ class ReflectionServicer:
                 continue
         raise _NotFound
 
-    def _file_containing_symbol(self, name):
+    def _file_containing_symbol(self, name: str) -> Any:
         try:
             return self._find("FindFileContainingSymbol", name)
         except _NotFound:
@@ -112,7 +127,7 @@ class ReflectionServicer:
                     return owner.file
         raise _NotFound
 
-    def _find_message(self, full_name):
+    def _find_message(self, full_name: str) -> tuple[Any, Any]:
         for pool in self._pools:
             try:
                 return pool, pool.FindMessageTypeByName(full_name)
@@ -120,14 +135,15 @@ class ReflectionServicer:
                 continue
         raise _NotFound
 
-    def _find_extension(self, containing_type, number):
+    def _find_extension(self, containing_type: str, number: int) -> Any:
         pool, message = self._find_message(containing_type)
         try:
             return pool.FindExtensionByNumber(message, number)
         except KeyError:
             raise _NotFound from None
 
-    def _extension_numbers(self, pb, request, containing_type):
+    def _extension_numbers(self, pb: SimpleNamespace, request: Any,
+                           containing_type: str) -> Any:
         pool, message = self._find_message(containing_type)
         numbers = sorted(extension.number for extension in pool.FindAllExtensions(message))
         return pb.ServerReflectionResponse(
@@ -135,8 +151,10 @@ class ReflectionServicer:
                 base_type_name=message.full_name, extension_number=numbers),
             original_request=request)
 
-    def _files(self, pb, request, file):
+    def _files(self, pb: SimpleNamespace, request: Any, file: Any) -> Any:
         """`file` and everything it imports, transitively, `file` first."""
+        seen: set[str]
+        order: list[Any]
         seen, order, stack = set(), [], [file]
         while stack:
             current = stack.pop()
@@ -150,7 +168,7 @@ class ReflectionServicer:
                 file_descriptor_proto=[self._serialize(f) for f in order]),
             original_request=request)
 
-    def _serialize(self, file):
+    def _serialize(self, file: Any) -> bytes:
         data = self._serialized.get(file)
         if data is None:
             proto = descriptor_pb2.FileDescriptorProto()
@@ -159,14 +177,15 @@ class ReflectionServicer:
         return data
 
 
-def _error(pb, request, code):
+def _error(pb: SimpleNamespace, request: Any, code: StatusCode) -> Any:
     number, text = code.value
     return pb.ServerReflectionResponse(
         error_response=pb.ErrorResponse(error_code=number, error_message=text),
         original_request=request)
 
 
-def enable_server_reflection(service_names, server, pool=None) -> None:
+def enable_server_reflection(service_names: Iterable[str], server: Union[Server, Any],
+                             pool: Optional[descriptor_pool.DescriptorPool] = None) -> None:
     """Serves reflection, grpc.reflection.v1 and v1alpha, on `server` (turbogrpc.aio's or
     grpc.aio's). `service_names` are the services it lists: include ``SERVICE_NAME`` to list
     reflection itself."""
