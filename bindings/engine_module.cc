@@ -2,6 +2,7 @@
 // values to commands and events to tuples; nothing else. Every function runs with the GIL held
 // and returns at once.
 #include <nanobind/nanobind.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
@@ -28,6 +29,11 @@ Engine& engine() { return Engine::instance(); }
 // "Threads", forbids).
 struct PyCompletionQueue {
   std::shared_ptr<CompletionQueue> queue = std::make_shared<CompletionQueue>();
+};
+
+// A channel's connectivity state as the poller publishes it: read without a crossing.
+struct PyChannelState {
+  std::shared_ptr<ChannelStateCell> cell = std::make_shared<ChannelStateCell>();
 };
 
 // Any buffer-protocol object (bytes, bytearray, memoryview, ...) copied into a std::string.
@@ -177,6 +183,8 @@ PyObject* event_tuple(Event& e) {
       return tuple_of(kind, py_int(0), py_int(e.server_id), PyLong_FromUnsignedLong(e.listener));
     case EventKind::kServerDone:
       return tuple_of(kind, py_int(e.call_id), py_code(e.status), new_str(e.status.details));
+    case EventKind::kConnectivity:
+      return tuple_of(kind, py_int(e.call_id), PyLong_FromLong(static_cast<long>(e.connectivity)));
   }
   Py_RETURN_NONE;
 }
@@ -208,6 +216,10 @@ void read_limits(nb::dict options, Options& out) {
       if (key == "authority") out.authority = nb::cast<std::string>(v);
       else if (key == "user_agent") out.user_agent = nb::cast<std::string>(v);
       else if (key == "tls_server_name") out.tls_server_name = nb::cast<std::string>(v);
+      else if (key == "initial_reconnect_backoff_ms") out.initial_reconnect_backoff_ms = nb::cast<int64_t>(v);
+      else if (key == "min_reconnect_backoff_ms") out.min_reconnect_backoff_ms = nb::cast<int64_t>(v);
+      else if (key == "max_reconnect_backoff_ms") out.max_reconnect_backoff_ms = nb::cast<int64_t>(v);
+      else if (key == "idle_timeout_ms") out.idle_timeout_ms = nb::cast<int64_t>(v);
     } else {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
       else if (key == "handshake_timeout_ms") out.handshake_timeout_ms = nb::cast<int64_t>(v);
@@ -267,7 +279,11 @@ NB_MODULE(_engine, m) {
   m.attr("SERVER_CALL") = static_cast<int>(EventKind::kServerCall);
   m.attr("SERVER_DONE") = static_cast<int>(EventKind::kServerDone);
   m.attr("CERTIFICATE_FETCH") = static_cast<int>(EventKind::kCertificateFetch);
+  m.attr("CONNECTIVITY") = static_cast<int>(EventKind::kConnectivity);
   binding::register_tls(m);
+
+  nb::class_<PyChannelState>(m, "ChannelState")
+      .def("get", [](PyChannelState& s) { return static_cast<int>(s.cell->state.load()); });
 
   nb::class_<PyCompletionQueue>(m, "CompletionQueue")
       .def(nb::init<>())
@@ -277,17 +293,28 @@ NB_MODULE(_engine, m) {
   m.def("next_id", [] { return Engine::next_id(); });
   m.def("generation", [] { return Engine::generation(); });
 
+  // Returns (channel id, its ChannelState).
   m.def("create_channel", [](std::string target, nb::dict options, binding::TlsClientHandle* tls) {
     CreateChannelCommand c;
     c.channel_id = Engine::next_id();
     c.target = std::move(target);
     read_limits(options, c.options);
     if (tls != nullptr) c.options.tls = tls->context;
+    PyChannelState state;
+    c.state = state.cell;
     uint64_t id = c.channel_id;
     engine().submit(std::move(c));
-    return id;
+    return std::make_pair(id, state);
   }, nb::arg("target"), nb::arg("options"), nb::arg("tls").none() = nb::none());
   m.def("close_channel", [](uint64_t id) { engine().submit(CloseChannelCommand{id}); });
+  m.def("connect_channel", [](uint64_t id) { engine().submit(ConnectChannelCommand{id}); },
+        nb::arg("channel_id"));
+  // One CONNECTIVITY event (token, state) on `cq` once the state is not `last_seen`.
+  m.def("watch_channel", [](uint64_t id, PyCompletionQueue& cq, uint64_t token, int last_seen) {
+    if (last_seen < 0 || last_seen > static_cast<int>(ConnectivityState::kShutdown))
+      throw nb::value_error("last_seen must be a connectivity state (0 to 4)");
+    engine().submit(WatchChannelCommand{id, cq.queue, token, static_cast<ConnectivityState>(last_seen)});
+  }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("token"), nb::arg("last_seen"));
 
   m.def("unary_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
                          nb::handle metadata, nb::handle request, nb::handle timeout, bool wait_for_ready,

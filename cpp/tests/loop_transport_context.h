@@ -8,6 +8,7 @@
 
 #include "rpc/call.h"
 #include "rpc/call_registry.h"
+#include "transport/channel.h"
 #include "transport/connection.h"
 #include "transport/transport_context.h"
 
@@ -44,9 +45,14 @@ class LoopTransportContext final : public TransportContext {
     for (const DueTimer& t : due) {
       if (t.kind == TimerKind::kCallDeadline) {
         if (Call* call = calls_.find(t.id)) call->on_deadline();
+      } else if (t.kind == TimerKind::kChannelReconnect || t.kind == TimerKind::kChannelIdle) {
+        if (channel_ != nullptr && channel_id_ == t.id) {
+          if (t.kind == TimerKind::kChannelReconnect) channel_->on_reconnect_timer();
+          else channel_->on_idle_timer();
+        }
       } else if (Connection* c = connection_with_id(t.id)) {
         c->on_timer(t.kind);
-      }  // channel reconnects and accept retries: no user needs them yet
+      }  // accept retries: no user needs them yet
     }
     for (size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush();  // flushing may dirty more
     dirty_.clear();
@@ -61,6 +67,11 @@ class LoopTransportContext final : public TransportContext {
     return nullptr;
   }
   size_t live_connections() const { return connections_.size(); }
+  // The channel that gets the kChannelReconnect / kChannelIdle timers set under `id`.
+  void route_channel_timers(uint64_t id, Channel* channel) {
+    channel_id_ = id;
+    channel_ = channel;
+  }
 
  private:
   Connection* connection_with_id(uint64_t id) const {
@@ -76,6 +87,8 @@ class LoopTransportContext final : public TransportContext {
   CallRegistry calls_;
   Resolver resolver_{poller_, [](uint64_t, ResolvedTarget) {}};  // numeric and unix targets need no lookup
   uint64_t next_id_ = 100;
+  uint64_t channel_id_ = 0;
+  Channel* channel_ = nullptr;
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> dirty_;
   std::vector<std::unique_ptr<Connection>> retired_;

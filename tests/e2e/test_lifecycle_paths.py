@@ -111,12 +111,15 @@ async def test_channel_argument_and_state_errors(our_client_pairing):
         channel.stream_stream(42)
     assert channel.unary_stream(b"/bytes.S/M") is not None  # bytes paths are decoded
     assert channel.get_state() == aio.ChannelConnectivity.IDLE
-    await channel.channel_ready()
-    changed = asyncio.ensure_future(channel.wait_for_state_change(aio.ChannelConnectivity.IDLE))
+    ready = asyncio.ensure_future(channel.channel_ready())  # nothing listens on port 1
+    await asyncio.wait_for(channel.wait_for_state_change(aio.ChannelConnectivity.IDLE), 5)
+    assert channel.get_state() in (aio.ChannelConnectivity.CONNECTING,
+                                   aio.ChannelConnectivity.TRANSIENT_FAILURE)
     await asyncio.sleep(0.1)
-    assert not changed.done()
-    await channel.close()
-    await asyncio.wait_for(changed, 5)
+    assert not ready.done()
+    await channel.close()  # wakes channel_ready(), which then finds the channel closed
+    with pytest.raises(aio.UsageError, match="closed"):
+        await asyncio.wait_for(ready, 5)
     assert channel.get_state() == aio.ChannelConnectivity.SHUTDOWN
     with pytest.raises(aio.UsageError, match="closed"):
         await channel.channel_ready()

@@ -12,6 +12,7 @@
 
 #include "turbogrpc/completion_queue.h"
 #include "turbogrpc/compression.h"
+#include "turbogrpc/connectivity.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/options.h"
 #include "turbogrpc/status.h"
@@ -97,6 +98,23 @@ struct CreateChannelCommand {
   uint64_t channel_id = 0;
   std::string target;
   ChannelOptions options;
+  // Where the channel publishes its connectivity state for readers on any thread.
+  std::shared_ptr<ChannelStateCell> state;
+};
+
+// Leaves IDLE: the channel starts connecting (get_state(try_to_connect=True)).
+struct ConnectChannelCommand {
+  uint64_t channel_id = 0;
+};
+
+// One kConnectivity event (with `token` as its call_id) on `cq` as soon as the channel's state
+// differs from `last_seen` — at once if it already does. An unknown (closed) channel answers
+// kShutdown.
+struct WatchChannelCommand {
+  uint64_t channel_id = 0;
+  std::shared_ptr<CompletionQueue> cq;
+  uint64_t token = 0;
+  ConnectivityState last_seen = ConnectivityState::kIdle;
 };
 
 struct CloseChannelCommand {  // cancels every call still on it
@@ -148,7 +166,8 @@ struct ServerCertificatesCommand {
 
 using Command = std::variant<StartCallCommand, CallMetadataCommand, SendMessageCommand, HalfCloseCommand, ReadCommand,
                              CancelCommand, SendInitialMetadataCommand, FinishCommand,
-                             CreateChannelCommand, CloseChannelCommand, StartServerCommand,
+                             CreateChannelCommand, ConnectChannelCommand, WatchChannelCommand,
+                             CloseChannelCommand, StartServerCommand,
                              StopServerCommand, ServerCertificatesCommand>;
 
 }  // namespace turbogrpc

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "turbogrpc/connectivity.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/status.h"
 #include "turbogrpc/tls.h"
@@ -29,6 +30,7 @@ enum class EventKind : uint8_t {
   kServerCall = 5,       // a new call arrived at a server
   kServerDone = 6,       // a server call ended without the handler (cancelled, deadline, ...)
   kCertificateFetch = 7, // a server's TLS listener wants its certificates (ServerCertificatesCommand)
+  kConnectivity = 8,     // a channel's state changed (WatchChannelCommand; call_id is its token)
 };
 
 struct Event {
@@ -62,6 +64,9 @@ struct Event {
 
   // kCertificateFetch (with server_id)
   uint32_t listener = 0;  // index into StartServerCommand::listen_fds
+
+  // kConnectivity
+  ConnectivityState connectivity = ConnectivityState::kIdle;
 };
 
 }  // namespace turbogrpc

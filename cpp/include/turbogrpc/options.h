@@ -29,6 +29,15 @@ struct ChannelOptions {
   // SNI); empty: the authority's host (grpc.ssl_target_name_override sets it).
   std::shared_ptr<const internal::TlsClientContext> tls;
   std::string tls_server_name;
+  // Reconnecting (gRPC's connection-backoff doc, grpcio's option names): the first retry after
+  // initial_reconnect_backoff_ms, growing 1.6x (jitter 0.2) up to max_reconnect_backoff_ms;
+  // every connect attempt may take at least min_reconnect_backoff_ms.
+  int64_t initial_reconnect_backoff_ms = 1'000;
+  int64_t min_reconnect_backoff_ms = 20'000;
+  int64_t max_reconnect_backoff_ms = 120'000;
+  // No call for this long: the channel closes its connection and goes IDLE; the next call
+  // connects again (grpc.client_idle_timeout_ms, grpcio's default 30 min). <= 0: never.
+  int64_t idle_timeout_ms = 30 * 60 * 1000;
 };
 
 constexpr int64_t kDefaultMaxConcurrentStreams = 100;

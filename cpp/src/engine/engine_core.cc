@@ -147,8 +147,22 @@ void EngineCore::execute(Command& command) {
         } else if constexpr (std::is_same_v<T, FinishCommand>) {
           if (Call* c = calls_.find(cmd.call_id)) c->finish(std::move(cmd));
         } else if constexpr (std::is_same_v<T, CreateChannelCommand>) {
-          channels_[cmd.channel_id] =
-              std::make_unique<Channel>(*this, cmd.channel_id, std::move(cmd.target), std::move(cmd.options));
+          channels_[cmd.channel_id] = std::make_unique<Channel>(
+              *this, cmd.channel_id, std::move(cmd.target), std::move(cmd.options), std::move(cmd.state));
+        } else if constexpr (std::is_same_v<T, ConnectChannelCommand>) {
+          auto it = channels_.find(cmd.channel_id);
+          if (it != channels_.end()) it->second->connect_if_idle();
+        } else if constexpr (std::is_same_v<T, WatchChannelCommand>) {
+          auto it = channels_.find(cmd.channel_id);
+          if (it != channels_.end()) {
+            it->second->watch(std::move(cmd.cq), cmd.token, cmd.last_seen);
+          } else {  // closed (and gone): that is SHUTDOWN
+            Event event;
+            event.kind = EventKind::kConnectivity;
+            event.call_id = cmd.token;
+            event.connectivity = ConnectivityState::kShutdown;
+            cmd.cq->push(std::move(event));
+          }
         } else if constexpr (std::is_same_v<T, CloseChannelCommand>) {
           auto it = channels_.find(cmd.channel_id);
           if (it != channels_.end()) {
@@ -177,7 +191,9 @@ void EngineCore::run_timers() {
     timers_.retain([this](TimerKind kind, uint64_t id) {
       switch (kind) {
         case TimerKind::kCallDeadline: return calls_.find(id) != nullptr;
-        case TimerKind::kChannelReconnect: return channels_.count(id) != 0;
+        case TimerKind::kChannelReconnect:
+        case TimerKind::kChannelIdle: return channels_.count(id) != 0;
+        case TimerKind::kConnectDeadline:
         case TimerKind::kConnectionHandshake:
         case TimerKind::kConnectionIdle: return connection_ids_.count(id) != 0;
         case TimerKind::kAcceptRetry: return servers_.count(id) != 0;
@@ -196,6 +212,10 @@ void EngineCore::run_timers() {
       case TimerKind::kChannelReconnect:
         if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_reconnect_timer();
         break;
+      case TimerKind::kChannelIdle:
+        if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_idle_timer();
+        break;
+      case TimerKind::kConnectDeadline:
       case TimerKind::kConnectionHandshake:
       case TimerKind::kConnectionIdle:
         if (auto it = connection_ids_.find(t.id); it != connection_ids_.end()) it->second->on_timer(t.kind);

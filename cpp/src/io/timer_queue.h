@@ -15,7 +15,9 @@ using Clock = std::chrono::steady_clock;
 
 enum class TimerKind : uint8_t {
   kCallDeadline,         // id: call
-  kChannelReconnect,     // id: channel
+  kChannelReconnect,     // id: channel; its backoff is over
+  kChannelIdle,          // id: channel; it may have had no call for its idle timeout
+  kConnectDeadline,      // id: connection (client); connected, handshaken and SETTINGS by now?
   kConnectionHandshake,  // id: connection; the peer's preface and SETTINGS are due
   kConnectionIdle,       // id: connection; it may have been idle for the allowed time
   kAcceptRetry,          // id: server; accepting paused after running out of descriptors

@@ -3,29 +3,68 @@
 #include <algorithm>
 #include <cstring>
 
-#include "transport/transport_context.h"
 #include "transport/client_connection.h"
+#include "transport/transport_context.h"
 
 namespace turbogrpc::internal {
 namespace {
 constexpr const char* kUserAgent = "grpc-python-turbogrpc/0.1.0";
-constexpr std::chrono::milliseconds kMaxBackoff{30'000};
+
+BackoffSettings backoff_settings(const ChannelOptions& options) {
+  BackoffSettings s;
+  s.initial = std::chrono::milliseconds(std::max<int64_t>(1, options.initial_reconnect_backoff_ms));
+  s.max = std::chrono::milliseconds(std::max<int64_t>(1, options.max_reconnect_backoff_ms));
+  s.min_connect_timeout =
+      std::chrono::milliseconds(std::max<int64_t>(1, options.min_reconnect_backoff_ms));
+  return s;
+}
 }  // namespace
 
-Channel::Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options)
+Channel::Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options,
+                 std::shared_ptr<ChannelStateCell> state)
     : context_(context),
       id_(id),
       target_(std::move(target)),
       options_(std::move(options)),
-      tls_resumption_(options_.tls ? std::make_shared<TlsResumption>() : nullptr) {
+      tls_resumption_(options_.tls ? std::make_shared<TlsResumption>() : nullptr),
+      state_cell_(std::move(state)),
+      backoff_(backoff_settings(options_)) {
   user_agent_ = options_.user_agent.empty() ? kUserAgent : options_.user_agent + " " + kUserAgent;
+  if (state_cell_) state_cell_->state.store(state_);
 }
 
 Channel::~Channel() = default;
 
+void Channel::set_state(ConnectivityState state) {
+  if (state == state_) return;
+  state_ = state;
+  if (state_cell_) state_cell_->state.store(state);
+  std::vector<Watcher> watchers = std::move(watchers_);
+  watchers_.clear();
+  for (Watcher& w : watchers) {
+    Event event;
+    event.kind = EventKind::kConnectivity;
+    event.call_id = w.token;
+    event.connectivity = state;
+    w.cq->push(std::move(event));
+  }
+}
+
+void Channel::watch(std::shared_ptr<CompletionQueue> cq, uint64_t token, ConnectivityState last_seen) {
+  if (state_ != last_seen) {
+    Event event;
+    event.kind = EventKind::kConnectivity;
+    event.call_id = token;
+    event.connectivity = state_;
+    cq->push(std::move(event));
+    return;
+  }
+  watchers_.push_back({std::move(cq), token});
+}
+
 void Channel::start_call(std::unique_ptr<ClientCall> call) {
   if (call->finished()) return;  // e.g. its request was over the send limit
-  if (closed_) {
+  if (state_ == ConnectivityState::kShutdown) {
     call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
     return;
   }
@@ -50,31 +89,29 @@ void Channel::release_call(uint64_t call_id, Metadata&& metadata) {
 }
 
 void Channel::submit(std::unique_ptr<ClientCall> call) {
-  if (active_ != nullptr && active_->ready()) {
+  last_call_ = Clock::now();
+  if (state_ == ConnectivityState::kReady) {
     active_->start_call(std::move(call), addresses_.authority, user_agent_);
     return;
   }
+  if (state_ == ConnectivityState::kTransientFailure && !call->wait_for_ready()) {
+    call->fail(unavailable(), "channel in TRANSIENT_FAILURE");  // fail fast, as gRPC does
+    return;
+  }
   pending_.push_back(std::move(call));
-  if (active_ == nullptr) connect();
+  if (state_ == ConnectivityState::kIdle) start_connecting();
 }
 
-bool Channel::use_addresses(ResolvedTarget result) {
-  addresses_ = std::move(result);
+void Channel::connect_if_idle() {
+  if (state_ == ConnectivityState::kIdle) start_connecting();
+}
+
+void Channel::start_connecting() {
+  if (state_ == ConnectivityState::kShutdown || active_ != nullptr || resolving_) return;
+  attempt_ = backoff_.begin_attempt(Clock::now());
   address_index_ = 0;
-  if (!options_.authority.empty()) addresses_.authority = options_.authority;
-  resolved_ = addresses_.error.empty();
-  if (!resolved_) fail_pending({StatusCode::kUnavailable, addresses_.error});
-  return resolved_;
-}
-
-void Channel::on_resolved(ResolvedTarget result) {
-  resolving_ = false;
-  if (closed_ || active_ != nullptr) return;
-  if (use_addresses(std::move(result)) && !pending_.empty()) connect();
-}
-
-void Channel::connect() {
-  if (resolving_) return;  // on_resolved() connects
+  // Sticky TRANSIENT_FAILURE (as grpc's pick_first): retries do not show CONNECTING.
+  if (state_ != ConnectivityState::kTransientFailure) set_state(ConnectivityState::kConnecting);
   if (!resolved_) {
     ResolvedTarget now = resolve_target_without_lookup(target_);
     if (now.needs_lookup) {
@@ -84,6 +121,28 @@ void Channel::connect() {
     }
     if (!use_addresses(std::move(now))) return;
   }
+  dial_next();
+}
+
+bool Channel::use_addresses(ResolvedTarget result) {
+  addresses_ = std::move(result);
+  address_index_ = 0;
+  if (!options_.authority.empty()) addresses_.authority = options_.authority;
+  resolved_ = addresses_.error.empty();
+  if (!resolved_) {
+    last_connect_error_ = addresses_.error;
+    all_addresses_failed();
+  }
+  return resolved_;
+}
+
+void Channel::on_resolved(ResolvedTarget result) {
+  resolving_ = false;
+  if (state_ == ConnectivityState::kShutdown || active_ != nullptr) return;
+  if (use_addresses(std::move(result))) dial_next();
+}
+
+void Channel::dial_next() {
   while (address_index_ < addresses_.addresses.size()) {
     SysResult s = start_connect(addresses_.addresses[address_index_]);
     if (s.ok()) {
@@ -101,8 +160,10 @@ void Channel::connect() {
 void Channel::on_connected(ClientConnection* connection) {
   if (connection != active_) return;
   address_index_ = 0;
-  backoff_ = std::chrono::milliseconds(1000);
+  backoff_.reset();
+  set_state(ConnectivityState::kReady);
   submit_pending();
+  schedule_idle_check(Clock::now());
 }
 
 std::string Channel::tls_server_name() const {
@@ -119,44 +180,64 @@ void Channel::on_connect_failed(ClientConnection* connection, const std::string&
   last_connect_error_ = reason;
   connection->close({StatusCode::kUnavailable, last_connect_error_});
   ++address_index_;
-  if (address_index_ < addresses_.addresses.size()) {
-    connect();
-    return;
-  }
-  all_addresses_failed();
+  dial_next();
+}
+
+Status Channel::unavailable() const {
+  return {StatusCode::kUnavailable, "failed to connect to all addresses of '" + target_ +
+                                        "'; last error: " + last_connect_error_};
 }
 
 void Channel::all_addresses_failed() {
   address_index_ = 0;
   resolved_ = false;  // the next attempt looks the name up again: its addresses may have moved
-  fail_pending({StatusCode::kUnavailable, "failed to connect to all addresses of '" + target_ +
-                                              "'; last error: " + last_connect_error_});
+  set_state(ConnectivityState::kTransientFailure);
+  fail_pending(unavailable(), /*keep_wait_for_ready=*/true);
+  if (!reconnect_scheduled_) {
+    reconnect_scheduled_ = true;
+    context_.timers().add(attempt_.retry_at, TimerKind::kChannelReconnect, id_);
+  }
 }
 
-void Channel::fail_pending(const Status& status) {
-  // Calls that wait for ready stay and are retried after a backoff; the others fail now.
+void Channel::fail_pending(const Status& status, bool keep_wait_for_ready) {
   std::vector<std::unique_ptr<ClientCall>> keep;
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& call : pending) {
     if (call->finished()) continue;
-    if (call->wait_for_ready() && !closed_) keep.push_back(std::move(call));
+    if (keep_wait_for_ready && call->wait_for_ready()) keep.push_back(std::move(call));
     else call->fail(status, "connect failed");
   }
   pending_ = std::move(keep);
-  if (!pending_.empty() && !reconnect_scheduled_) {
-    reconnect_scheduled_ = true;
-    context_.timers().add(Clock::now() + backoff_, TimerKind::kChannelReconnect, id_);
-    backoff_ = std::min(backoff_ * 16 / 10, kMaxBackoff);
-  }
 }
 
 void Channel::on_reconnect_timer() {
   reconnect_scheduled_ = false;
-  pending_.erase(std::remove_if(pending_.begin(), pending_.end(),
-                                [](const auto& c) { return c->finished(); }),
-                 pending_.end());
-  if (!closed_ && !pending_.empty() && active_ == nullptr) connect();
+  // Retried whether or not calls wait, so the channel becomes READY when the server is back.
+  if (state_ == ConnectivityState::kTransientFailure) start_connecting();
+}
+
+void Channel::schedule_idle_check(Clock::time_point from) {
+  if (options_.idle_timeout_ms <= 0 || idle_check_scheduled_) return;
+  idle_check_scheduled_ = true;
+  context_.timers().add(from + std::chrono::milliseconds(options_.idle_timeout_ms),
+                        TimerKind::kChannelIdle, id_);
+}
+
+void Channel::on_idle_timer() {
+  idle_check_scheduled_ = false;
+  if (state_ != ConnectivityState::kReady) return;
+  Clock::time_point quiet_since = std::max(last_call_, active_->last_stream_change());
+  auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
+  if (active_->active_streams() > 0 || Clock::now() - quiet_since < idle) {
+    schedule_idle_check(active_->active_streams() > 0 ? Clock::now() : quiet_since);
+    return;
+  }
+  ClientConnection* connection = active_;
+  active_ = nullptr;
+  draining_.push_back(connection);
+  set_state(ConnectivityState::kIdle);
+  connection->shut_down();
 }
 
 void Channel::submit_pending() {
@@ -170,21 +251,32 @@ void Channel::submit_pending() {
 void Channel::on_connection_closed(ClientConnection* connection, const Status& reason) {
   draining_.erase(std::remove(draining_.begin(), draining_.end(), connection), draining_.end());
   if (connection != active_) return;
+  if (state_ != ConnectivityState::kReady) {  // closed before the server's SETTINGS
+    on_connect_failed(connection, connection->peer().empty() ? reason.details
+                                                             : connection->peer() + ": " + reason.details);
+    return;
+  }
   active_ = nullptr;
-  if (!pending_.empty() && !closed_) connect();
+  set_state(ConnectivityState::kIdle);
+  if (!pending_.empty()) start_connecting();
 }
 
 void Channel::on_goaway(ClientConnection* connection) {
   if (connection != active_) return;
+  if (state_ != ConnectivityState::kReady) {
+    on_connect_failed(connection, connection->peer() + ": the server sent GOAWAY before it was ready");
+    return;
+  }
   active_ = nullptr;
   draining_.push_back(connection);
-  if (!pending_.empty()) connect();
+  set_state(ConnectivityState::kIdle);
+  if (!pending_.empty()) start_connecting();
 }
 
 void Channel::close() {
-  if (closed_) return;
-  closed_ = true;
-  fail_pending({StatusCode::kCancelled, "Channel closed!"});
+  if (state_ == ConnectivityState::kShutdown) return;
+  set_state(ConnectivityState::kShutdown);
+  fail_pending({StatusCode::kCancelled, "Channel closed!"}, /*keep_wait_for_ready=*/false);
   for (auto& call : held_) call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
   held_.clear();
   std::vector<ClientConnection*> connections = draining_;

@@ -1,6 +1,16 @@
-// Channel: the engine side of one client channel — resolving its target, dialling, holding
-// calls until a connection is ready, and replacing connections that fail or drain (GOAWAY).
-// Poller thread only.
+// Channel: the engine side of one client channel — gRPC's connectivity state machine (IDLE,
+// CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN), resolving its target, dialling its
+// addresses in order (pick_first) with the connection-backoff rules, holding calls until a
+// connection is ready, going IDLE after its idle timeout, and replacing connections that fail
+// or drain (GOAWAY). Poller thread only.
+//
+//   IDLE ──call / try_to_connect──► CONNECTING ──server's SETTINGS──► READY
+//     ▲                               │  every address failed             │ lost, GOAWAY,
+//     │                               ▼                                   │ idle timeout
+//     └───────────────────────── TRANSIENT_FAILURE ◄─┐                     ▼
+//                                 │ backoff over: try again; stays   ──► IDLE (CONNECTING at
+//                                 └─ TRANSIENT_FAILURE until READY        once if calls wait)
+//   any ──close()──► SHUTDOWN
 #pragma once
 
 #include <chrono>
@@ -11,6 +21,9 @@
 #include "io/address.h"
 #include "rpc/client_call.h"
 #include "tls/tls_stream.h"
+#include "transport/backoff.h"
+#include "turbogrpc/completion_queue.h"
+#include "turbogrpc/connectivity.h"
 #include "turbogrpc/options.h"
 
 namespace turbogrpc::internal {
@@ -20,38 +33,58 @@ class ClientConnection;
 
 class Channel {
  public:
-  Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options);
+  // `state`: where the state is published for other threads (may be null).
+  Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options,
+          std::shared_ptr<ChannelStateCell> state = nullptr);
   ~Channel();
 
   const ChannelOptions& options() const { return options_; }
+  ConnectivityState state() const { return state_; }
   // TLS: the name the server's certificate must carry, and this channel's resumable session.
   std::string tls_server_name() const;
   const std::shared_ptr<TlsResumption>& tls_resumption() const { return tls_resumption_; }
+  // When the connection being attempted must be ready by (its connect timer).
+  Clock::time_point connect_deadline() const { return attempt_.connect_deadline; }
 
   void start_call(std::unique_ptr<ClientCall> call);
   // A call held for its credentials' metadata (ClientCall::awaits_metadata) gets it and starts.
   void release_call(uint64_t call_id, Metadata&& metadata);
-  // Cancels every call and closes every connection. The channel is dead afterwards.
+  // get_state(try_to_connect=True): an IDLE channel starts connecting.
+  void connect_if_idle();
+  // One kConnectivity event on `cq` once the state is not `last_seen` (at once if it is not).
+  void watch(std::shared_ptr<CompletionQueue> cq, uint64_t token, ConnectivityState last_seen);
+  // Cancels every call and closes every connection: SHUTDOWN, for good.
   void close();
 
   // From its connections and the engine's timers.
-  void on_connected(ClientConnection* connection);
-  // The connection failed before it was ready (`reason`: connect() or the TLS handshake).
+  void on_connected(ClientConnection* connection);  // the server's first SETTINGS arrived
+  // The connection failed before it was ready (`reason`: connect(), TLS, timeout, closed).
   void on_connect_failed(ClientConnection* connection, const std::string& reason);
   void on_connection_closed(ClientConnection* connection, const Status& reason);
   void on_goaway(ClientConnection* connection);
   void on_reconnect_timer();
+  void on_idle_timer();
   void on_resolved(ResolvedTarget result);  // a host-name lookup finished (io/resolver.h)
 
  private:
-  void connect();
-  // Starts `call` on the ready connection, or keeps it until one is.
+  struct Watcher {
+    std::shared_ptr<CompletionQueue> cq;
+    uint64_t token;
+  };
+
+  void set_state(ConnectivityState state);
+  // IDLE or TRANSIENT_FAILURE → a new pass over the addresses (CONNECTING, or sticky
+  // TRANSIENT_FAILURE), resolving the target first when needed.
+  void start_connecting();
+  void dial_next();  // dials addresses_ from address_index_ on
+  // Starts `call` on the ready connection, keeps it until one is, or fails it fast.
   void submit(std::unique_ptr<ClientCall> call);
-  // Takes a finished resolution; false (pending calls failed) when it is an error.
   bool use_addresses(ResolvedTarget result);
   void all_addresses_failed();
-  void fail_pending(const Status& status);
+  void fail_pending(const Status& status, bool keep_wait_for_ready);
   void submit_pending();
+  void schedule_idle_check(Clock::time_point from);
+  Status unavailable() const;
 
   TransportContext& context_;  // the owner; outlives this
   const uint64_t id_;
@@ -59,6 +92,13 @@ class Channel {
   const ChannelOptions options_;
   std::string user_agent_;
   const std::shared_ptr<TlsResumption> tls_resumption_;  // null without TLS
+  const std::shared_ptr<ChannelStateCell> state_cell_;  // may be null
+
+  ConnectivityState state_ = ConnectivityState::kIdle;
+  std::vector<Watcher> watchers_;
+  ConnectionBackoff backoff_;
+  ConnectionBackoff::Attempt attempt_{};  // the current (or last) pass over the addresses
+  Clock::time_point last_call_ = Clock::now();  // when a call last started (idle timeout)
 
   bool resolved_ = false;   // addresses_ is usable; cleared to look the name up again
   bool resolving_ = false;  // a lookup is running on the resolver
@@ -67,12 +107,11 @@ class Channel {
   std::string last_connect_error_;
 
   ClientConnection* active_ = nullptr;  // connecting or ready; owned by the transport context
-  std::vector<ClientConnection*> draining_;  // got GOAWAY; finishing their streams
+  std::vector<ClientConnection*> draining_;  // got GOAWAY or went idle; finishing their streams
   std::vector<std::unique_ptr<ClientCall>> pending_;  // waiting for a ready connection
   std::vector<std::unique_ptr<ClientCall>> held_;  // waiting for their call credentials
-  bool reconnect_scheduled_ = false;
-  std::chrono::milliseconds backoff_{1000};
-  bool closed_ = false;
+  bool reconnect_scheduled_ = false;  // a kChannelReconnect timer for attempt_.retry_at
+  bool idle_check_scheduled_ = false;
 };
 
 }  // namespace turbogrpc::internal

@@ -16,13 +16,22 @@ ClientConnection::ClientConnection(TransportContext& context, Channel& channel, 
       channel_(channel) {
   connecting_ = true;
   watch(EPOLLOUT);
+  context.timers().add(channel.connect_deadline(), TimerKind::kConnectDeadline, id());
+}
+
+void ClientConnection::on_timer(TimerKind kind) {
+  if (kind != TimerKind::kConnectDeadline || settings_received_ || closed()) return;
+  std::string what = connecting_ ? "connect() timed out"
+                     : handshaking() ? "TLS handshake timed out"
+                                     : "no HTTP/2 SETTINGS from the server in time";
+  channel_.on_connect_failed(this, (peer_.empty() ? std::string() : peer_ + ": ") + what);
 }
 
 void ClientConnection::on_connect_writable() {
   int err = connect_error(fd_);
   if (err != 0) {
     connecting_ = false;
-    channel_.on_connect_failed(this, std::strerror(err));  // may close us
+    channel_.on_connect_failed(this, std::string(std::strerror(err)));  // may close us
     return;
   }
   connecting_ = false;
@@ -34,12 +43,10 @@ void ClientConnection::on_connect_writable() {
     return;
   }
   mark_dirty();  // the preface and SETTINGS go out with the first flush
-  channel_.on_connected(this);
 }
 
 void ClientConnection::on_handshake_done() {
   mark_dirty();  // the preface and SETTINGS follow the handshake
-  channel_.on_connected(this);
 }
 
 void ClientConnection::on_handshake_failed(const std::string& reason) {
@@ -114,6 +121,12 @@ int ClientConnection::on_frame(const nghttp2_frame* frame) {
     case NGHTTP2_DATA:
       if (end_stream) {
         if (ClientCall* call = call_of(frame->hd.stream_id)) call->on_peer_end_stream();
+      }
+      break;
+    case NGHTTP2_SETTINGS:
+      if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0 && !settings_received_) {
+        settings_received_ = true;
+        channel_.on_connected(this);  // READY: pending calls start here
       }
       break;
     case NGHTTP2_GOAWAY:

@@ -16,7 +16,9 @@ class ClientConnection final : public Connection {
   // `fd` has a nonblocking connect() in progress.
   ClientConnection(TransportContext& context, Channel& channel, int fd);
 
-  bool ready() const { return !connecting_ && !handshaking() && !closed() && !goaway_received_; }
+  // Connected, handshaken, and the server's first SETTINGS arrived (as grpc-go, READY waits
+  // for the server's preface: a port that accepts and says nothing is not a server).
+  bool ready() const { return settings_received_ && !closed() && !goaway_received_; }
   bool draining() const { return goaway_received_; }
 
   // Submits the request; the connection owns the call until its stream closes.
@@ -28,6 +30,7 @@ class ClientConnection final : public Connection {
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
   int on_frame(const nghttp2_frame* frame) override;
+  void on_timer(TimerKind kind) override;
 
  protected:
   void on_closed(const Status& reason) override;
@@ -39,6 +42,7 @@ class ClientConnection final : public Connection {
   ClientCall* call_of(int32_t stream_id);
 
   Channel& channel_;
+  bool settings_received_ = false;
   bool goaway_received_ = false;
 };
 

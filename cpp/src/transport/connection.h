@@ -52,6 +52,8 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   bool closed() const { return closed_; }
   const std::string& peer() const { return peer_; }
   size_t active_streams() const { return streams_.size(); }
+  // When a stream last opened or closed (for idle timeouts).
+  Clock::time_point last_stream_change() const { return last_stream_change_; }
   uint64_t id() const { return id_; }  // unique in the engine; timers name connections by it
   bool secure() const { return tls_ != nullptr; }
   // A timer this connection set (io/timer_queue.h) is due.
@@ -92,8 +94,6 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   // (nghttp2 offers the same frame again on the next flush).
   int append_data_frame(const uint8_t* frame_header, size_t length, MessageStream& stream);
   nghttp2_session* session() const { return session_.get(); }
-  // When a stream last opened or closed (for idle timeouts).
-  Clock::time_point last_stream_change() const { return last_stream_change_; }
   // The connection owns `call` until its stream closes. The nghttp2 stream user data must be
   // the same Call* (call_on and the data source read it back).
   void add_stream(int32_t stream_id, std::unique_ptr<Call> call);

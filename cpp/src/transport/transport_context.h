@@ -24,8 +24,9 @@ class TransportContext {
 
   virtual Poller& poller() = 0;
   // Timers set here fire back through the owner: kCallDeadline to calls() (Call::on_deadline),
-  // kConnectionHandshake / kConnectionIdle to the adopted connection with that id
-  // (Connection::on_timer), kChannelReconnect / kAcceptRetry to the channel / server.
+  // kConnectionHandshake / kConnectionIdle / kConnectDeadline to the adopted connection with
+  // that id (Connection::on_timer), kChannelReconnect / kChannelIdle / kAcceptRetry to the
+  // channel / server.
   virtual TimerQueue& timers() = 0;
   virtual CallRegistry& calls() = 0;
   virtual Resolver& resolver() = 0;

@@ -18,6 +18,7 @@ from .. import _engine
 from .._grpcio import register_with_grpcio
 from .._status import code_from_int
 from ._completion import UNARY_DONE, run_done_callbacks
+from ._connectivity import ChannelConnectivity
 from ._metadata import Metadata
 from ._rpc_error import AioRpcError
 from ._typing import (
@@ -274,7 +275,16 @@ class Call(RpcContext):
         return self._debug_error
 
     async def wait_for_connection(self) -> None:
-        """Returns at once while the RPC runs; raises its error if it already failed."""
+        """Returns once the RPC runs on a connection (its channel READY) or has ended; raises
+        the RPC's error (e.g. UNAVAILABLE when it could not connect) if it failed."""
+        channel = self._channel
+        while self._code is None:
+            state = channel.get_state()
+            if state is ChannelConnectivity.READY or state is ChannelConnectivity.SHUTDOWN:
+                break
+            ended = self._new_waiter()
+            await asyncio.wait((ended, channel._state_change(state)),
+                               return_when=asyncio.FIRST_COMPLETED)
         if self._code is not None:
             await self._raise_for_status()
 

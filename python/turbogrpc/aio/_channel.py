@@ -19,7 +19,7 @@ from .._errors import UsageError
 from .._grpcio import register_with_grpcio
 from ._client_interceptor import client_interceptors
 from ._completion import check_generation, loop_state
-from ._connectivity import ChannelConnectivity
+from ._connectivity import ChannelConnectivity, state_change, state_of
 from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
 from ._multicallable import (
     StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
@@ -120,7 +120,11 @@ class Channel:
         # "authority" option is always a str.
         self._authority: str = (
             engine_options.get("authority") or _authority_of(target))  # type: ignore[assignment]
-        self._channel_id = _engine.create_channel(target, engine_options, self._security.tls)
+        self._channel_id, self._engine_state = _engine.create_channel(
+            target, engine_options, self._security.tls)
+        # last state seen -> the future of the next one: one engine watch per state, shared
+        # by every waiter (bounded however often callers time out and ask again).
+        self._watches: dict[ChannelConnectivity, asyncio.Future[ChannelConnectivity]] = {}
 
     def _loop_state(self) -> LoopState:
         """The LoopState calls of this channel use, binding the channel to the running loop."""
@@ -253,20 +257,48 @@ class Channel:
             pass
 
     def get_state(self, try_to_connect: bool = False) -> ChannelConnectivity:
-        """An approximation: SHUTDOWN once closed, READY once used, IDLE before."""
+        """The channel's connectivity state, as the engine last published it.
+
+        ``try_to_connect``: an IDLE channel starts connecting (the state then moves to
+        CONNECTING, and on to READY or TRANSIENT_FAILURE).
+        """
         if self._closed:
             return ChannelConnectivity.SHUTDOWN
-        return ChannelConnectivity.IDLE if self._loop is None else ChannelConnectivity.READY
+        state = state_of(self._engine_state.get())
+        if try_to_connect and state is ChannelConnectivity.IDLE:
+            _engine.connect_channel(self._channel_id)
+        return state
+
+    def _state_change(self, last_seen: ChannelConnectivity) -> asyncio.Future[ChannelConnectivity]:
+        watch = self._watches.get(last_seen)
+        if watch is None or watch.done():
+            watch = self._watches[last_seen] = state_change(self._loop_state(), self._channel_id,
+                                                            last_seen)
+        return watch
 
     async def wait_for_state_change(self, last_observed_state: ChannelConnectivity) -> None:
-        """Returns once the (approximate) state differs from ``last_observed_state``."""
-        while self.get_state() == last_observed_state:
-            await asyncio.sleep(0.05)
+        """Returns once the state is not ``last_observed_state`` (at once if it already is
+        not). Raises UsageError on a closed channel, as grpc.aio does.
 
-    async def channel_ready(self) -> None:
-        """Returns at once: the engine connects on the first call (and retries there)."""
+        Example::
+
+            state = channel.get_state(try_to_connect=True)
+            while state is not ChannelConnectivity.READY:
+                await channel.wait_for_state_change(state)
+                state = channel.get_state()
+        """
         if self._closed:
             raise UsageError("Channel is closed")
+        # Shielded: a waiter that gives up (a timeout) leaves the shared watch to the others.
+        await asyncio.shield(self._state_change(last_observed_state))
+
+    async def channel_ready(self) -> None:
+        """Connects if IDLE and returns once the channel is READY; a channel that cannot
+        connect keeps retrying (with backoff) meanwhile. Raises UsageError once closed."""
+        state = self.get_state(try_to_connect=True)
+        while state is not ChannelConnectivity.READY:
+            await self.wait_for_state_change(state)
+            state = self.get_state(try_to_connect=True)
 
     def __repr__(self) -> str:
         return f"<turbogrpc.aio.Channel target={self._target!r}>"

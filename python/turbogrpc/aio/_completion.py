@@ -36,6 +36,7 @@ FINISHED = 4
 SERVER_CALL = 5
 SERVER_DONE = 6
 CERTIFICATE_FETCH = 7
+CONNECTIVITY = 8  # a channel watch's one event: closes it like a call's last event
 
 _FORK_MESSAGE = (
     "this {} was created before fork(); create a new one in the child process"

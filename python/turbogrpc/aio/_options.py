@@ -38,6 +38,10 @@ _CHANNEL_KEYS = {
     "grpc.absolute_max_metadata_size": "absolute_max_metadata_size",
     "grpc.default_authority": "authority",
     "grpc.primary_user_agent": "user_agent",
+    "grpc.initial_reconnect_backoff_ms": "initial_reconnect_backoff_ms",
+    "grpc.min_reconnect_backoff_ms": "min_reconnect_backoff_ms",
+    "grpc.max_reconnect_backoff_ms": "max_reconnect_backoff_ms",
+    "grpc.client_idle_timeout_ms": "idle_timeout_ms",
 }
 _SERVER_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
@@ -109,10 +113,10 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.http2.min_ping_interval_without_data_ms": (_N, _U),
     "grpc.http2.max_ping_strikes": (_N, _U),
     # connecting, name resolution, load balancing, proxies (client side)
-    "grpc.min_reconnect_backoff_ms": (_U, _N),
-    "grpc.max_reconnect_backoff_ms": (_U, _N),
-    "grpc.initial_reconnect_backoff_ms": (_U, _N),
-    "grpc.client_idle_timeout_ms": (_N, _N),
+    "grpc.min_reconnect_backoff_ms": (_H, _N),
+    "grpc.max_reconnect_backoff_ms": (_H, _N),
+    "grpc.initial_reconnect_backoff_ms": (_H, _N),
+    "grpc.client_idle_timeout_ms": (_H, _N),
     "grpc.happy_eyeballs_connection_attempt_delay_ms": (_N, _N),
     "grpc.dns_min_time_between_resolutions_ms": (_N, _N),
     "grpc.dns_ares_query_timeout": (_N, _N),
