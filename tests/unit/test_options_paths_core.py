@@ -16,7 +16,7 @@ import pytest
 
 import turbogrpc
 from turbogrpc import _status
-from turbogrpc.aio import StatusCode, UsageError, _completion, _context, _eager
+from turbogrpc.aio import StatusCode, UsageError, _completion, _context, _eager, _server_call
 
 
 # ---- status codes ------------------------------------------------------------------------------
@@ -255,7 +255,7 @@ def test_finish_refused_even_for_internal_resets_the_stream(monkeypatch, cancel_
     """When the engine cannot take even our INTERNAL finish, the stream is reset instead; either
     way the server's count of active calls goes down and the done callbacks run."""
     engine = RefusingEngine(cancel_fails)
-    monkeypatch.setattr(_context, "_engine", engine)
+    monkeypatch.setattr(_server_call, "_engine", engine)  # where finish is sent
     server = FakeServer()
     state = types.SimpleNamespace(calls={}, loop=None)
     ctx = _context.ServicerContext(server, state, 77, "/a.B/C", (), None, "peer", "authority")
@@ -269,18 +269,18 @@ def test_finish_refused_even_for_internal_resets_the_stream(monkeypatch, cancel_
 
 
 def test_serialize_response():
-    assert _context.serialize_response("text", None) == b"text"
-    assert _context.serialize_response(b"raw", None) == b"raw"
-    assert bytes(_context.serialize_response(bytearray(b"ba"), None)) == b"ba"
-    assert _context.serialize_response(3, lambda n: b"x" * n) == b"xxx"
+    assert _server_call.serialize_response("text", None) == b"text"
+    assert _server_call.serialize_response(b"raw", None) == b"raw"
+    assert bytes(_server_call.serialize_response(bytearray(b"ba"), None)) == b"ba"
+    assert _server_call.serialize_response(3, lambda n: b"x" * n) == b"xxx"
     with pytest.raises(TypeError, match="returned None"):
-        _context.serialize_response(None, None)
+        _server_call.serialize_response(None, None)
     with pytest.raises(TypeError, match="no response_serializer and the handler gave int"):
-        _context.serialize_response(42, None)
+        _server_call.serialize_response(42, None)
     with pytest.raises(TypeError, match="the response serializer returned str"):
-        _context.serialize_response(1, lambda m: "text")
+        _server_call.serialize_response(1, lambda m: "text")
     with pytest.raises(ValueError, match="boom"):
-        _context.serialize_response(1, lambda m: (_ for _ in ()).throw(ValueError("boom")))
+        _server_call.serialize_response(1, lambda m: (_ for _ in ()).throw(ValueError("boom")))
 
 
 def test_describe_exception():
@@ -288,6 +288,6 @@ def test_describe_exception():
         def __str__(self):
             raise RuntimeError("no")
 
-    assert _context.describe_exception(ValueError("v")) == "ValueError: v"
-    assert _context.describe_exception(MemoryError()) == "MemoryError"
-    assert _context.describe_exception(Broken()) == "Broken: <Broken whose str() failed>"
+    assert _server_call.describe_exception(ValueError("v")) == "ValueError: v"
+    assert _server_call.describe_exception(MemoryError()) == "MemoryError"
+    assert _server_call.describe_exception(Broken()) == "Broken: <Broken whose str() failed>"

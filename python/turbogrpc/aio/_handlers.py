@@ -16,12 +16,12 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from ._context import (
-    SERIALIZE_RESPONSE_FAILED, BadRequest, describe_exception, exception_text, serialize_response,
-)
 from ._eager import continue_in_task, copy_context, first_step
 from ._message_reader import RawMessage, message_reader
 from ._rpc_error import EOF, AbortError
+from ._server_call import (
+    SERIALIZE_RESPONSE_FAILED, BadRequest, describe_exception, exception_text, serialize_response,
+)
 from ._typing import DeserializingFunction, MetadatumType, SerializingFunction
 
 if TYPE_CHECKING:

@@ -197,8 +197,8 @@ _new_object = object.__new__
 class _Intercepting:
     """What the four intercepting multicallables add to theirs: the interceptors (each one's
     intercept_<kind> method, bound once) and the path as ClientCallDetails gives it. The call
-    objects (_intercepted_call.py) run the chain and start the RPC the last continuation
-    asks for."""
+    objects (_intercepted_call.py, on _interceptor_chain.py) run the chain and start the RPC
+    the last continuation asks for."""
 
     __slots__ = ()
 

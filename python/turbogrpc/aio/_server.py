@@ -20,9 +20,10 @@ from .._grpcio import register_with_grpcio
 from .._errors import UsageError
 from ._completion import check_generation, running_loop_state
 from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
-from ._context import ServicerContext, describe_exception, exception_text
+from ._context import ServicerContext
 from ._handlers import CallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline
 from ._options import option_value, reuse_port, server_options
+from ._server_call import describe_exception, exception_text
 from ._server_interceptor import server_interceptors
 from ._server_security import PLAINTEXT, listener_security, refresh_certificates
 

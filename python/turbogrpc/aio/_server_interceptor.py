@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import UsageError
 from .._grpcio import grpcio_bases
-from ._context import describe_exception
 from ._eager import copy_context, first_step
 from ._handlers import (
     FAILED, MethodEntry, continue_suspended, handler_failed, send_response, serve_in_current_task,
     serve_in_task, take_unary_request,
 )
+from ._server_call import describe_exception
 
 if TYPE_CHECKING:
     from ._context import ServicerContext
