@@ -305,6 +305,7 @@ async def test_plugin_raising_fails_the_call_and_refuses_a_late_answer(caplog):
 
 async def test_callback_twice_first_answer_counts():
     second = []
+    plugin_done = threading.Event()
 
     def twice(context, callback):
         callback((("k", "first"),), None)
@@ -312,9 +313,12 @@ async def test_callback_twice_first_answer_counts():
             callback((("k", "second"),), None)
         except RuntimeError as refused:
             second.append(str(refused))
+        plugin_done.set()
 
     got = await call_credentials_metadata([turbogrpc.metadata_call_credentials(twice)], "u", "m")
     assert got == [("k", "first")]
+    # The first answer resumes the caller; the plugin's thread may still be on its second call.
+    assert await asyncio.to_thread(plugin_done.wait, 5)
     assert second == ["AuthMetadataPluginCallback invoked more than once!"]  # grpcio's
 
 
