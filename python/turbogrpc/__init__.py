@@ -31,6 +31,17 @@ from ._credentials import (
     ssl_server_credentials,
 )
 from ._errors import UsageError
+from ._method_handlers import (
+    GenericRpcHandler,
+    HandlerCallDetails,
+    RpcMethodHandler,
+    ServiceRpcHandler,
+    method_handlers_generic_handler,
+    stream_stream_rpc_method_handler,
+    stream_unary_rpc_method_handler,
+    unary_stream_rpc_method_handler,
+    unary_unary_rpc_method_handler,
+)
 from ._status import StatusCode
 
 __version__ = "0.1.0"
@@ -46,4 +57,8 @@ __all__ = [
     "dynamic_ssl_server_credentials", "experimental", "insecure_server_credentials",
     "local_channel_credentials", "local_server_credentials", "metadata_call_credentials",
     "ssl_channel_credentials", "ssl_server_certificate_configuration", "ssl_server_credentials",
+    "GenericRpcHandler", "HandlerCallDetails", "RpcMethodHandler", "ServiceRpcHandler",
+    "method_handlers_generic_handler", "stream_stream_rpc_method_handler",
+    "stream_unary_rpc_method_handler", "unary_stream_rpc_method_handler",
+    "unary_unary_rpc_method_handler",
 ]

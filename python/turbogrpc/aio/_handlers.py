@@ -16,6 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from .._method_handlers import DictionaryGenericHandler
 from ._eager import continue_in_task, copy_context, first_step
 from ._message_reader import RawMessage, message_reader
 from ._rpc_error import EOF, AbortError
@@ -131,7 +132,8 @@ def dict_handler_table(handler: object) -> dict[str, RpcMethodHandler] | None:
     directly (and let the engine pre-read unary requests). Anything else is called.
     """
     kind = type(handler)
-    if kind.__name__ == "DictionaryGenericHandler" and kind.__module__ == "grpc._utilities":
+    if kind is DictionaryGenericHandler or (
+            kind.__name__ == "DictionaryGenericHandler" and kind.__module__ == "grpc._utilities"):
         table = getattr(handler, "_method_handlers", None)
         if isinstance(table, dict):
             return table
