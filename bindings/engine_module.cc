@@ -220,10 +220,21 @@ void read_limits(nb::dict options, Options& out) {
       else if (key == "min_reconnect_backoff_ms") out.min_reconnect_backoff_ms = nb::cast<int64_t>(v);
       else if (key == "max_reconnect_backoff_ms") out.max_reconnect_backoff_ms = nb::cast<int64_t>(v);
       else if (key == "idle_timeout_ms") out.idle_timeout_ms = nb::cast<int64_t>(v);
+      else if (key == "keepalive_time_ms") out.keepalive_time_ms = nb::cast<int64_t>(v);
+      else if (key == "keepalive_timeout_ms") out.keepalive_timeout_ms = nb::cast<int64_t>(v);
+      else if (key == "keepalive_permit_without_calls") out.keepalive_permit_without_calls = nb::cast<int64_t>(v) != 0;
+      else if (key == "max_pings_without_data") out.max_pings_without_data = nb::cast<int64_t>(v);
     } else {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
       else if (key == "handshake_timeout_ms") out.handshake_timeout_ms = nb::cast<int64_t>(v);
       else if (key == "max_connection_idle_ms") out.max_connection_idle_ms = nb::cast<int64_t>(v);
+      else if (key == "max_connection_age_ms") out.max_connection_age_ms = nb::cast<int64_t>(v);
+      else if (key == "max_connection_age_grace_ms") out.max_connection_age_grace_ms = nb::cast<int64_t>(v);
+      else if (key == "keepalive_time_ms") out.keepalive_time_ms = nb::cast<int64_t>(v);
+      else if (key == "keepalive_timeout_ms") out.keepalive_timeout_ms = nb::cast<int64_t>(v);
+      else if (key == "keepalive_permit_without_calls") out.keepalive_permit_without_calls = nb::cast<int64_t>(v) != 0;
+      else if (key == "min_ping_interval_without_data_ms") out.min_ping_interval_without_data_ms = nb::cast<int64_t>(v);
+      else if (key == "max_ping_strikes") out.max_ping_strikes = nb::cast<int64_t>(v);
       else if (key == "enabled_compression") out.enabled_compression = static_cast<uint8_t>(nb::cast<int64_t>(v) & 0b111);
     }
   }

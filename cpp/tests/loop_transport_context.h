@@ -14,6 +14,21 @@
 
 namespace turbogrpc::internal {
 
+// A unary call's command for the transport tests ("ping" to `method` unless told otherwise).
+inline StartCallCommand unary_call_command(uint64_t channel_id, uint64_t call_id,
+                                           std::shared_ptr<CompletionQueue> cq, std::string method,
+                                           WaitForReady wait_for_ready = WaitForReady::kNo) {
+  StartCallCommand command;
+  command.channel_id = channel_id;
+  command.call_id = call_id;
+  command.cq = std::move(cq);
+  command.method = std::move(method);
+  command.shape = CallShape::kUnary;
+  command.message = "ping";
+  command.wait_for_ready = wait_for_ready;
+  return command;
+}
+
 // The engine's owner duties, minus its thread: the caller calls run_once() itself.
 class LoopTransportContext final : public TransportContext {
  public:

@@ -131,3 +131,52 @@ TEST(MessageStreamOutbound, WriteIsAcknowledgedOnceUnsentBytesDropBelowTheBound)
 
 }  // namespace
 }  // namespace turbogrpc::internal
+
+namespace turbogrpc::internal {
+namespace {
+
+// Transparent retry: what was sent while retaining comes back, whole and in order, before what
+// was not sent yet, and the stream ends again on a replay.
+TEST(MessageStreamOutbound, RewindReplaysEverySentMessageBeforeTheUnsentOnes) {
+  TestStream s;
+  s.retain_sent(1024);
+  ASSERT_TRUE(s.queue_message(std::string("first")));
+  ASSERT_TRUE(s.queue_message(std::string("second")));
+  bool eof = false;
+  std::string wire;
+  uint32_t flags = 0;
+  ssize_t n = s.read_outbound(8, &flags);  // part of "first" only
+  s.take_outbound(static_cast<size_t>(n), wire);
+  wire += send_all(s, 3, &eof);  // the rest, in small frames
+  EXPECT_EQ(wire, framed({"first", "second"}));
+  ASSERT_TRUE(s.queue_message(std::string("third")));  // unsent when the stream is refused
+  s.close_outbound();
+
+  s.rewind_outbound();
+  EXPECT_EQ(s.unsent_bytes(), framed({"first", "second", "third"}).size());
+  EXPECT_EQ(send_all(s, 7, &eof), framed({"first", "second", "third"}));
+  EXPECT_TRUE(eof);
+}
+
+TEST(MessageStreamOutbound, MoreThanTheRetainLimitIsNotKeptAndStoppingFreesWhatWas) {
+  TestStream s;
+  s.retain_sent(10);
+  ASSERT_TRUE(s.queue_message(std::string(8, 'a')));
+  bool eof = false;
+  send_all(s, 100, &eof);
+  EXPECT_TRUE(s.retaining());  // 8 payload bytes fit under 10
+  ASSERT_TRUE(s.queue_message(std::string(8, 'b')));
+  send_all(s, 100, &eof);
+  EXPECT_FALSE(s.retaining());  // 16 do not: the call can no longer be replayed
+
+  TestStream t;
+  t.retain_sent(1024);
+  ASSERT_TRUE(t.queue_message(std::string("kept")));
+  send_all(t, 100, &eof);
+  t.stop_retaining();  // the call committed
+  t.rewind_outbound();
+  EXPECT_EQ(t.unsent_bytes(), 0u);  // nothing left to replay
+}
+
+}  // namespace
+}  // namespace turbogrpc::internal

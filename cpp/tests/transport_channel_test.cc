@@ -82,14 +82,9 @@ class ChannelStateTest : public ::testing::Test {
   }
 
   uint64_t start_unary(bool wait_for_ready) {
-    StartCallCommand command;
-    command.channel_id = kChannelId;
-    command.call_id = context_.new_id();
-    command.cq = client_cq_;
-    command.method = kMethod;
-    command.shape = CallShape::kUnary;
-    command.message = "ping";
-    command.wait_for_ready = wait_for_ready ? WaitForReady::kYes : WaitForReady::kNo;
+    StartCallCommand command = unary_call_command(
+        kChannelId, context_.new_id(), client_cq_, kMethod,
+        wait_for_ready ? WaitForReady::kYes : WaitForReady::kNo);
     uint64_t id = command.call_id;
     channel_->start_call(std::make_unique<ClientCall>(std::move(command), options_, context_.calls(), nullptr));
     return id;

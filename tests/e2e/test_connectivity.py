@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 
 import grpc
 import pytest
 
-from e2e.helpers import code_name, ours_only, stack
+from e2e.helpers import code_name, eventually, ours_only, stack
 
 # Fast reconnects for tests: first retry after ~200 ms, at most ~1 s apart.
 FAST = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000),
@@ -229,3 +233,86 @@ async def test_waiters_that_give_up_leave_no_watch_behind():
         await channel.close()
     with pytest.raises(ours.aio.UsageError, match="closed"):
         await channel.wait_for_state_change(ours.aio.ChannelConnectivity.IDLE)
+
+
+@ours_only
+async def test_state_changes_are_logged_at_debug():
+    ours = stack("ours")
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    logger = logging.getLogger("turbogrpc")
+    handler, level = Keep(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        channel = ours.channel(f"127.0.0.1:{_unused_port()}", options=FAST)
+        with pytest.raises(ours.AioRpcError):
+            await channel.unary_unary("/test.Svc/Echo")(b"x")
+        await channel.close()
+        await eventually(lambda: any("-> SHUTDOWN" in r for r in records), what="SHUTDOWN logged")
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    changes = [r.split(": ", 1)[1] for r in records if r.startswith("channel 127.0.0.1:")]
+    assert changes[:2] == ["IDLE -> CONNECTING", "CONNECTING -> TRANSIENT_FAILURE"], records
+    assert changes[-1] == "TRANSIENT_FAILURE -> SHUTDOWN", records
+
+
+def _traced(script, what):
+    """Runs `script` with TURBOGRPC_TRACE=`what`; returns the process and the trace lines."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "TURBOGRPC_TRACE": what})
+    return done, "\n".join(line for line in done.stderr.splitlines()
+                           if line.startswith(f"turbogrpc[{what}]"))
+
+
+@ours_only
+def test_engine_traces_states_and_connect_attempts_with_turbogrpc_trace():
+    port = _unused_port()
+    script = (
+        "import asyncio\n"
+        "from turbogrpc import aio\n"
+        "async def main():\n"
+        f"    channel = aio.insecure_channel('127.0.0.1:{port}')\n"
+        "    try:\n"
+        "        await channel.unary_unary('/a.B/C')(b'')\n"
+        "    except aio.AioRpcError as error:\n"
+        "        print(error.code().name)\n"
+        "    await channel.close()\n"
+        "asyncio.run(main())\n")
+    done, text = _traced(script, "channel")
+    assert done.stdout.strip() == "UNAVAILABLE", done.stderr
+    assert "IDLE -> CONNECTING" in text, done.stderr
+    assert f"connecting to ipv4:127.0.0.1:{port}" in text, done.stderr
+    assert "connect attempt failed after" in text and "Connection refused" in text, done.stderr
+    assert "CONNECTING -> TRANSIENT_FAILURE" in text and "-> SHUTDOWN" in text, done.stderr
+
+
+@ours_only
+def test_engine_traces_goaways_sent_and_received():
+    script = (
+        "import asyncio\n"
+        "import grpc\n"
+        "from turbogrpc import aio\n"
+        "async def echo(request, context):\n"
+        "    return request\n"
+        "async def main():\n"
+        "    server = aio.server(options=[('grpc.max_connection_age_ms', 200)])\n"
+        "    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(\n"
+        "        'a.B', {'C': grpc.unary_unary_rpc_method_handler(echo)}),))\n"
+        "    port = server.add_insecure_port('127.0.0.1:0')\n"
+        "    await server.start()\n"
+        "    async with aio.insecure_channel(f'127.0.0.1:{port}') as channel:\n"
+        "        for _ in range(10):\n"
+        "            await channel.unary_unary('/a.B/C')(b'x')\n"
+        "            await asyncio.sleep(0.1)\n"
+        "    await server.stop(None)\n"
+        "asyncio.run(main())\n")
+    done, text = _traced(script, "connection")
+    assert done.returncode == 0, done.stderr
+    assert "GOAWAY sent: error 0, last stream 2147483647" in text, done.stderr  # first phase
+    assert "GOAWAY received: error 0" in text, done.stderr

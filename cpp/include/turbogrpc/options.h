@@ -38,6 +38,16 @@ struct ChannelOptions {
   // No call for this long: the channel closes its connection and goes IDLE; the next call
   // connects again (grpc.client_idle_timeout_ms, grpcio's default 30 min). <= 0: never.
   int64_t idle_timeout_ms = 30 * 60 * 1000;
+  // Keepalive (gRPC's keepalive doc): a PING after keepalive_time_ms without reading anything
+  // (grpc.keepalive_time_ms; off by default on channels, as grpcio: <= 0), and the connection
+  // is closed, its calls UNAVAILABLE, when no ACK comes within keepalive_timeout_ms
+  // (grpc.keepalive_timeout_ms, 20 s). Only while calls are open unless
+  // grpc.keepalive_permit_without_calls; at most grpc.http2.max_pings_without_data pings
+  // (grpc-core's default 2; 0: unlimited) until we send HEADERS or DATA again.
+  int64_t keepalive_time_ms = -1;
+  int64_t keepalive_timeout_ms = 20'000;
+  bool keepalive_permit_without_calls = false;
+  int64_t max_pings_without_data = 2;
 };
 
 constexpr int64_t kDefaultMaxConcurrentStreams = 100;
@@ -57,6 +67,25 @@ struct ServerOptions {
   // A connection with no open stream for this long gets GOAWAY and is closed when its peer is
   // done (grpc.max_connection_idle_ms, as grpc-go's MaxConnectionIdle). <= 0: never (grpcio's default).
   int64_t max_connection_idle_ms = -1;
+  // A connection older than this (+-10% jitter, as grpc-go) gets the two-phase GOAWAY; its
+  // calls then have max_connection_age_grace_ms before it is closed and they are cancelled
+  // (grpc.max_connection_age_ms / grpc.max_connection_age_grace_ms; grpcio: both infinite). <= 0: never.
+  int64_t max_connection_age_ms = -1;
+  int64_t max_connection_age_grace_ms = -1;
+  // Server keepalive: a PING after keepalive_time_ms without reading anything, the connection
+  // closed when no ACK comes within keepalive_timeout_ms (grpc.keepalive_time_ms, 2 h on
+  // servers; grpc.keepalive_timeout_ms, 20 s). <= 0: off.
+  int64_t keepalive_time_ms = 2 * 60 * 60 * 1000;
+  int64_t keepalive_timeout_ms = 20'000;
+  // Ping policing (grpc-core / grpc-go enforcement): a PING sooner than
+  // min_ping_interval_without_data_ms after the last one (grpc.http2.min_ping_interval_without_data_ms,
+  // 5 min) — or, with no call open and !permit_without_calls (grpc.keepalive_permit_without_calls,
+  // 0), sooner than 2 h — is a strike; strikes reset when we send HEADERS or DATA. More than
+  // max_ping_strikes (grpc.http2.max_ping_strikes, 2; 0: unlimited) → GOAWAY ENHANCE_YOUR_CALM
+  // "too_many_pings", then the connection is closed.
+  int64_t min_ping_interval_without_data_ms = 5 * 60 * 1000;
+  int64_t max_ping_strikes = 2;
+  bool keepalive_permit_without_calls = false;
   // grpc.compression_enabled_algorithms_bitset: bit i enables grpcio's Compression value i.
   // A request compressed with a disabled algorithm gets UNIMPLEMENTED; responses never use one.
   // Identity is always enabled.

@@ -195,7 +195,10 @@ void EngineCore::run_timers() {
         case TimerKind::kChannelIdle: return channels_.count(id) != 0;
         case TimerKind::kConnectDeadline:
         case TimerKind::kConnectionHandshake:
-        case TimerKind::kConnectionIdle: return connection_ids_.count(id) != 0;
+        case TimerKind::kConnectionIdle:
+        case TimerKind::kKeepalive:
+        case TimerKind::kConnectionAge:
+        case TimerKind::kGoawayPing: return connection_ids_.count(id) != 0;
         case TimerKind::kAcceptRetry: return servers_.count(id) != 0;
       }
       return false;
@@ -218,6 +221,9 @@ void EngineCore::run_timers() {
       case TimerKind::kConnectDeadline:
       case TimerKind::kConnectionHandshake:
       case TimerKind::kConnectionIdle:
+      case TimerKind::kKeepalive:
+      case TimerKind::kConnectionAge:
+      case TimerKind::kGoawayPing:
         if (auto it = connection_ids_.find(t.id); it != connection_ids_.end()) it->second->on_timer(t.kind);
         break;
       case TimerKind::kAcceptRetry:

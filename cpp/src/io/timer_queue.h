@@ -21,6 +21,9 @@ enum class TimerKind : uint8_t {
   kConnectionHandshake,  // id: connection; the peer's preface and SETTINGS are due
   kConnectionIdle,       // id: connection; it may have been idle for the allowed time
   kAcceptRetry,          // id: server; accepting paused after running out of descriptors
+  kKeepalive,            // id: connection; a keepalive PING may be due, or its ACK overdue
+  kConnectionAge,        // id: connection (server); its maximum age, then its grace, is over
+  kGoawayPing,           // id: connection (server); the first GOAWAY's PING went unanswered too long
 };
 
 struct DueTimer {

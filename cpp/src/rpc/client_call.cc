@@ -23,6 +23,7 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
   // A negative timeout_seconds means none was given; see rpc/deadline.h for the rest.
   if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, Clock::now());
   set_send_compression(command.compression);
+  retain_sent(kRetainBytes);
   if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);
 }
 
@@ -58,6 +59,10 @@ void ClientCall::on_deadline() {
 }
 
 void ClientCall::begin_headers(bool trailers_block, bool end_stream) {
+  if (!committed_) {
+    committed_ = true;  // the server answered: no transparent retry from here on
+    stop_retaining();
+  }
   // A response that ends with its first header block is trailers-only: its metadata is trailing.
   in_trailers_ = trailers_block || end_stream;
   budget_.start_block();
@@ -172,6 +177,13 @@ void ClientCall::on_stream_closed(uint32_t error_code) {
   detach();
   if (finished_ || end_deferred_) return;  // a deferred end comes with the last message
   complete(resolve_status(error_code), "");
+}
+
+void ClientCall::prepare_transparent_retry() {
+  detach();
+  rewind_outbound();
+  retried_ = true;
+  stop_retaining();  // a second refusal ends the call
 }
 
 void ClientCall::on_connection_lost(const Status& reason) {

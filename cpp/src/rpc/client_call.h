@@ -45,6 +45,15 @@ class ClientCall final : public Call {
   // Ends the call now (connection lost, connect failed, channel closed) and resets the stream.
   void fail(const Status& status, std::string debug_error);
 
+  // Transparent retry (gRPC's A6): a stream the server refused (REFUSED_STREAM, or above a
+  // GOAWAY's last stream id) never reached an application, so the call may go again, once, on
+  // another stream — if no response started and what it sent is still held (kRetainBytes).
+  bool can_retry_transparently() const { return !finished_ && !committed_ && !retried_ && retaining(); }
+  // Detaches from the refused stream and rewinds what was sent; start it again with attach().
+  void prepare_transparent_retry();
+  // What a call keeps of its sent messages for that retry (grpc's per-RPC retry buffer size).
+  static constexpr size_t kRetainBytes = 256 * 1024;
+
  protected:
   void on_receive_error(Status status) override;
   StatusCode unsupported_encoding_code() const override { return StatusCode::kInternal; }
@@ -78,6 +87,8 @@ class ClientCall final : public Call {
   MetadataBudget budget_;
   std::optional<std::string> bad_binary_header_;  // the first -bin header that is not base64
   bool finished_ = false;
+  bool committed_ = false;  // response headers arrived: the server has the call
+  bool retried_ = false;    // already retried transparently once
   // The server ended the call while received messages were still being decompressed: the
   // status is reported once they are all in (on_inbound_settled).
   bool end_deferred_ = false;

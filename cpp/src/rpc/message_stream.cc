@@ -61,11 +61,43 @@ void MessageStream::take_outbound(size_t length, std::string& out) {
     out_offset_ += take;
     length -= take;
     if (out_offset_ == kFrameHeaderSize + m.payload.size()) {
-      recycle_message_buffer(std::move(m.payload));
+      if (retaining_ && sent_bytes_ + m.payload.size() <= retain_limit_) {
+        sent_bytes_ += m.payload.size();
+        sent_.push_back(std::move(m));
+      } else {
+        if (retaining_) stop_retaining();  // too much to keep: this call cannot be replayed
+        recycle_message_buffer(std::move(m.payload));
+      }
       out_.pop_front();
       out_offset_ = 0;
     }
   }
+}
+
+void MessageStream::stop_retaining() {
+  retaining_ = false;
+  while (!sent_.empty()) {
+    recycle_message_buffer(std::move(sent_.front().payload));
+    sent_.pop_front();
+  }
+  sent_bytes_ = 0;
+}
+
+void MessageStream::rewind_outbound() {
+  Fifo<OutboundMessage> all = std::move(sent_);
+  sent_ = Fifo<OutboundMessage>();
+  sent_bytes_ = 0;
+  while (!out_.empty()) {
+    all.push_back(std::move(out_.front()));
+    out_.pop_front();
+  }
+  out_ = std::move(all);
+  out_offset_ = 0;
+  unsent_bytes_ = 0;
+  for (size_t i = 0; i < out_.size(); ++i) unsent_bytes_ += kFrameHeaderSize + out_[i].payload.size();
+  reserved_bytes_ = 0;
+  end_of_stream_sent_ = false;
+  data_deferred_ = false;
 }
 
 bool MessageStream::queue_message(std::string&& payload, bool compress) {

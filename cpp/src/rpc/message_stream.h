@@ -56,6 +56,18 @@ class MessageStream {
   // Whether nghttp2 has parked our data source (returned DEFERRED) and needs resume_data.
   bool data_deferred() const { return data_deferred_; }
 
+  // Client: keeps what has been sent, up to `limit` bytes, so that a stream the server refused
+  // can be sent again whole on another connection (transparent retry). Beyond the limit, or
+  // once stop_retaining() (the call committed), sent messages are freed as usual.
+  void retain_sent(size_t limit) {
+    retain_limit_ = limit;
+    retaining_ = true;
+  }
+  void stop_retaining();
+  bool retaining() const { return retaining_; }
+  // Puts everything sent back in front of what is unsent, for a new stream (retaining() only).
+  void rewind_outbound();
+
   // DATA payload from the peer. Returns the bytes of stream window to give back now (the
   // connection's window is the connection's business).
   size_t on_data(const uint8_t* data, size_t length);
@@ -149,6 +161,11 @@ class MessageStream {
   bool outbound_closed_ = false;
   bool end_of_stream_sent_ = false;  // the data source reported EOF
   bool data_deferred_ = false;
+  // Sent messages kept for a transparent retry (retain_sent), oldest first.
+  Fifo<OutboundMessage> sent_;
+  size_t sent_bytes_ = 0;
+  size_t retain_limit_ = 0;
+  bool retaining_ = false;
 
   // A message staged behind (de)compression off the poller; `ready` once its result is in.
   struct StagedMessage {

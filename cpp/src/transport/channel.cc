@@ -1,14 +1,31 @@
 #include "transport/channel.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
+#include "io/trace.h"
 #include "transport/client_connection.h"
 #include "transport/transport_context.h"
 
 namespace turbogrpc::internal {
 namespace {
 constexpr const char* kUserAgent = "grpc-python-turbogrpc/0.1.0";
+
+const char* state_name(ConnectivityState state) {
+  switch (state) {
+    case ConnectivityState::kIdle: return "IDLE";
+    case ConnectivityState::kConnecting: return "CONNECTING";
+    case ConnectivityState::kReady: return "READY";
+    case ConnectivityState::kTransientFailure: return "TRANSIENT_FAILURE";
+    case ConnectivityState::kShutdown: return "SHUTDOWN";
+  }
+  return "?";
+}
+
+long long millis_since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
 
 BackoffSettings backoff_settings(const ChannelOptions& options) {
   BackoffSettings s;
@@ -28,7 +45,8 @@ Channel::Channel(TransportContext& context, uint64_t id, std::string target, Cha
       options_(std::move(options)),
       tls_resumption_(options_.tls ? std::make_shared<TlsResumption>() : nullptr),
       state_cell_(std::move(state)),
-      backoff_(backoff_settings(options_)) {
+      backoff_(backoff_settings(options_)),
+      keepalive_time_ms_(options_.keepalive_time_ms) {
   user_agent_ = options_.user_agent.empty() ? kUserAgent : options_.user_agent + " " + kUserAgent;
   if (state_cell_) state_cell_->state.store(state_);
 }
@@ -37,6 +55,10 @@ Channel::~Channel() = default;
 
 void Channel::set_state(ConnectivityState state) {
   if (state == state_) return;
+  if (tracing(Trace::kChannel)) {
+    trace_line(Trace::kChannel, "channel " + std::to_string(id_) + " '" + target_ + "': " +
+                                    state_name(state_) + " -> " + state_name(state));
+  }
   state_ = state;
   if (state_cell_) state_cell_->state.store(state);
   std::vector<Watcher> watchers = std::move(watchers_);
@@ -144,7 +166,14 @@ void Channel::on_resolved(ResolvedTarget result) {
 
 void Channel::dial_next() {
   while (address_index_ < addresses_.addresses.size()) {
-    SysResult s = start_connect(addresses_.addresses[address_index_]);
+    const SocketAddress& address = addresses_.addresses[address_index_];
+    attempt_started_ = Clock::now();
+    SysResult s = start_connect(address);
+    if (tracing(Trace::kChannel)) {
+      trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": connecting to " +
+                                      describe_address(address.get(), address.length) +
+                                      (s.ok() ? "" : " failed: " + s.message()));
+    }
     if (s.ok()) {
       auto connection = std::make_unique<ClientConnection>(context_, *this, static_cast<int>(s.value));
       active_ = connection.get();
@@ -159,6 +188,11 @@ void Channel::dial_next() {
 
 void Channel::on_connected(ClientConnection* connection) {
   if (connection != active_) return;
+  if (tracing(Trace::kChannel)) {
+    trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": connected to " +
+                                    connection->peer() + " in " +
+                                    std::to_string(millis_since(attempt_started_)) + " ms");
+  }
   address_index_ = 0;
   backoff_.reset();
   set_state(ConnectivityState::kReady);
@@ -176,6 +210,10 @@ std::string Channel::tls_server_name() const {
 
 void Channel::on_connect_failed(ClientConnection* connection, const std::string& reason) {
   if (connection != active_) return;
+  if (tracing(Trace::kChannel)) {
+    trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": connect attempt failed after " +
+                                    std::to_string(millis_since(attempt_started_)) + " ms: " + reason);
+  }
   active_ = nullptr;
   last_connect_error_ = reason;
   connection->close({StatusCode::kUnavailable, last_connect_error_});
@@ -259,6 +297,20 @@ void Channel::on_connection_closed(ClientConnection* connection, const Status& r
   active_ = nullptr;
   set_state(ConnectivityState::kIdle);
   if (!pending_.empty()) start_connecting();
+}
+
+KeepaliveSettings Channel::keepalive_settings() const {
+  KeepaliveSettings s;
+  s.time = std::chrono::milliseconds(std::max<int64_t>(0, keepalive_time_ms_));
+  s.timeout = std::chrono::milliseconds(std::max<int64_t>(1, options_.keepalive_timeout_ms));
+  s.permit_without_calls = options_.keepalive_permit_without_calls;
+  s.max_pings_without_data = std::max<int64_t>(0, options_.max_pings_without_data);
+  return s;
+}
+
+void Channel::on_too_many_pings() {
+  constexpr int64_t kMaxKeepaliveMs = INT32_MAX;  // grpc-core saturates it there
+  if (keepalive_time_ms_ > 0) keepalive_time_ms_ = std::min(kMaxKeepaliveMs, keepalive_time_ms_ * 2);
 }
 
 void Channel::on_goaway(ClientConnection* connection) {

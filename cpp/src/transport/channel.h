@@ -22,6 +22,7 @@
 #include "rpc/client_call.h"
 #include "tls/tls_stream.h"
 #include "transport/backoff.h"
+#include "transport/keepalive.h"
 #include "turbogrpc/completion_queue.h"
 #include "turbogrpc/connectivity.h"
 #include "turbogrpc/options.h"
@@ -45,8 +46,12 @@ class Channel {
   const std::shared_ptr<TlsResumption>& tls_resumption() const { return tls_resumption_; }
   // When the connection being attempted must be ready by (its connect timer).
   Clock::time_point connect_deadline() const { return attempt_.connect_deadline; }
+  // What its connections ping with (off unless grpc.keepalive_time_ms is set).
+  KeepaliveSettings keepalive_settings() const;
 
   void start_call(std::unique_ptr<ClientCall> call);
+  // A call whose stream was refused goes again, on the ready connection or the next one.
+  void retry_call(std::unique_ptr<ClientCall> call) { submit(std::move(call)); }
   // A call held for its credentials' metadata (ClientCall::awaits_metadata) gets it and starts.
   void release_call(uint64_t call_id, Metadata&& metadata);
   // get_state(try_to_connect=True): an IDLE channel starts connecting.
@@ -62,6 +67,9 @@ class Channel {
   void on_connect_failed(ClientConnection* connection, const std::string& reason);
   void on_connection_closed(ClientConnection* connection, const Status& reason);
   void on_goaway(ClientConnection* connection);
+  // The server sent GOAWAY ENHANCE_YOUR_CALM "too_many_pings": later connections ping half as
+  // often (as grpc does).
+  void on_too_many_pings();
   void on_reconnect_timer();
   void on_idle_timer();
   void on_resolved(ResolvedTarget result);  // a host-name lookup finished (io/resolver.h)
@@ -99,6 +107,8 @@ class Channel {
   ConnectionBackoff backoff_;
   ConnectionBackoff::Attempt attempt_{};  // the current (or last) pass over the addresses
   Clock::time_point last_call_ = Clock::now();  // when a call last started (idle timeout)
+  int64_t keepalive_time_ms_;  // options_'s, doubled by each "too_many_pings"
+  Clock::time_point attempt_started_{};  // when the address being dialled was dialled (trace)
 
   bool resolved_ = false;   // addresses_ is usable; cleared to look the name up again
   bool resolving_ = false;  // a lookup is running on the resolver

@@ -1,14 +1,24 @@
 #include "transport/client_connection.h"
 
 #include <cstring>
+#include <string_view>
 
 #include "codec/compression.h"
 #include "codec/timeout_codec.h"
 #include "transport/transport_context.h"
 #include "io/address.h"
+#include "io/trace.h"
 #include "transport/channel.h"
 
 namespace turbogrpc::internal {
+namespace {
+// The server's ping policing refused our keepalive (grpc's ENHANCE_YOUR_CALM "too_many_pings").
+bool too_many_pings(const nghttp2_goaway& goaway) {
+  static constexpr std::string_view kTooManyPings = "too_many_pings";
+  return goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM &&
+         std::string_view(reinterpret_cast<const char*>(goaway.opaque_data), goaway.opaque_data_len) == kTooManyPings;
+}
+}  // namespace
 
 ClientConnection::ClientConnection(TransportContext& context, Channel& channel, int fd)
     : Connection(context, fd, Http2Role::kClient,
@@ -19,8 +29,8 @@ ClientConnection::ClientConnection(TransportContext& context, Channel& channel, 
   context.timers().add(channel.connect_deadline(), TimerKind::kConnectDeadline, id());
 }
 
-void ClientConnection::on_timer(TimerKind kind) {
-  if (kind != TimerKind::kConnectDeadline || settings_received_ || closed()) return;
+void ClientConnection::on_connection_timer(TimerKind kind) {
+  if (kind != TimerKind::kConnectDeadline || settings_received_) return;
   std::string what = connecting_ ? "connect() timed out"
                      : handshaking() ? "TLS handshake timed out"
                                      : "no HTTP/2 SETTINGS from the server in time";
@@ -126,18 +136,36 @@ int ClientConnection::on_frame(const nghttp2_frame* frame) {
     case NGHTTP2_SETTINGS:
       if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0 && !settings_received_) {
         settings_received_ = true;
+        start_keepalive(channel_.keepalive_settings());
         channel_.on_connected(this);  // READY: pending calls start here
       }
       break;
     case NGHTTP2_GOAWAY:
+      if (tracing(Trace::kConnection)) {
+        trace_line(Trace::kConnection, peer_ + ": GOAWAY received: " + describe_goaway(frame->goaway));
+      }
       // No new streams here; those above last_stream_id are closed by nghttp2 (REFUSED_STREAM).
       goaway_received_ = true;
+      if (too_many_pings(frame->goaway)) channel_.on_too_many_pings();
       channel_.on_goaway(this);
       break;
     default:
       break;
   }
   return 0;
+}
+
+std::unique_ptr<Call> ClientConnection::take_refused(std::unique_ptr<Call> call) {
+  auto* client = static_cast<ClientCall*>(call.get());
+  if (!client->can_retry_transparently()) return call;
+  if (tracing(Trace::kConnection)) {
+    trace_line(Trace::kConnection, peer_ + ": stream of call " + std::to_string(client->id()) +
+                                       " refused; retrying it transparently");
+  }
+  client->prepare_transparent_retry();
+  call.release();
+  channel_.retry_call(std::unique_ptr<ClientCall>(client));
+  return nullptr;
 }
 
 void ClientConnection::on_closed(const Status& reason) {

@@ -30,10 +30,11 @@ class ClientConnection final : public Connection {
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
   int on_frame(const nghttp2_frame* frame) override;
-  void on_timer(TimerKind kind) override;
+  void on_connection_timer(TimerKind kind) override;
 
  protected:
   void on_closed(const Status& reason) override;
+  std::unique_ptr<Call> take_refused(std::unique_ptr<Call> call) override;
   void on_connect_writable() override;
   void on_handshake_done() override;
   void on_handshake_failed(const std::string& reason) override;

@@ -8,6 +8,7 @@
 #include "transport/transport_context.h"
 #include "io/address.h"
 #include "io/sys_error.h"
+#include "io/trace.h"
 #include "rpc/call.h"
 
 namespace turbogrpc::internal {
@@ -58,6 +59,7 @@ void Connection::read_socket() {
       return;
     }
     size_t length = static_cast<size_t>(r.value);
+    if (keepalive_.enabled()) keepalive_.on_read(Clock::now());
     if (!(tls_ ? receive_tls(buf, length) : receive_plaintext(buf, length))) return;
     if (length < sizeof(buf)) break;
   }
@@ -173,6 +175,10 @@ void Connection::flush() {
   }
   bool pending = unsent() != 0;
   watch(static_cast<uint32_t>(EPOLLIN) | (pending ? static_cast<uint32_t>(EPOLLOUT) : 0u));
+  if (close_after_flush_) {
+    close(*close_after_flush_);
+    return;
+  }
   if (!pending && !nghttp2_session_want_read(session_.get()) &&
       !nghttp2_session_want_write(session_.get())) {
     close({StatusCode::kUnavailable, "Connection to " + peer_ + " shut down"});
@@ -240,7 +246,63 @@ Call* Connection::call_on(int32_t stream_id) const {
   return static_cast<Call*>(nghttp2_session_get_stream_user_data(session_.get(), stream_id));
 }
 
+void Connection::on_timer(TimerKind kind) {
+  if (closed_) return;
+  if (kind == TimerKind::kKeepalive) on_keepalive_timer();
+  else on_connection_timer(kind);
+}
+
+void Connection::start_keepalive(const KeepaliveSettings& settings) {
+  Clock::time_point now = Clock::now();
+  keepalive_.start(settings, now);
+  if (keepalive_.enabled()) context_.timers().add(now + settings.time, TimerKind::kKeepalive, id_);
+}
+
+void Connection::on_keepalive_timer() {
+  // One kKeepalive timer per connection at a time: each firing sets the next.
+  Clock::time_point next;
+  switch (keepalive_.check(Clock::now(), streams_.size(), next)) {
+    case Keepalive::Action::kTimedOut: {
+      Status timed_out{StatusCode::kUnavailable,
+                       "keepalive ping to " + peer_ + " not acknowledged within " +
+                           std::to_string(keepalive_.settings().timeout.count()) + " ms"};
+      if (tracing(Trace::kConnection)) trace_line(Trace::kConnection, timed_out.details);
+      close(timed_out);
+      return;
+    }
+    case Keepalive::Action::kPing: {
+      static constexpr uint8_t kKeepalivePing[8] = {'k', 'e', 'e', 'p', 'a', 'l', 'v', 'e'};
+      send_ping(kKeepalivePing);
+      break;
+    }
+    case Keepalive::Action::kNone:
+      break;
+  }
+  context_.timers().add(next, TimerKind::kKeepalive, id_);
+}
+
+void Connection::send_ping(const uint8_t (&opaque)[8]) {
+  nghttp2_submit_ping(session_.get(), NGHTTP2_FLAG_NONE, opaque);
+  mark_dirty();
+}
+
+void Connection::close_after_flush(Status reason) {
+  if (closed_ || close_after_flush_) return;
+  close_after_flush_ = std::make_unique<Status>(std::move(reason));
+  mark_dirty();
+}
+
+int Connection::on_frame_send(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_GOAWAY && tracing(Trace::kConnection)) {
+    trace_line(Trace::kConnection, peer_ + ": GOAWAY sent: " + describe_goaway(frame->goaway));
+  }
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) keepalive_.on_headers_or_data_sent();
+  on_frame_sent(frame);
+  return 0;
+}
+
 int Connection::on_frame_recv(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_PING && (frame->hd.flags & NGHTTP2_FLAG_ACK) != 0) keepalive_.on_ping_ack();
   bool empty_data = frame->hd.type == NGHTTP2_DATA && frame->hd.length == 0 &&
                     (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) == 0;
   if (empty_data && !empty_data_frames_.take()) {
@@ -269,6 +331,13 @@ int Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
   std::unique_ptr<Call> call = std::move(it->second);
   streams_.erase(it);
   last_stream_change_ = Clock::now();
+  if (error_code == NGHTTP2_REFUSED_STREAM) {
+    call = take_refused(std::move(call));  // the owner may send it again elsewhere
+    if (call == nullptr) {
+      on_stream_ended(stream_id);
+      return 0;
+    }
+  }
   call->on_stream_closed(error_code);
   on_stream_ended(stream_id);
   // A call whose received messages are still being decompressed ends when they are in.
@@ -331,11 +400,21 @@ void Connection::close(const Status& reason) {
   ::shutdown(fd_, SHUT_WR);
   discard_input();
   ::shutdown(fd_, SHUT_RD);
+  // The owner first: a channel's state has left READY before any call learns it failed, so
+  // code that sees a failed call and asks get_state() never hears READY.
+  on_closed(reason);
   auto streams = std::move(streams_);
   streams_.clear();
   for (auto& [stream_id, call] : streams) call->on_connection_lost(reason);
-  on_closed(reason);
   context_.retire(this);
+}
+
+std::string describe_goaway(const nghttp2_goaway& goaway) {
+  std::string debug = goaway.opaque_data_len == 0
+                          ? std::string()
+                          : std::string(reinterpret_cast<const char*>(goaway.opaque_data), goaway.opaque_data_len);
+  return "error " + std::to_string(goaway.error_code) + ", last stream " +
+         std::to_string(goaway.last_stream_id) + ", debug '" + debug + "'";
 }
 
 void append_fields_nv(const HeaderFields& fields, std::vector<nghttp2_nv>& nva) {

@@ -15,6 +15,7 @@
 #include "io/timer_queue.h"
 #include "rpc/stream_port.h"
 #include "tls/tls_stream.h"
+#include "transport/keepalive.h"
 #include "turbogrpc/metadata.h"
 #include "turbogrpc/status.h"
 
@@ -56,8 +57,9 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   Clock::time_point last_stream_change() const { return last_stream_change_; }
   uint64_t id() const { return id_; }  // unique in the engine; timers name connections by it
   bool secure() const { return tls_ != nullptr; }
-  // A timer this connection set (io/timer_queue.h) is due.
-  virtual void on_timer(TimerKind kind) {}
+  // A timer this connection set (io/timer_queue.h) is due: kKeepalive is handled here, the
+  // others by on_connection_timer.
+  void on_timer(TimerKind kind);
 
   // The Http2Handler callbacks both roles share: frame limits, DATA in, DATA out, stream closed.
   int on_frame_recv(const nghttp2_frame* frame) final;
@@ -67,14 +69,29 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
                     void* stream_user_data) final;
   int send_data(int32_t stream_id, const uint8_t* frame_header, size_t length,
                 void* stream_user_data) final;
+  int on_frame_send(const nghttp2_frame* frame) final;
 
  protected:
-  // The owner's bookkeeping (channel or server), after every stream has failed. Called once.
+  // The owner's bookkeeping (channel or server), before the streams fail. Called once.
   virtual void on_closed(const Status& reason) = 0;
   // A complete frame from the peer, once it passed the connection's flood limits.
   virtual int on_frame(const nghttp2_frame* frame) = 0;
   // A stream closed (its call has been told).
   virtual void on_stream_ended(int32_t stream_id) {}
+  // The peer refused `call`'s stream (REFUSED_STREAM, or above its GOAWAY's last stream id):
+  // return the call to end it with that, or take it (null) to send it again elsewhere.
+  virtual std::unique_ptr<Call> take_refused(std::unique_ptr<Call> call) { return call; }
+  // A frame of ours went out (after the keepalive bookkeeping).
+  virtual void on_frame_sent(const nghttp2_frame* frame) {}
+  // A timer other than kKeepalive is due.
+  virtual void on_connection_timer(TimerKind kind) {}
+  // Starts keepalive PINGs (off when settings.time <= 0); the first after settings.time of quiet.
+  void start_keepalive(const KeepaliveSettings& settings);
+  // Sends a PING of ours; `opaque` tells its ACK apart (8 bytes).
+  void send_ping(const uint8_t (&opaque)[8]);
+  // Closes the connection with `reason` after the next flush has written what is queued (a
+  // GOAWAY saying why), or at once if the socket will not take it. From inside callbacks.
+  void close_after_flush(Status reason);
   // Called when the socket becomes writable while `connecting_` (client connect).
   virtual void on_connect_writable() {}
   // TLS: from here on the socket carries `tls`; HTTP/2 starts once its handshake is done.
@@ -108,6 +125,7 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
 
  private:
   void read_socket();
+  void on_keepalive_timer();
   // What arrived, into the session (directly, or through TLS). False when the connection closed.
   bool receive_plaintext(const uint8_t* data, size_t length);
   bool receive_tls(const uint8_t* data, size_t length);
@@ -124,6 +142,8 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   // DATA frames that carry nothing and end nothing: free for the peer, not for us (nghttp2
   // does not count them). Same shape as nghttp2's stream reset limit.
   TokenBucket empty_data_frames_{1000, 33};
+  Keepalive keepalive_;
+  std::unique_ptr<Status> close_after_flush_;  // set: flush() ends the connection
   std::string out_;  // bytes from the session not yet written (or encrypted), from out_offset_
   size_t out_offset_ = 0;
   std::unique_ptr<TlsStream> tls_;  // null: plaintext
@@ -134,6 +154,9 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   bool dirty_ = false;
   bool awaiting_tls_ = false;
 };
+
+// "error 11, last stream 5, debug 'too_many_pings'" (traces).
+std::string describe_goaway(const nghttp2_goaway& goaway);
 
 // Fixed header fields into nghttp2's form (the strings must outlive the submission).
 void append_fields_nv(const HeaderFields& fields, std::vector<nghttp2_nv>& nva);

@@ -48,6 +48,12 @@ Server::Server(TransportContext& context, StartServerCommand&& command)
 
 Server::~Server() { close_listeners(); }
 
+std::chrono::milliseconds Server::jittered_age() {
+  std::uniform_real_distribution<double> spread(0.9, 1.1);
+  double ms = static_cast<double>(options_.max_connection_age_ms) * spread(random_);
+  return std::chrono::milliseconds(std::max<int64_t>(1, static_cast<int64_t>(ms)));
+}
+
 void Server::accept_from(int listen_fd, uint32_t listener) {
   for (int i = 0; i < 64 && accepting_ && !accept_paused_; ++i) {
     SysResult r = sys_call([&] { return ::accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC); });

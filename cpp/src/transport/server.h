@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <memory>
+#include <random>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,6 +30,9 @@ class Server {
   const ServerOptions& options() const { return options_; }
   const Http2Settings& http2_settings() const { return settings_; }
   bool preread(const std::string& path) const { return unary_request_methods_.count(path) != 0; }
+  // max_connection_age_ms with +-10% jitter (as grpc-go), so connections made together do not
+  // all go away together.
+  std::chrono::milliseconds jittered_age();
 
   void stop(StopPhase phase);
   void on_connection_closed(ServerConnection* connection);
@@ -80,6 +84,7 @@ class Server {
   bool accept_paused_ = false;
   bool accept_pause_reported_ = false;  // said once on stderr, not once per pause
   std::chrono::milliseconds accept_backoff_{0};
+  std::mt19937_64 random_{std::random_device{}()};
 };
 
 }  // namespace turbogrpc::internal

@@ -2,6 +2,9 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
+#include <cstring>
+
 #include "transport/transport_context.h"
 #include "io/address.h"
 #include "transport/server.h"
@@ -9,6 +12,14 @@
 namespace turbogrpc::internal {
 
 namespace {
+// Opaque data of the PING that follows the first GOAWAY: its ACK means the client has seen it.
+constexpr uint8_t kGoawayPing[8] = {'g', 'o', 'a', 'w', 'a', 'y', '0', '1'};
+// How long the final GOAWAY waits for that ACK at most (grpc-go's bound).
+constexpr auto kGoawayPingTimeout = std::chrono::seconds(5);
+// With no call open and calls not permitted, a client has no reason to ping more often than
+// this (grpc-go's defaultPingTimeout, grpc-core's 2 h).
+constexpr auto kPingIntervalWithoutCalls = std::chrono::hours(2);
+
 std::shared_ptr<const AuthContext> fixed_auth(const char* type, const char* level, const char* identity) {
   auto auth = std::make_shared<AuthContext>();
   auth->properties = {{"security_level", level}, {"transport_security_type", type}};
@@ -56,6 +67,12 @@ ServerConnection::ServerConnection(TransportContext& context, Server& server, in
                        TimerKind::kConnectionHandshake, id());
   }
   arm_idle_timer(Clock::now());
+  if (options.max_connection_age_ms > 0)
+    context_.timers().add(Clock::now() + server.jittered_age(), TimerKind::kConnectionAge, id());
+  KeepaliveSettings keepalive;  // servers ping whether or not calls are open (as grpc-go)
+  keepalive.time = std::chrono::milliseconds(std::max<int64_t>(0, options.keepalive_time_ms));
+  keepalive.timeout = std::chrono::milliseconds(std::max<int64_t>(1, options.keepalive_timeout_ms));
+  start_keepalive(keepalive);
 }
 
 void ServerConnection::start_server_tls(const TlsServerContext& certificates) {
@@ -74,8 +91,26 @@ void ServerConnection::arm_idle_timer(Clock::time_point from) {
   if (idle_ms > 0) context_.timers().add(from + std::chrono::milliseconds(idle_ms), TimerKind::kConnectionIdle, id());
 }
 
-void ServerConnection::on_timer(TimerKind kind) {
-  if (closed()) return;
+void ServerConnection::on_connection_timer(TimerKind kind) {
+  if (kind == TimerKind::kGoawayPing) {
+    if (drain_ == Drain::kFirstGoawaySent) shut_down();
+    return;
+  }
+  if (kind == TimerKind::kConnectionAge) {
+    if (!aged_) {  // the age: drain (unless a stop or the idle timeout already did), then the grace
+      aged_ = true;
+      if (drain_ == Drain::kNone) start_drain();
+      int64_t grace_ms = server_.options().max_connection_age_grace_ms;
+      if (grace_ms > 0)
+        context_.timers().add(Clock::now() + std::chrono::milliseconds(grace_ms), TimerKind::kConnectionAge, id());
+      return;
+    }
+    // The grace period is over: the calls still running are cancelled with the connection.
+    if (drain_ == Drain::kFirstGoawaySent) shut_down();
+    flush();
+    close({StatusCode::kUnavailable, "max connection age grace period expired"});
+    return;
+  }
   if (kind == TimerKind::kConnectionHandshake) {
     if (!handshake_done_) {
       close({StatusCode::kUnavailable, "No HTTP/2 preface and SETTINGS from " + peer_ + " within " +
@@ -98,8 +133,42 @@ ServerCall* ServerConnection::call_of(int32_t stream_id) {
   return static_cast<ServerCall*>(call_on(stream_id));
 }
 
+void ServerConnection::start_drain() {
+  drain_ = Drain::kFirstGoawaySent;
+  // nghttp2's shutdown notice is that first GOAWAY; it keeps accepting streams until the final one.
+  nghttp2_submit_shutdown_notice(session());  // the PING follows it out (on_frame_sent)
+  mark_dirty();
+  context_.timers().add(Clock::now() + kGoawayPingTimeout, TimerKind::kGoawayPing, id());
+}
+
+void ServerConnection::police_ping() {
+  Clock::time_point now = Clock::now();
+  Clock::time_point last = last_ping_at_;
+  bool first = !pinged_;
+  pinged_ = true;
+  last_ping_at_ = now;
+  if (reset_ping_strikes_) {  // we sent HEADERS or DATA since: this one is free
+    reset_ping_strikes_ = false;
+    ping_strikes_ = 0;
+    return;
+  }
+  const ServerOptions& options = server_.options();
+  Clock::duration allowed = active_streams() == 0 && !options.keepalive_permit_without_calls
+                                ? Clock::duration(kPingIntervalWithoutCalls)
+                                : Clock::duration(std::chrono::milliseconds(options.min_ping_interval_without_data_ms));
+  if (!first && now - last < allowed) ++ping_strikes_;
+  // Once: strikes only grow from here (the connection closes at the next flush).
+  if (options.max_ping_strikes <= 0 || ping_strikes_ != options.max_ping_strikes + 1) return;
+  static constexpr char kTooManyPings[] = "too_many_pings";
+  nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session()),
+                        NGHTTP2_ENHANCE_YOUR_CALM, reinterpret_cast<const uint8_t*>(kTooManyPings),
+                        sizeof(kTooManyPings) - 1);
+  close_after_flush({StatusCode::kUnavailable, "too many pings from " + peer_});
+}
+
 void ServerConnection::shut_down() {
   if (closed()) return;
+  drain_ = Drain::kFinalGoawaySent;
   nghttp2_submit_goaway(session(), NGHTTP2_FLAG_NONE,
                         nghttp2_session_get_last_proc_stream_id(session()), NGHTTP2_NO_ERROR,
                         nullptr, 0);
@@ -151,6 +220,12 @@ int ServerConnection::on_header(const nghttp2_frame* frame, std::string_view nam
 int ServerConnection::on_frame(const nghttp2_frame* frame) {
   if (frame->hd.type == NGHTTP2_RST_STREAM) recent_.closed(frame->hd.stream_id, /*reset_by_peer=*/true);
   if (frame->hd.type == NGHTTP2_SETTINGS && (frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) handshake_done_ = true;
+  if (frame->hd.type == NGHTTP2_PING) {
+    if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0) police_ping();
+    else if (drain_ == Drain::kFirstGoawaySent && std::memcmp(frame->ping.opaque_data, kGoawayPing, 8) == 0)
+      shut_down();
+    return 0;
+  }
   ServerCall* call = frame->hd.stream_id != 0 ? call_of(frame->hd.stream_id) : nullptr;
   if (call == nullptr) return 0;
   bool end_stream = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
@@ -164,7 +239,12 @@ int ServerConnection::on_frame(const nghttp2_frame* frame) {
   return 0;
 }
 
-int ServerConnection::on_frame_send(const nghttp2_frame* frame) {
+void ServerConnection::on_frame_sent(const nghttp2_frame* frame) {
+  if (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) reset_ping_strikes_ = true;
+  // Its ACK must prove the client has read the first GOAWAY: so the PING goes after it.
+  if (frame->hd.type == NGHTTP2_GOAWAY && frame->goaway.last_stream_id == INT32_MAX &&
+      drain_ == Drain::kFirstGoawaySent)
+    send_ping(kGoawayPing);
   // Our side ended the stream while the client still sends: reset it with NO_ERROR, as grpc's
   // servers do, so the client stops sending and sees the status we sent (not a failed write).
   if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
@@ -172,7 +252,6 @@ int ServerConnection::on_frame_send(const nghttp2_frame* frame) {
     ServerCall* call = call_of(frame->hd.stream_id);
     if (call != nullptr && call->ended_before_peer()) reset_stream(frame->hd.stream_id, NGHTTP2_NO_ERROR);
   }
-  return 0;
 }
 
 void ServerConnection::on_closed(const Status&) { server_.on_connection_closed(this); }

@@ -146,6 +146,8 @@ class Channel:
             )
         self._state = loop_state(loop)
         self._loop = loop
+        if _LOGGER.isEnabledFor(logging.DEBUG):
+            self._log_state_changes(self.get_state())
         return self._state
 
     # -- multicallables ----------------------------------------------------------------
@@ -269,12 +271,32 @@ class Channel:
             _engine.connect_channel(self._channel_id)
         return state
 
-    def _state_change(self, last_seen: ChannelConnectivity) -> asyncio.Future[ChannelConnectivity]:
+    def _state_change(self, last_seen: ChannelConnectivity,
+                      state: Optional[LoopState] = None) -> asyncio.Future[ChannelConnectivity]:
+        """The shared watch for the next state after ``last_seen``, on ``state``'s loop (by
+        default the running one, which binds the channel)."""
         watch = self._watches.get(last_seen)
         if watch is None or watch.done():
-            watch = self._watches[last_seen] = state_change(self._loop_state(), self._channel_id,
-                                                            last_seen)
+            watch = self._watches[last_seen] = state_change(
+                state if state is not None else self._loop_state(), self._channel_id, last_seen)
         return watch
+
+    def _log_state_changes(self, last: ChannelConnectivity) -> None:
+        """Logs every state change at DEBUG (turbogrpc.aio), one shared watch at a time, up
+        to SHUTDOWN (a watch set after close() is answered SHUTDOWN at once)."""
+        loop_state = self._state
+        if loop_state is None or loop_state.loop.is_closed():
+            return
+
+        def logged(watch: asyncio.Future[ChannelConnectivity]) -> None:
+            if watch.cancelled():
+                return
+            state = watch.result()
+            _LOGGER.debug("channel %s: %s -> %s", self._target, last.name, state.name)
+            if state is not ChannelConnectivity.SHUTDOWN:
+                self._log_state_changes(state)
+
+        self._state_change(last, loop_state).add_done_callback(logged)
 
     async def wait_for_state_change(self, last_observed_state: ChannelConnectivity) -> None:
         """Returns once the state is not ``last_observed_state`` (at once if it already is

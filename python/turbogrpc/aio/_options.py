@@ -7,7 +7,7 @@ the same table for readers; a unit test keeps the two equal):
 - accepted no-op: it only tunes grpc-core's own machinery (HPACK tables, read chunk sizes,
   channelz ...) or turns off a grpc feature turbogrpc does not have, so ignoring it changes
   nothing the application can rely on;
-- anything else (keepalive, retries, load balancing, proxies, unknown names): not supported,
+- anything else (retries, load balancing, proxies, unknown names): not supported,
   and never dropped silently: one ``UnsupportedOptionWarning`` per channel or server names them
   all. All of this runs once, when the channel or server is created.
 """
@@ -42,6 +42,10 @@ _CHANNEL_KEYS = {
     "grpc.min_reconnect_backoff_ms": "min_reconnect_backoff_ms",
     "grpc.max_reconnect_backoff_ms": "max_reconnect_backoff_ms",
     "grpc.client_idle_timeout_ms": "idle_timeout_ms",
+    "grpc.keepalive_time_ms": "keepalive_time_ms",
+    "grpc.keepalive_timeout_ms": "keepalive_timeout_ms",
+    "grpc.keepalive_permit_without_calls": "keepalive_permit_without_calls",
+    "grpc.http2.max_pings_without_data": "max_pings_without_data",
 }
 _SERVER_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
@@ -52,6 +56,13 @@ _SERVER_KEYS = {
     "grpc.max_metadata_size": "max_metadata_size",
     "grpc.absolute_max_metadata_size": "absolute_max_metadata_size",
     "grpc.compression_enabled_algorithms_bitset": "enabled_compression",
+    "grpc.max_connection_age_ms": "max_connection_age_ms",
+    "grpc.max_connection_age_grace_ms": "max_connection_age_grace_ms",
+    "grpc.keepalive_time_ms": "keepalive_time_ms",
+    "grpc.keepalive_timeout_ms": "keepalive_timeout_ms",
+    "grpc.keepalive_permit_without_calls": "keepalive_permit_without_calls",
+    "grpc.http2.min_ping_interval_without_data_ms": "min_ping_interval_without_data_ms",
+    "grpc.http2.max_ping_strikes": "max_ping_strikes",
 }
 _STRING_VALUED = ("authority", "user_agent")
 
@@ -93,8 +104,8 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.max_concurrent_streams": (_N, _H),
     "grpc.server_handshake_timeout_ms": (_N, _H),
     "grpc.max_connection_idle_ms": (_N, _H),
-    "grpc.max_connection_age_ms": (_N, _U),
-    "grpc.max_connection_age_grace_ms": (_N, _U),
+    "grpc.max_connection_age_ms": (_N, _H),
+    "grpc.max_connection_age_grace_ms": (_N, _H),
     "grpc.max_allowed_incoming_connections": (_N, _U),
     "grpc.so_reuseport": (_N, _H),
     # grpc-core queues calls no handler has taken yet; ours hands each to its handler at once
@@ -105,13 +116,13 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.tcp_receive_buffer_size": (_U, _U),
     "grpc.dscp": (_U, _U),
     # keepalive and pings
-    "grpc.keepalive_time_ms": (_U, _U),
-    "grpc.keepalive_timeout_ms": (_U, _U),
-    "grpc.keepalive_permit_without_calls": (_no_op_if(0), _no_op_if(0)),
-    "grpc.http2.max_pings_without_data": (_N, _N),
+    "grpc.keepalive_time_ms": (_H, _H),
+    "grpc.keepalive_timeout_ms": (_H, _H),
+    "grpc.keepalive_permit_without_calls": (_H, _H),
+    "grpc.http2.max_pings_without_data": (_H, _N),
     "grpc.http2.min_time_between_pings_ms": (_N, _N),
-    "grpc.http2.min_ping_interval_without_data_ms": (_N, _U),
-    "grpc.http2.max_ping_strikes": (_N, _U),
+    "grpc.http2.min_ping_interval_without_data_ms": (_N, _H),
+    "grpc.http2.max_ping_strikes": (_N, _H),
     # connecting, name resolution, load balancing, proxies (client side)
     "grpc.min_reconnect_backoff_ms": (_H, _N),
     "grpc.max_reconnect_backoff_ms": (_H, _N),
