@@ -195,3 +195,43 @@ async def test_calls_flow_through_connection_age_goaways_without_one_failing(pai
         await asyncio.gather(*(caller() for _ in range(10)))
     assert not failures, failures[:5]
     assert done > 100
+
+
+async def test_calls_queued_beyond_max_concurrent_streams_survive_goaways(ours_pairing):
+    """Our server allows 2 streams per connection and ages connections out every ~300 ms while
+    twelve callers keep slow calls going: most calls wait in the client's queue (never sent)
+    when a GOAWAY comes, and must move to the next connection without one failing.
+
+    Our server only: grpc's server refuses (REFUSED_STREAM) streams within its advertised limit
+    while it still counts ones the client has seen end, so against it even grpc's own client
+    fails a few of these calls (a stream refused twice is not retried again, by gRPC's rule)."""
+    pairing = ours_pairing
+    import time
+
+    import grpc
+
+    async def slow_echo(request, context):
+        await asyncio.sleep(0.02)
+        return request
+
+    options = [("grpc.max_connection_age_ms", 300), ("grpc.max_connection_age_grace_ms", 5000),
+               ("grpc.max_concurrent_streams", 2)]
+    handlers = {"Echo": grpc.unary_unary_rpc_method_handler(slow_echo)}
+    failures: list[str] = []
+    done = 0
+    async with pairing.env(handlers, server_options=options) as env:
+        echo = env.uu("Echo")
+        until = time.monotonic() + 1.5
+
+        async def caller():
+            nonlocal done
+            while time.monotonic() < until:
+                try:
+                    assert await echo(b"x", timeout=10) == b"x"
+                    done += 1
+                except pairing.client.AioRpcError as error:
+                    failures.append(f"{code_name(error.code())}: {error.details()}")
+
+        await asyncio.gather(*(caller() for _ in range(12)))
+    assert not failures, failures[:5]
+    assert done > 40

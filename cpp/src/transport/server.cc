@@ -108,7 +108,7 @@ void Server::stop(StopPhase phase) {
   std::vector<ServerConnection*> connections(connections_.begin(), connections_.end());
   for (ServerConnection* c : connections) {
     if (phase == StopPhase::kStopAccepting) {
-      c->shut_down();
+      c->drain();
     } else {
       c->shut_down();
       c->flush();

@@ -99,7 +99,7 @@ void ServerConnection::on_connection_timer(TimerKind kind) {
   if (kind == TimerKind::kConnectionAge) {
     if (!aged_) {  // the age: drain (unless a stop or the idle timeout already did), then the grace
       aged_ = true;
-      if (drain_ == Drain::kNone) start_drain();
+      drain();
       int64_t grace_ms = server_.options().max_connection_age_grace_ms;
       if (grace_ms > 0)
         context_.timers().add(Clock::now() + std::chrono::milliseconds(grace_ms), TimerKind::kConnectionAge, id());
@@ -123,7 +123,7 @@ void ServerConnection::on_connection_timer(TimerKind kind) {
   Clock::time_point now = Clock::now();
   auto idle_for = std::chrono::milliseconds(server_.options().max_connection_idle_ms);
   if (active_streams() == 0 && now - last_stream_change() >= idle_for) {
-    shut_down();
+    drain();
     return;
   }
   arm_idle_timer(active_streams() == 0 ? last_stream_change() : now);
@@ -133,7 +133,8 @@ ServerCall* ServerConnection::call_of(int32_t stream_id) {
   return static_cast<ServerCall*>(call_on(stream_id));
 }
 
-void ServerConnection::start_drain() {
+void ServerConnection::drain() {
+  if (drain_ != Drain::kNone || closed()) return;
   drain_ = Drain::kFirstGoawaySent;
   // nghttp2's shutdown notice is that first GOAWAY; it keeps accepting streams until the final one.
   nghttp2_submit_shutdown_notice(session());  // the PING follows it out (on_frame_sent)

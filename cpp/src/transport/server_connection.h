@@ -17,7 +17,11 @@ class ServerConnection final : public Connection {
   // TLS with `certificates` from here on (the handshake waits for the client's hello).
   void start_server_tls(const TlsServerContext& certificates);
 
-  // Graceful stop: the (final) GOAWAY now, close when the last stream is done.
+  // Graceful stop, in two phases as grpc-go: the first GOAWAY (last stream id 2^31-1) and a
+  // PING; the final GOAWAY (shut_down) when that PING is answered, or at kGoawayPing. Streams
+  // the client opened before it saw the first one are still served. Idempotent.
+  void drain();
+  // The final GOAWAY now (the last stream we processed); close when the last stream is done.
   void shut_down();
 
   int on_begin_frame(const nghttp2_frame_hd* hd) override;
@@ -38,10 +42,6 @@ class ServerConnection final : public Connection {
   void arm_idle_timer(Clock::time_point from);
   // A PING from the client: count a strike if it came sooner than the policy allows.
   void police_ping();
-  // Maximum age: the first GOAWAY (last stream id 2^31-1) and a PING; the final GOAWAY
-  // (shut_down: the last stream we processed) when that PING is answered, or at kGoawayPing.
-  void start_drain();
-
   enum class Drain : uint8_t { kNone, kFirstGoawaySent, kFinalGoawaySent };
 
   Server& server_;
