@@ -6,11 +6,14 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <string>
 
 #include "codec/metadata_rules.h"
+#include "io/trace.h"
 #include "received_message.h"
 #include "tls_credentials.h"
 #include "turbogrpc/engine.h"
@@ -405,6 +408,13 @@ NB_MODULE(_engine, m) {
   m.def("stop_server", [](uint64_t server_id, bool close_all) {
     engine().submit(StopServerCommand{server_id, close_all ? StopPhase::kCloseAll : StopPhase::kStopAccepting});
   });
+  // Engine trace lines for Python's logging (see io/trace.h): on/off, and the reader's take,
+  // a list of (category, line), waiting up to wait_ms with the GIL released.
+  m.def("forward_traces", [](bool on) { internal::forward_traces(on); }, nb::arg("on"));
+  m.def("take_traces", [](int64_t wait_ms) {
+    nb::gil_scoped_release release;
+    return internal::take_forwarded_traces(std::chrono::milliseconds(std::max<int64_t>(0, wait_ms)));
+  }, nb::arg("wait_ms"));
   m.def("shutdown", [] {
     nb::gil_scoped_release release;  // the poller never needs the GIL, but joining may take a moment
     Engine::shutdown();

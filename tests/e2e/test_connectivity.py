@@ -235,33 +235,6 @@ async def test_waiters_that_give_up_leave_no_watch_behind():
         await channel.wait_for_state_change(ours.aio.ChannelConnectivity.IDLE)
 
 
-@ours_only
-async def test_state_changes_are_logged_at_debug():
-    ours = stack("ours")
-    records = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("turbogrpc")
-    handler, level = Keep(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        channel = ours.channel(f"127.0.0.1:{_unused_port()}", options=FAST)
-        with pytest.raises(ours.AioRpcError):
-            await channel.unary_unary("/test.Svc/Echo")(b"x")
-        await channel.close()
-        await eventually(lambda: any("-> SHUTDOWN" in r for r in records), what="SHUTDOWN logged")
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-    changes = [r.split(": ", 1)[1] for r in records if r.startswith("channel 127.0.0.1:")]
-    assert changes[:2] == ["IDLE -> CONNECTING", "CONNECTING -> TRANSIENT_FAILURE"], records
-    assert changes[-1] == "TRANSIENT_FAILURE -> SHUTDOWN", records
-
-
 def _traced(script, what):
     """Runs `script` with TURBOGRPC_TRACE=`what`; returns the process and the trace lines."""
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

@@ -17,6 +17,7 @@ import grpc
 import pytest
 
 from e2e.helpers import Pairing, code_name, eventually, ours_only, rpc_error
+from e2e.pausing_proxy import PausingProxy
 
 
 async def _echo(request, context):
@@ -138,61 +139,6 @@ async def test_max_connection_age_grace_over_ends_the_call_unavailable(ours_pair
 
 
 # ---- client keepalive through a proxy that stops forwarding ---------------------------------
-
-class PausingProxy:
-    """A TCP proxy on loopback: forwards bytes both ways until pause(), which makes every
-    connection open at that moment stop forwarding (sockets stay open: no FIN, no RST).
-    Connections made after a pause forward normally."""
-
-    def __init__(self, upstream_port: int):
-        self.upstream_port = upstream_port
-        self.port = 0
-        self._server: asyncio.AbstractServer | None = None
-        self._links: list[tuple[asyncio.Event, list[asyncio.StreamWriter], list[asyncio.Task]]] = []
-        self.connections = 0
-
-    async def __aenter__(self):
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def __aexit__(self, *exc):
-        assert self._server is not None
-        self._server.close()
-        for _, writers, tasks in self._links:
-            for task in tasks:
-                task.cancel()
-            for writer in writers:
-                writer.close()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    def pause(self):
-        for forwarding, _, _ in self._links:
-            forwarding.clear()
-
-    async def _accept(self, client_reader, client_writer):
-        self.connections += 1
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
-        forwarding = asyncio.Event()
-        forwarding.set()
-        loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(self._pump(client_reader, upstream_writer, forwarding)),
-                 loop.create_task(self._pump(upstream_reader, client_writer, forwarding))]
-        self._links.append((forwarding, [client_writer, upstream_writer], tasks))
-
-    @staticmethod
-    async def _pump(reader, writer, forwarding):
-        with contextlib.suppress(ConnectionError):
-            while True:
-                data = await reader.read(65536)
-                await forwarding.wait()  # paused: hold it (and read no more) for good
-                if not data:
-                    writer.close()
-                    return
-                writer.write(data)
-                await writer.drain()
-
 
 async def test_client_keepalive_finds_a_peer_that_stopped_answering(our_client_pairing):
     """Through the proxy: a call waits on the server, then the proxy pauses. Our client's

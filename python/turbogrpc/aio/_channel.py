@@ -9,12 +9,12 @@ that first loop has been closed: then the channel moves to the new loop.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _engine
+from .._engine_log import forward_engine_traces
 from .._errors import UsageError
 from .._grpcio import register_with_grpcio
 from ._client_interceptor import client_interceptors
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Channel", "ChannelConnectivity", "insecure_channel", "secure_channel"]
 
-_LOGGER = logging.getLogger("turbogrpc.aio")
 
 
 def insecure_channel(target: str, options: Optional[ChannelArgumentType] = None,
@@ -120,6 +119,7 @@ class Channel:
         # "authority" option is always a str.
         self._authority: str = (
             engine_options.get("authority") or _authority_of(target))  # type: ignore[assignment]
+        forward_engine_traces()
         self._channel_id, self._engine_state = _engine.create_channel(
             target, engine_options, self._security.tls)
         # last state seen -> the future of the next one: one engine watch per state, shared
@@ -146,8 +146,6 @@ class Channel:
             )
         self._state = loop_state(loop)
         self._loop = loop
-        if _LOGGER.isEnabledFor(logging.DEBUG):
-            self._log_state_changes(self.get_state())
         return self._state
 
     # -- multicallables ----------------------------------------------------------------
@@ -280,23 +278,6 @@ class Channel:
             watch = self._watches[last_seen] = state_change(
                 state if state is not None else self._loop_state(), self._channel_id, last_seen)
         return watch
-
-    def _log_state_changes(self, last: ChannelConnectivity) -> None:
-        """Logs every state change at DEBUG (turbogrpc.aio), one shared watch at a time, up
-        to SHUTDOWN (a watch set after close() is answered SHUTDOWN at once)."""
-        loop_state = self._state
-        if loop_state is None or loop_state.loop.is_closed():
-            return
-
-        def logged(watch: asyncio.Future[ChannelConnectivity]) -> None:
-            if watch.cancelled():
-                return
-            state = watch.result()
-            _LOGGER.debug("channel %s: %s -> %s", self._target, last.name, state.name)
-            if state is not ChannelConnectivity.SHUTDOWN:
-                self._log_state_changes(state)
-
-        self._state_change(last, loop_state).add_done_callback(logged)
 
     async def wait_for_state_change(self, last_observed_state: ChannelConnectivity) -> None:
         """Returns once the state is not ``last_observed_state`` (at once if it already is

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _engine
+from .._engine_log import forward_engine_traces
 from .._grpcio import register_with_grpcio
 from .._errors import UsageError
 from ._completion import check_generation, running_loop_state
@@ -87,6 +88,7 @@ class Server:
         chain = server_interceptors(interceptors)
         if maximum_concurrent_rpcs is not None and maximum_concurrent_rpcs < 1:
             raise UsageError("maximum_concurrent_rpcs must be None or a positive int")
+        forward_engine_traces()
         self._id = _engine.next_id()
         self._generation = _engine.generation()
         self._options = server_options(options)
