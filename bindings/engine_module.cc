@@ -1,12 +1,16 @@
 // turbogrpc._engine: the seam between Python and the engine (docs/seam.md). Converts Python
 // values to commands and events to tuples; nothing else. Every function runs with the GIL held
-// and returns at once.
+// and returns at once, except the two waits for blocking callers (CompletionQueue.wait,
+// take_traces), which release it.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -302,7 +306,25 @@ NB_MODULE(_engine, m) {
   nb::class_<PyCompletionQueue>(m, "CompletionQueue")
       .def(nb::init<>())
       .def_prop_ro("fd", [](PyCompletionQueue& q) { return q.queue->fd(); })
-      .def("drain", [](PyCompletionQueue& q) { return drain(*q.queue); });
+      .def("drain", [](PyCompletionQueue& q) { return drain(*q.queue); })
+      // For blocking callers: waits up to timeout_ms (< 0: forever) for the queue's eventfd with
+      // the GIL released, then drains (an empty list when the time is up). A signal (Ctrl-C)
+      // ends the wait: its Python handler runs here, and what it raises (KeyboardInterrupt)
+      // comes out of wait().
+      .def("wait", [](PyCompletionQueue& q, int64_t timeout_ms) {
+        int ready = 0;
+        int error = 0;
+        {
+          nb::gil_scoped_release release;
+          pollfd watched{q.queue->fd(), POLLIN, 0};
+          int wait_ms = timeout_ms < 0 ? -1 : static_cast<int>(std::min<int64_t>(timeout_ms, INT32_MAX));
+          ready = ::poll(&watched, 1, wait_ms);
+          if (ready < 0) error = errno;
+        }
+        if (ready < 0 && error == EINTR && PyErr_CheckSignals() != 0) throw nb::python_error();
+        return drain(*q.queue);
+      }, nb::arg("timeout_ms"))
+      .def("wake", [](PyCompletionQueue& q) { q.queue->wake(); });
 
   m.def("next_id", [] { return Engine::next_id(); });
   m.def("generation", [] { return Engine::generation(); });

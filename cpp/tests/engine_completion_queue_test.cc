@@ -1,5 +1,5 @@
-// Tests for CompletionQueue's wakeups: one signal per batch, and events pushed without a
-// wakeup delivered in order with the next batch, never lost.
+// Tests for CompletionQueue's wakeups: one signal per batch, events pushed without a wakeup
+// delivered in order with the next batch (never lost), and wakes without an event.
 #include "turbogrpc/completion_queue.h"
 
 #include <gtest/gtest.h>
@@ -60,6 +60,18 @@ TEST(CompletionQueue, AfterADrainTheNextPushSignalsAgain) {
   cq.push(event(3));
   EXPECT_TRUE(readable(cq));
   EXPECT_EQ(ids(cq.drain()), (std::vector<uint64_t>{2, 3}));
+}
+
+TEST(CompletionQueue, AWakeSignalsWithoutAnEventAndAPushAfterItAddsNoSecondSignal) {
+  CompletionQueue cq;
+  cq.wake();
+  EXPECT_TRUE(readable(cq));
+  cq.push(event(1));  // rides with the wake's signal
+  EXPECT_EQ(ids(cq.drain()), (std::vector<uint64_t>{1}));
+  EXPECT_FALSE(readable(cq));
+  cq.wake();
+  EXPECT_TRUE(cq.drain().empty());
+  EXPECT_FALSE(readable(cq));
 }
 
 }  // namespace

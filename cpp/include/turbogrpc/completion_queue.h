@@ -29,6 +29,10 @@ class CompletionQueue {
   // Consumer side: takes every queued event and clears the eventfd.
   std::vector<Event> drain();
 
+  // Makes the eventfd readable without an event (a consumer blocked on it returns; its
+  // drain may then be empty): how a blocking consumer is asked to stop. Any thread.
+  void wake();
+
  private:
   const int fd_;  // immutable after construction
 

@@ -30,4 +30,13 @@ std::vector<Event> CompletionQueue::drain() {
   return out;
 }
 
+void CompletionQueue::wake() {
+  bool signal = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!signalled_) signal = signalled_ = true;
+  }
+  if (signal) internal::signal_wakeup_fd(fd_);
+}
+
 }  // namespace turbogrpc
