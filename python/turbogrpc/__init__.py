@@ -9,7 +9,7 @@ Example::
         reply = await stub.SayHello(helloworld_pb2.HelloRequest(name="you"))
 """
 
-from ._credentials import (
+from ._core._credentials import (
     AuthMetadataContext,
     AuthMetadataPlugin,
     AuthMetadataPluginCallback,
@@ -30,8 +30,8 @@ from ._credentials import (
     ssl_server_certificate_configuration,
     ssl_server_credentials,
 )
-from ._errors import UsageError
-from ._method_handlers import (
+from ._core._errors import UsageError
+from ._core._method_handlers import (
     GenericRpcHandler,
     HandlerCallDetails,
     RpcMethodHandler,
@@ -42,7 +42,34 @@ from ._method_handlers import (
     unary_stream_rpc_method_handler,
     unary_unary_rpc_method_handler,
 )
-from ._status import StatusCode
+from ._core._status import StatusCode
+from ._core._compression import Compression
+from ._core._connectivity import ChannelConnectivity
+from ._core._errors import RpcError
+from ._sync import (
+    Call,
+    Channel,
+    Future,
+    FutureCancelledError,
+    FutureTimeoutError,
+    RpcContext,
+    StreamStreamMultiCallable,
+    StreamUnaryMultiCallable,
+    UnaryStreamMultiCallable,
+    UnaryUnaryMultiCallable,
+    channel_ready_future,
+    insecure_channel,
+    secure_channel,
+)
+from ._sync import (
+    ClientCallDetails,
+    StreamStreamClientInterceptor,
+    StreamUnaryClientInterceptor,
+    UnaryStreamClientInterceptor,
+    UnaryUnaryClientInterceptor,
+    intercept_channel,
+)
+from ._sync import Server, ServerInterceptor, ServicerContext, server
 
 __version__ = "0.1.0"
 
@@ -61,4 +88,14 @@ __all__ = [
     "method_handlers_generic_handler", "stream_stream_rpc_method_handler",
     "stream_unary_rpc_method_handler", "unary_stream_rpc_method_handler",
     "unary_unary_rpc_method_handler",
+    # the blocking API (grpc's module-level names)
+    "Call", "Channel", "ChannelConnectivity", "Compression", "Future", "FutureCancelledError",
+    "FutureTimeoutError", "RpcContext", "RpcError", "StreamStreamMultiCallable",
+    "StreamUnaryMultiCallable", "UnaryStreamMultiCallable", "UnaryUnaryMultiCallable",
+    "channel_ready_future", "insecure_channel", "secure_channel",
+    # blocking client interceptors
+    "ClientCallDetails", "StreamStreamClientInterceptor", "StreamUnaryClientInterceptor",
+    "UnaryStreamClientInterceptor", "UnaryUnaryClientInterceptor", "intercept_channel",
+    # the blocking server
+    "Server", "ServerInterceptor", "ServicerContext", "server",
 ]

@@ -3,6 +3,6 @@
 For code that does ``grpc.experimental.insecure_channel_credentials()`` today.
 """
 
-from ._credentials import insecure_channel_credentials
+from ._core._credentials import insecure_channel_credentials
 
 __all__ = ["insecure_channel_credentials"]

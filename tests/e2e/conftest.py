@@ -10,17 +10,11 @@ skipped: each mode collects only the pairings it runs.
 
 from __future__ import annotations
 
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
+import generated_protos  # noqa: F401  (compiles the test protos, puts them on sys.path)
 from e2e.helpers import GRPC_ONLY, OURS_IMPORT_ERROR, Pairing
 
-TESTS_DIR = pathlib.Path(__file__).resolve().parent.parent
-PROTOS_DIR = TESTS_DIR / "protos"
-GENERATED_DIR = TESTS_DIR / "_generated"
 
 if GRPC_ONLY:
     PAIRINGS = ["grpc-grpc"]
@@ -68,24 +62,3 @@ def pki(tmp_path_factory):
     return tls_certs.make_pki(tmp_path_factory.mktemp("pki"))
 
 
-# ---- protos compiled by grpcio-tools at test time -----------------------------------------
-
-def _compile_protos() -> None:
-    protos = sorted(PROTOS_DIR.glob("*.proto"))
-    GENERATED_DIR.mkdir(exist_ok=True)
-    newest_source = max(p.stat().st_mtime for p in protos)
-    outputs = [GENERATED_DIR / f"{p.stem}_pb2{suffix}.py" for p in protos for suffix in ("", "_grpc")]
-    if all(o.exists() and o.stat().st_mtime >= newest_source for o in outputs):
-        return
-    # A subprocess keeps grpc_tools' own import-time warnings out of this (warnings-as-errors) run.
-    subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTOS_DIR}",
-         f"--python_out={GENERATED_DIR}", f"--grpc_python_out={GENERATED_DIR}",
-         *map(str, protos)],
-        check=True,
-    )
-
-
-_compile_protos()
-if str(GENERATED_DIR) not in sys.path:
-    sys.path.insert(0, str(GENERATED_DIR))

@@ -1,10 +1,13 @@
-"""A TCP proxy that can stop forwarding without closing: what a dead NAT entry or a vanished
-host looks like to the two ends of a connection (keepalive tests)."""
+"""A TCP proxy between a client and a server on loopback that breaks the connections going
+through it in the three ways networks do: pause (stop forwarding, keep both sockets open: a
+dead NAT entry or a vanished host), drop (close both sides cleanly: FIN) and reset (RST)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 
 
 class PausingProxy:
@@ -38,6 +41,27 @@ class PausingProxy:
     def pause(self):
         for forwarding, _, _ in self._links:
             forwarding.clear()
+
+    def drop(self):
+        """Closes every connection open now, on both sides, with a FIN."""
+        self._close_all(reset=False)
+
+    def reset(self):
+        """Aborts every connection open now, on both sides, with an RST (SO_LINGER 0)."""
+        self._close_all(reset=True)
+
+    def _close_all(self, reset: bool):
+        links, self._links = self._links, []
+        for _, writers, tasks in links:
+            for task in tasks:
+                task.cancel()
+            for writer in writers:
+                if reset:
+                    sock = writer.get_extra_info("socket")
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    writer.transport.abort()
+                else:
+                    writer.close()
 
     async def _accept(self, client_reader, client_writer):
         self.connections += 1

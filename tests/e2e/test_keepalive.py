@@ -181,3 +181,27 @@ async def test_client_keepalive_keeps_a_quiet_call_alive_while_the_peer_answers(
                 assert await channel.unary_unary("/test.Svc/Slow")(b"quiet", timeout=5) == b"quiet"
                 assert proxy.connections == 1
                 await eventually(lambda: channel.get_state() is grpc.ChannelConnectivity.READY, 1)
+
+
+@pytest.mark.parametrize("how", ["drop", "reset"])
+async def test_a_connection_closed_under_a_call_fails_it_unavailable_and_the_channel_reconnects(
+        our_client_pairing, how):
+    """Through the proxy: a call waits on the server, then the proxy closes the connection
+    (FIN, or RST). The call fails UNAVAILABLE at once (no keepalive needed: the socket says
+    so), and the next call is served on a new connection."""
+    pairing = our_client_pairing
+    peers = _Peers()
+    async with pairing.serve(peers.handlers()) as srv:
+        async with PausingProxy(srv.port) as proxy:
+            async with pairing.connect(f"127.0.0.1:{proxy.port}") as channel:
+                held = asyncio.ensure_future(channel.unary_unary("/test.Svc/Hold")(b"held", timeout=10))
+                await asyncio.wait_for(peers.held.wait(), 5)
+                closed = time.monotonic()
+                getattr(proxy, how)()
+                with pytest.raises(pairing.client.AioRpcError) as info:
+                    await asyncio.wait_for(held, 5)
+                assert time.monotonic() - closed < 2.0
+                assert code_name(info.value.code()) == "UNAVAILABLE", info.value
+                peers.release.set()
+                assert await channel.unary_unary("/test.Svc/Echo")(b"again", timeout=5) == b"again"
+                assert proxy.connections == 2

@@ -199,7 +199,7 @@ def test_bad_options_are_usage_errors(options, match):
 
 @ours_only
 def test_option_value_and_converters():
-    from turbogrpc.aio._options import channel_options, option_value, server_options
+    from turbogrpc._core._options import channel_options, option_value, server_options
 
     assert option_value(None, "x") is None
     assert option_value({"x": 1}, "x") == 1

@@ -1,5 +1,5 @@
 """Large received messages (64 KiB and up) reach protobuf parsers as views of the engine's buffer
-(python/turbogrpc/aio/_message_reader.py). What the application sees must not change: the raw
+(python/turbogrpc/_core/_message_reader.py). What the application sees must not change: the raw
 API and custom deserializers get ``bytes`` in every shape, and parsed messages stay intact after
 the buffer they came from is reused for the next message."""
 

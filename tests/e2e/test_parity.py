@@ -32,7 +32,7 @@ async def echo(request, context):
 
 async def test_status_codes_and_eof_are_grpcio_objects(pairing):
     """Code written for grpc.aio compares with `is`: the codes and the EOF marker our client
-    hands out are grpcio's members and grpcio's EOF (turbogrpc/_grpcio.py)."""
+    hands out are grpcio's members and grpcio's EOF (turbogrpc/_core/_grpcio.py)."""
     seen = {}
 
     async def fail(request, context):

@@ -2,7 +2,7 @@
 methods of each class, subscripting in annotations; with grpcio installed, grpcio's own enums
 and EOF, exceptions deriving from grpcio's, isinstance against grpc.aio's abstract classes;
 without grpcio, stand-alone definitions that still serve a call (a subprocess); and the options
-table (python/turbogrpc/aio/_options.py, docs/options.md) with its warning."""
+table (python/turbogrpc/_core/_options.py, docs/options.md) with its warning."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import grpc.experimental
 import pytest
 
 import turbogrpc
-from turbogrpc import _errors, _status, aio
-from turbogrpc.aio import _options
+from turbogrpc import aio
+from turbogrpc._core import _errors, _options, _status
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -180,7 +180,7 @@ def test_isinstance_of_grpc_aio_abstract_channel_server_multicallables():
 
 
 def test_metadata_type_errors_are_usage_errors_and_type_errors():
-    from turbogrpc.aio._metadata import as_pairs, checked_pairs
+    from turbogrpc._core._metadata import as_pairs, checked_pairs
 
     with pytest.raises(TypeError):
         as_pairs(42)
@@ -200,10 +200,11 @@ WITHOUT_GRPCIO = textwrap.dedent("""
     import asyncio, sys
     sys.modules["grpc"] = None  # `import grpc` raises ImportError from here on
     import turbogrpc
-    from turbogrpc import _grpcio, aio
+    from turbogrpc import aio
+    from turbogrpc._core import _grpcio
 
     assert _grpcio._grpc is None
-    assert type(aio.StatusCode.OK).__module__ == "turbogrpc._status"
+    assert type(aio.StatusCode.OK).__module__ == "turbogrpc._core._status"
     assert aio.StatusCode.OK.value == (0, "ok") and turbogrpc.StatusCode is aio.StatusCode
     assert int(aio.Compression.Gzip) == 2
     assert not aio.EOF and repr(aio.EOF) == "<turbogrpc.aio.EOF>"

@@ -1,4 +1,4 @@
-"""Credentials (python/turbogrpc/_credentials.py, _call_credentials.py): construction errors as
+"""Credentials (python/turbogrpc/_core/_credentials.py, _call_credentials.py): construction errors as
 grpcio's (both run with the same arguments), the data channels and servers read, and the
 call-credentials runtime: plugins off the loop thread, their failures, cancellation, timeouts."""
 
@@ -18,8 +18,8 @@ import grpc.experimental
 import pytest
 
 import turbogrpc
-from turbogrpc import _credentials as creds
-from turbogrpc._credentials import CallCredentialsError, call_credentials_metadata
+from turbogrpc._core import _credentials as creds
+from turbogrpc._core._credentials import CallCredentialsError, call_credentials_metadata
 
 PAIR = (b"key-pem", b"chain-pem")
 
@@ -185,7 +185,7 @@ def test_without_grpcio_our_own_classes():
     code = (
         "import sys; sys.modules['grpc'] = None\n"
         "import asyncio, turbogrpc\n"
-        "from turbogrpc._credentials import call_credentials_metadata\n"
+        "from turbogrpc._core._credentials import call_credentials_metadata\n"
         "T = turbogrpc.LocalConnectionType\n"
         "assert [(m.name, m.value) for m in T] == [('UDS', 0), ('LOCAL_TCP', 1)]\n"
         "assert turbogrpc.local_channel_credentials(T.UDS)._local is T.UDS\n"

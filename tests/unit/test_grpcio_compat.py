@@ -1,4 +1,4 @@
-"""With grpcio installed, our exceptions are grpcio's too (python/turbogrpc/_grpcio.py)."""
+"""With grpcio installed, our exceptions are grpcio's too (python/turbogrpc/_core/_grpcio.py)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
-from turbogrpc.aio._message_reader import as_bytes, message_reader
+from turbogrpc._core._message_reader import as_bytes, message_reader
 
 
 def test_protobuf_parsers_take_views_directly():

@@ -12,7 +12,7 @@ import pytest
 
 from turbogrpc import UsageError
 from turbogrpc.aio import Metadata
-from turbogrpc.aio._metadata import as_pairs
+from turbogrpc._core._metadata import as_pairs
 
 ENTRIES = (("a", "1"), ("b", "2"), ("a", "3"), ("c-bin", b"\x00\x01"), ("b", "4"))
 

@@ -1,7 +1,8 @@
 """Small paths of the shared core no end-to-end test reaches: status code conversions and
-comparisons (python/turbogrpc/_status.py), running without grpcio (_grpcio.py), the per-loop
-plumbing's error paths (aio/_completion.py) and the eager handler step's pieces (aio/_eager.py),
-and the server context's last-resort path when the engine refuses even an INTERNAL finish."""
+comparisons (python/turbogrpc/_core/_status.py), running without grpcio (_core/_grpcio.py), the
+per-loop plumbing's error paths (aio/_completion.py, _core/_events.py, _core/_generation.py)
+and the eager handler step's pieces (aio/_eager.py), and the server context's last-resort path
+when the engine refuses even an INTERNAL finish (_core/_server_checks.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import grpc
 import pytest
 
 import turbogrpc
-from turbogrpc import _status
+from turbogrpc._core import _events, _generation, _server_checks, _status
 from turbogrpc.aio import StatusCode, UsageError, _completion, _context, _eager, _server_call
 
 
@@ -56,7 +57,7 @@ def test_without_grpcio_our_classes_stand_alone(monkeypatch):
     """_grpcio.py loaded while `import grpc` fails: no grpcio bases, nothing breaks."""
     monkeypatch.setitem(sys.modules, "grpc", None)  # makes `import grpc` raise ImportError
     monkeypatch.setitem(sys.modules, "grpc.aio", None)
-    path = turbogrpc._grpcio.__file__
+    path = turbogrpc._core._grpcio.__file__
     spec = importlib.util.spec_from_file_location("_grpcio_without_grpc", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -66,7 +67,7 @@ def test_without_grpcio_our_classes_stand_alone(monkeypatch):
 
 
 def test_grpcio_bases_with_grpcio():
-    from turbogrpc._grpcio import grpcio_bases
+    from turbogrpc._core._grpcio import grpcio_bases
 
     assert grpcio_bases("RpcError") == (grpc.RpcError,)
     assert grpcio_bases("aio.NoSuchThing") == ()
@@ -83,8 +84,8 @@ def test_loop_state_errors():
     with pytest.raises(UsageError, match="coroutine running in an asyncio event loop"):
         _completion.running_loop_state()
     with pytest.raises(UsageError, match="fork"):
-        _completion.check_generation(-1, "channel")
-    _completion.check_generation(turbogrpc._engine.generation(), "channel")
+        _generation.check_generation(-1, "channel")
+    _generation.check_generation(turbogrpc._engine.generation(), "channel")
 
 
 class FakeQueue:
@@ -121,11 +122,11 @@ def test_drain_routes_events_and_survives_failures(caplog):
             recording = Recording()
             state.calls.update({1: Exploding(), 2: recording, 3: recording})
             state.cq = FakeQueue([
-                (_completion.MESSAGE, 1, b"x"),
-                (_completion.MESSAGE, 2, b"y"),
-                (_completion.FINISHED, 3, 0),
-                (_completion.MESSAGE, 99, b"nobody"),
-                (_completion.SERVER_CALL, 2**62, 12345),
+                (_events.MESSAGE, 1, b"x"),
+                (_events.MESSAGE, 2, b"y"),
+                (_events.FINISHED, 3, 0),
+                (_events.MESSAGE, 99, b"nobody"),
+                (_events.SERVER_CALL, 2**62, 12345),
             ])
             with caplog.at_level(logging.ERROR, logger="turbogrpc"):
                 state._drain()
@@ -146,8 +147,8 @@ test_drain_routes_events_and_survives_failures = pytest.mark.allow_error_logs(
 
 def test_reject_orphan_call_never_raises(caplog):
     with caplog.at_level(logging.DEBUG, logger="turbogrpc"):
-        _completion._reject_orphan_call((_completion.SERVER_CALL, 2**62))
-        _completion._reject_orphan_call((_completion.SERVER_CALL, "not an id"))
+        _events.reject_orphan_call((_events.SERVER_CALL, 2**62))
+        _events.reject_orphan_call((_events.SERVER_CALL, "not an id"))
     assert any("could not reject call" in r.getMessage() for r in caplog.records)
 
 
@@ -256,6 +257,7 @@ def test_finish_refused_even_for_internal_resets_the_stream(monkeypatch, cancel_
     way the server's count of active calls goes down and the done callbacks run."""
     engine = RefusingEngine(cancel_fails)
     monkeypatch.setattr(_server_call, "_engine", engine)  # where finish is sent
+    monkeypatch.setattr(_server_checks, "_engine", engine)  # and the INTERNAL ending
     server = FakeServer()
     state = types.SimpleNamespace(calls={}, loop=None)
     ctx = _context.ServicerContext(server, state, 77, "/a.B/C", (), None, "peer", "authority")
@@ -269,18 +271,18 @@ def test_finish_refused_even_for_internal_resets_the_stream(monkeypatch, cancel_
 
 
 def test_serialize_response():
-    assert _server_call.serialize_response("text", None) == b"text"
-    assert _server_call.serialize_response(b"raw", None) == b"raw"
-    assert bytes(_server_call.serialize_response(bytearray(b"ba"), None)) == b"ba"
-    assert _server_call.serialize_response(3, lambda n: b"x" * n) == b"xxx"
+    assert _server_checks.serialize_response("text", None) == b"text"
+    assert _server_checks.serialize_response(b"raw", None) == b"raw"
+    assert bytes(_server_checks.serialize_response(bytearray(b"ba"), None)) == b"ba"
+    assert _server_checks.serialize_response(3, lambda n: b"x" * n) == b"xxx"
     with pytest.raises(TypeError, match="returned None"):
-        _server_call.serialize_response(None, None)
+        _server_checks.serialize_response(None, None)
     with pytest.raises(TypeError, match="no response_serializer and the handler gave int"):
-        _server_call.serialize_response(42, None)
+        _server_checks.serialize_response(42, None)
     with pytest.raises(TypeError, match="the response serializer returned str"):
-        _server_call.serialize_response(1, lambda m: "text")
+        _server_checks.serialize_response(1, lambda m: "text")
     with pytest.raises(ValueError, match="boom"):
-        _server_call.serialize_response(1, lambda m: (_ for _ in ()).throw(ValueError("boom")))
+        _server_checks.serialize_response(1, lambda m: (_ for _ in ()).throw(ValueError("boom")))
 
 
 def test_describe_exception():
@@ -288,6 +290,6 @@ def test_describe_exception():
         def __str__(self):
             raise RuntimeError("no")
 
-    assert _server_call.describe_exception(ValueError("v")) == "ValueError: v"
-    assert _server_call.describe_exception(MemoryError()) == "MemoryError"
-    assert _server_call.describe_exception(Broken()) == "Broken: <Broken whose str() failed>"
+    assert _server_checks.describe_exception(ValueError("v")) == "ValueError: v"
+    assert _server_checks.describe_exception(MemoryError()) == "MemoryError"
+    assert _server_checks.describe_exception(Broken()) == "Broken: <Broken whose str() failed>"

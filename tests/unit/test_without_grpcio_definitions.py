@@ -9,7 +9,7 @@ import importlib.util
 
 import pytest
 
-import turbogrpc._grpcio as grpcio_lookup
+import turbogrpc._core._grpcio as grpcio_lookup
 
 
 @pytest.fixture
@@ -27,9 +27,9 @@ def load_without_grpcio(monkeypatch):
 
 
 def test_status_codes_have_grpcs_names_and_wire_numbers(load_without_grpcio):
-    status = load_without_grpcio("turbogrpc._status")
+    status = load_without_grpcio("turbogrpc._core._status")
     codes = status.StatusCode
-    assert codes.__module__ == "turbogrpc._status"
+    assert codes.__module__ == "turbogrpc._core._status"
     assert [c.name for c in codes][:3] == ["OK", "CANCELLED", "UNKNOWN"]
     assert len(codes) == 17
     assert codes.UNAUTHENTICATED.value == (16, "unauthenticated")
@@ -39,10 +39,10 @@ def test_status_codes_have_grpcs_names_and_wire_numbers(load_without_grpcio):
 
 
 def test_connectivity_and_compression_have_grpcs_values(load_without_grpcio):
-    connectivity = load_without_grpcio("turbogrpc.aio._connectivity").ChannelConnectivity
+    connectivity = load_without_grpcio("turbogrpc._core._connectivity").ChannelConnectivity
     assert [c.value for c in connectivity] == [
         (0, "idle"), (1, "connecting"), (2, "ready"), (3, "transient failure"), (4, "shutdown")]
-    compression = load_without_grpcio("turbogrpc.aio._compression")
+    compression = load_without_grpcio("turbogrpc._core._compression")
     assert [(c.name, int(c)) for c in compression.Compression] == [
         ("NoCompression", 0), ("Deflate", 1), ("Gzip", 2)]
     assert compression.compression_value(compression.Compression.Gzip) == 2
@@ -73,6 +73,19 @@ def test_server_interceptor_interface_is_abstract(load_without_grpcio):
             return await continuation(handler_call_details)
 
     assert isinstance(PassThrough(), module.ServerInterceptor)
+
+
+def test_blocking_server_interceptor_interface_is_abstract(load_without_grpcio):
+    module = load_without_grpcio("turbogrpc._sync._server_interceptor")
+    with pytest.raises(TypeError):
+        module.ServerInterceptor()
+
+    class PassThrough(module.ServerInterceptor):
+        def intercept_service(self, continuation, handler_call_details):
+            return continuation(handler_call_details)
+
+    chain = module.InterceptorChain([PassThrough()])
+    assert chain.entry_for("/a.B/C", ()) is None  # nobody serves it
 
 
 def test_eof_marker_is_a_falsy_singleton(load_without_grpcio):

@@ -21,7 +21,7 @@ from ._status import StatusCode
 
 if TYPE_CHECKING:
     from ._credentials import CallCredentials
-    from .aio._typing import MetadatumType
+    from ._typing import MetadatumType
 
 __all__ = [
     "AuthMetadataContext", "AuthMetadataPlugin", "AuthMetadataPluginCallback",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import enum
 from typing import Optional
 
-from .._errors import UsageError
-from .._grpcio import grpcio_attr
+from ._errors import UsageError
+from ._grpcio import grpcio_attr
 
 __all__ = ["Compression", "compression_value", "DEFAULT_COMPRESSION_OPTION"]
 

@@ -1,19 +1,24 @@
-"""Errors raised when the API is used the wrong way (not RPC failures), and the warning for
-options turbogrpc does not implement.
+"""Errors raised when the API is used the wrong way (not RPC failures), the warning for
+options turbogrpc does not implement, and RpcError, the base of the RPC failures both APIs
+raise.
 
 RPC failures travel as status codes (see ``turbogrpc.aio.AioRpcError``); a ``UsageError``
 means the calling code has to change. With grpcio installed each class here also derives from
-grpc.aio's class of the same name, so ``except grpc.aio.UsageError`` keeps catching.
+grpcio's class of the same name, so ``except grpc.aio.UsageError`` keeps catching.
 """
 
 from ._grpcio import grpcio_bases
 
-__all__ = ["BaseError", "UsageError", "InternalError", "UsageTypeError", "UsageRuntimeError",
-           "UnsupportedOptionWarning"]
+__all__ = ["RpcError", "BaseError", "UsageError", "InternalError", "UsageTypeError",
+           "UsageRuntimeError", "UsageAttributeError", "UnsupportedOptionWarning"]
 
 
 # With grpcio, its class of the same name joins the bases (a runtime tuple the type checker
 # cannot follow: hence the ignores; statically these derive from the builtins named).
+class RpcError(*grpcio_bases("RpcError"), Exception):  # type: ignore[misc]
+    """Base class of RPC failures; also a ``grpc.RpcError`` when grpcio is installed."""
+
+
 class BaseError(*grpcio_bases("aio.BaseError"), Exception):  # type: ignore[misc]
     """Base of the exceptions turbogrpc.aio raises itself (grpc.aio's ``BaseError``)."""
 
@@ -44,6 +49,11 @@ class UsageTypeError(UsageError, TypeError):
 class UsageRuntimeError(UsageError, RuntimeError):
     """A UsageError where grpc.aio raises RuntimeError (``set_compression()`` after the
     response headers went out); both ``except`` clauses catch it."""
+
+
+class UsageAttributeError(UsageError, AttributeError):
+    """A UsageError where grpcio's sync server raises AttributeError (a generic handler with no
+    ``service()``); both ``except`` clauses catch it."""
 
 
 class UnsupportedOptionWarning(UserWarning):

@@ -10,7 +10,7 @@ every name is our own stand-alone definition.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 try:
     import grpc as _grpc
@@ -18,7 +18,7 @@ try:
 except ImportError:
     _grpc = None
 
-__all__ = ["grpcio_attr", "grpcio_bases", "register_with_grpcio"]
+__all__ = ["grpcio_attr", "grpcio_bases", "grpcio_classes", "register_with_grpcio"]
 
 _MISSING = object()
 _Class = TypeVar("_Class", bound=type)
@@ -40,6 +40,16 @@ def grpcio_bases(name: str) -> tuple[type, ...]:
     """``(grpcio's class named name,)`` — e.g. "RpcError", "aio.AioRpcError" — or ``()``."""
     found = grpcio_attr(name)
     return (found,) if isinstance(found, type) else ()
+
+
+def grpcio_classes(*names: str) -> Optional[tuple[type, ...]]:
+    """grpcio's classes at the dotted ``names``, in order, when grpcio has every one of them;
+    else None. A module defining a family of interfaces (the client interceptors) takes all of
+    grpcio's or defines all of its own: never a mix whose isinstance checks disagree."""
+    found = [grpcio_bases(name) for name in names]
+    if not all(found):
+        return None
+    return tuple(bases[0] for bases in found)
 
 
 def register_with_grpcio(cls: _Class, name: str) -> _Class:

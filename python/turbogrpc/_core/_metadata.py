@@ -1,4 +1,6 @@
-"""Metadata: the ordered multimap of gRPC headers, API-compatible with grpc.aio.Metadata.
+"""Metadata: the ordered multimap of gRPC headers, API-compatible with grpc.aio.Metadata; the
+(key, value) pairs a server context hands out; and user metadata turned into what the engine
+takes, checked where grpc checks it.
 
 Values are ``str``, or ``bytes`` for keys ending in ``-bin``. Entries are grouped by key in
 first-seen order, as grpc.aio does.
@@ -10,13 +12,14 @@ import types
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, Sequence, ValuesView
 from typing import TYPE_CHECKING, Any, Optional
 
-from .._errors import UsageTypeError
-from .._grpcio import grpcio_bases
+from ._errors import UsageTypeError
+from ._grpcio import grpcio_bases
+from ._typing import MetadataValue
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-    from ._typing import MetadataKey, MetadataValue, MetadatumType
+    from ._typing import MetadataKey, MetadatumType
 
 __all__ = ["Metadata", "as_pairs", "checked_pairs"]
 
@@ -172,3 +175,17 @@ def checked_pairs(metadata: Optional[Iterable[MetadatumType]],
                 f"Invalid {what} metadata: expected (str key, str or bytes value) pairs, got "
                 f"{pair!r} in {metadata!r}")
     return pairs
+
+
+class _Metadatum(tuple[str, MetadataValue]):
+    """A (key, value) pair that also has .key and .value, like grpc's."""
+
+    __slots__ = ()
+
+    @property
+    def key(self) -> str:
+        return self[0]
+
+    @property
+    def value(self) -> MetadataValue:
+        return self[1]

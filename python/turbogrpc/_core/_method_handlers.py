@@ -29,7 +29,7 @@ __all__ = [
     "HandlerCallDetails", "RpcMethodHandler", "GenericRpcHandler", "ServiceRpcHandler",
     "unary_unary_rpc_method_handler", "unary_stream_rpc_method_handler",
     "stream_unary_rpc_method_handler", "stream_stream_rpc_method_handler",
-    "method_handlers_generic_handler",
+    "method_handlers_generic_handler", "count_as_grpcios",
 ]
 
 Deserializer = Optional[Callable[[bytes], Any]]
@@ -121,7 +121,7 @@ def stream_stream_rpc_method_handler(behavior: Behavior, request_deserializer: D
 
 class DictionaryGenericHandler(ServiceRpcHandler):
     """``method_handlers_generic_handler``'s result: a {path: handler} table. The server reads
-    the table directly (a dict lookup per call, see aio/_handlers.py)."""
+    the table directly (a dict lookup per call, see _handler_table.py)."""
 
     def __init__(self, service: str, method_handlers: Mapping[str, RpcMethodHandler]) -> None:
         self._name = service
@@ -142,7 +142,9 @@ def method_handlers_generic_handler(
     return DictionaryGenericHandler(service, method_handlers)
 
 
-def _count_as_grpcios(cls: type, name: str) -> None:
+def count_as_grpcios(cls: type, name: str) -> None:
+    """Makes ``isinstance(x, grpc.<name>)`` hold for instances of ``cls`` (nothing without
+    grpcio), even for grpcio classes without abstract methods."""
     # grpcio's RpcMethodHandler has no abstract methods, so register even such a class.
     abstract = grpcio_attr(name)
     if isinstance(abstract, abc.ABCMeta):
@@ -150,5 +152,5 @@ def _count_as_grpcios(cls: type, name: str) -> None:
 
 
 # isinstance() against grpcio's abstract classes holds for ours, when grpcio is installed.
-_count_as_grpcios(_MethodHandler, "RpcMethodHandler")
-_count_as_grpcios(DictionaryGenericHandler, "ServiceRpcHandler")
+count_as_grpcios(_MethodHandler, "RpcMethodHandler")
+count_as_grpcios(DictionaryGenericHandler, "ServiceRpcHandler")

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping
 from types import FrameType
 from typing import Any, Optional, Union
 
-from .._errors import UnsupportedOptionWarning, UsageError
+from ._errors import UnsupportedOptionWarning, UsageError
 from ._typing import ChannelArgumentType
 
 __all__ = ["ChannelArgumentType", "channel_options", "server_options", "option_value",

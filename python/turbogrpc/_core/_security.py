@@ -1,35 +1,25 @@
 """Client-side security: credentials → the engine's TLS context, and call credentials.
 
 A channel made with ``secure_channel`` gets its TLS context here (built once per channel,
-PEM checked at once). Calls that carry call credentials start held in the engine; a task
-fetches the plugins' metadata off the loop (``_call_credentials``) and then releases the call,
-or ends it UNAVAILABLE with the plugin's reason, as grpcio does.
+PEM checked at once). Calls that carry call credentials start held in the engine; the API
+then fetches the plugins' metadata off its caller (``_call_credentials``; the asyncio API's
+task is aio/_security_tasks.py) and releases the call, or ends it UNAVAILABLE with the
+plugin's reason, as grpcio does.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import TYPE_CHECKING, Optional, Union
+from typing import Optional, Union
 
 from .. import _engine
-from .._call_credentials import CallCredentialsError, call_credentials_metadata, service_url_and_method
-from .._credentials import CallCredentials, ChannelCredentials, LocalConnectionType
-from .._errors import UsageError
+from ._credentials import CallCredentials, ChannelCredentials, LocalConnectionType
+from ._errors import UsageError
 from ._options import option_value
 from ._typing import ChannelArgumentType
 
-if TYPE_CHECKING:
-    from ._call import Call
-    from ._channel import Channel
+__all__ = ["channel_security", "check_call_credentials"]
 
-__all__ = ["channel_security", "check_call_credentials", "fetch_call_metadata"]
-
-_LOGGER = logging.getLogger("turbogrpc.aio")
-_UNAVAILABLE = 14
 _LOOPBACK_HOSTS = ("localhost", "127.", "[::1]", "::1", "ip6-localhost")
-# Strong references: the loop keeps tasks only weakly.
-_pending_fetches: set[asyncio.Task[None]] = set()
 
 
 class ChannelSecurity:
@@ -94,10 +84,10 @@ def _check_local_target(kind: LocalConnectionType, target: str) -> None:
                 f"local credentials of type LOCAL_TCP need a loopback target, got {target!r}")
 
 
-def check_call_credentials(channel: Channel, credentials: Optional[CallCredentials],
+def check_call_credentials(security: ChannelSecurity, credentials: Optional[CallCredentials],
                            ) -> tuple[CallCredentials, ...]:
-    """The call credentials a call carries (channel's, then the call's own), or () for none."""
-    security = channel._security
+    """The call credentials a call on a channel with ``security`` carries (the channel's, then
+    the call's own), or () for none."""
     if credentials is None:
         return security.call_credentials
     if not isinstance(credentials, CallCredentials):
@@ -107,27 +97,3 @@ def check_call_credentials(channel: Channel, credentials: Optional[CallCredentia
         raise UsageError("Call credentials are only valid on secure channels")
     return security.call_credentials + (credentials,)
 
-
-def fetch_call_metadata(call: Call, channel: Channel, method: str,
-                        call_credentials: tuple[CallCredentials, ...]) -> None:
-    """Runs the plugins for a call started held (awaits_metadata) and releases or fails it."""
-    task = call._loop.create_task(_fetch(call, channel, method, call_credentials))
-    _pending_fetches.add(task)
-    task.add_done_callback(_pending_fetches.discard)
-    call.add_done_callback(lambda _call: task.cancel())  # type: ignore[arg-type]  # result unused
-
-
-async def _fetch(call: Call, channel: Channel, method: str,
-                 call_credentials: tuple[CallCredentials, ...]) -> None:
-    service_url, method_name = service_url_and_method(
-        channel._authority, method, channel._security.tls is not None)
-    try:
-        metadata = await call_credentials_metadata(call_credentials, service_url, method_name)
-        if call._code is None:
-            _engine.call_metadata(channel._channel_id, call._call_id, metadata)
-    except asyncio.CancelledError:
-        raise
-    except CallCredentialsError as exc:
-        call._fail_locally(_UNAVAILABLE, exc.details)
-    except Exception as exc:  # noqa: BLE001 - e.g. metadata the engine refuses: the call must end
-        call._fail_locally(_UNAVAILABLE, f"Getting metadata from plugin failed with error: {exc}", exc)

@@ -4,19 +4,16 @@ rotation (grpc's certificate configuration fetcher), and auth contexts as grpc r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Optional
 
 from .. import _engine
-from .._credentials import LocalConnectionType, ServerCertificateConfiguration, ServerCredentials
-from .._errors import UsageError
+from ._credentials import LocalConnectionType, ServerCertificateConfiguration, ServerCredentials
+from ._errors import UsageError
 
-__all__ = ["PLAINTEXT", "listener_security", "refresh_certificates", "auth_context_dict",
-           "peer_identities", "peer_identity_key"]
-
-_LOGGER = logging.getLogger("turbogrpc.aio")
+__all__ = ["PLAINTEXT", "listener_security", "fetched_tls_context", "install_fetched_certificates",
+           "auth_context_dict", "peer_identities", "peer_identity_key"]
 
 # The engine's ListenerSecurity::Kind values.
 _PLAINTEXT, _TLS, _LOCAL_UDS, _LOCAL_TCP = 0, 1, 2, 3
@@ -65,24 +62,33 @@ def _tls_context(pairs: Sequence[tuple[bytes, bytes]], root_certificates: bytes 
         raise UsageError(str(exc)) from None
 
 
-async def refresh_certificates(server_id: int, listener: int, fetcher: CertificateFetcher,
-                               require_client_auth: bool) -> None:
-    """Asks ``fetcher`` (off the loop: it may read files) for new certificates and hands the
-    answer to the engine, which then lets the connections waiting for it handshake. A fetcher
-    that fails or returns None keeps the current certificates (as grpc does)."""
+def fetched_tls_context(config: object, require_client_auth: bool
+                        ) -> _engine.TlsServerContext | None:
+    """The engine TLS context of what a certificate fetcher returned (None when it returned
+    None: the current certificates stay); TypeError for anything else (see
+    install_fetched_certificates)."""
+    if config is None:
+        return None
+    if not isinstance(config, ServerCertificateConfiguration):
+        raise TypeError(
+            f"the certificate configuration fetcher must return "
+            f"ssl_server_certificate_configuration(...) or None, got {config!r}")
+    return _engine.tls_server_context(config._pairs, config._root_certificates,
+                                      require_client_auth)
+
+
+def install_fetched_certificates(server_id: int, listener: int, fetcher: CertificateFetcher,
+                                 require_client_auth: bool, logger: logging.Logger) -> None:
+    """Asks ``fetcher`` for new certificates and hands the answer to the engine, which then lets
+    the connections waiting for it handshake. A fetcher that fails or returns None keeps the
+    current certificates (as grpc does). Blocks (the fetcher may read files): each API calls
+    it off its event loop or dispatcher thread."""
     tls: _engine.TlsServerContext | None = None
     try:
-        config = await asyncio.get_running_loop().run_in_executor(None, fetcher)
-        if config is not None:
-            if not isinstance(config, ServerCertificateConfiguration):
-                raise TypeError(
-                    f"the certificate configuration fetcher must return "
-                    f"ssl_server_certificate_configuration(...) or None, got {config!r}")
-            tls = _engine.tls_server_context(config._pairs, config._root_certificates,
-                                             require_client_auth)
+        tls = fetched_tls_context(fetcher(), require_client_auth)
     except Exception:  # noqa: BLE001 - reported; the server keeps serving its current certificates
-        _LOGGER.warning("turbogrpc: certificate configuration fetcher failed; keeping the "
-                        "current certificates", exc_info=True)
+        logger.warning("turbogrpc: certificate configuration fetcher failed; keeping the "
+                       "current certificates", exc_info=True)
     finally:
         _engine.server_certificates(server_id, listener, tls)
 

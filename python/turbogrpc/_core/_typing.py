@@ -1,4 +1,5 @@
-"""Type names shared by the asyncio API's annotations (grpc.aio's ``_typing`` names).
+"""Type names shared by both APIs' annotations (grpc.aio's ``_typing`` names; the two
+iterable types name what the asyncio API takes and gives).
 
 Only aliases and type variables live here, so any module may import it without cycles;
 ``Metadata`` is named under TYPE_CHECKING for the same reason.

@@ -14,8 +14,13 @@ Example::
         await server.stop(None)
 """
 
-from .._errors import BaseError, InternalError, UnsupportedOptionWarning, UsageError
-from .._status import StatusCode
+from .._core._compression import Compression
+from .._core._errors import (
+    BaseError, InternalError, RpcError, UnsupportedOptionWarning, UsageError,
+)
+from .._core._metadata import Metadata
+from .._core._options import ChannelArgumentType
+from .._core._status import StatusCode
 from ._call import Call, RpcContext, UnaryUnaryCall
 from ._channel import Channel, ChannelConnectivity, insecure_channel, secure_channel
 from ._client_interceptor import (
@@ -23,19 +28,16 @@ from ._client_interceptor import (
     StreamUnaryClientInterceptor, UnaryStreamClientInterceptor, UnaryUnaryClientInterceptor,
 )
 from ._completion import init_grpc_aio, shutdown_grpc_aio
-from ._compression import Compression
 from ._context import ServicerContext
 from ._intercepted_call import (
     InterceptedStreamStreamCall, InterceptedStreamUnaryCall, InterceptedUnaryStreamCall,
     InterceptedUnaryUnaryCall,
 )
-from ._metadata import Metadata
 from ._multicallable import (
     StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
     UnaryUnaryMultiCallable,
 )
-from ._options import ChannelArgumentType
-from ._rpc_error import EOF, AbortError, AioRpcError, RpcError
+from ._rpc_error import EOF, AbortError, AioRpcError
 from ._server import Server, server
 from ._server_interceptor import ServerInterceptor
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall

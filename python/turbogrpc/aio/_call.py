@@ -15,21 +15,22 @@ from collections.abc import Generator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Optional
 
 from .. import _engine
-from .._grpcio import register_with_grpcio
-from .._status import code_from_int
-from ._completion import UNARY_DONE, run_done_callbacks
-from ._connectivity import ChannelConnectivity
-from ._metadata import Metadata
-from ._rpc_error import AioRpcError
-from ._typing import (
+from .._core._connectivity import ChannelConnectivity
+from .._core._events import UNARY_DONE, run_done_callbacks
+from .._core._grpcio import register_with_grpcio
+from .._core._metadata import Metadata
+from .._core._status import code_from_int
+from .._core._typing import (
     DoneCallbackType, MetadatumType, RequestType, ResponseType, SerializingFunction,
 )
+from ._rpc_error import AioRpcError
 
 if TYPE_CHECKING:
-    from .._status import StatusCode
+    from .._core._events import EngineEvent
+    from .._core._message_reader import MessageReader
+    from .._core._status import StatusCode
     from ._channel import Channel
-    from ._completion import EngineEvent, LoopState
-    from ._message_reader import MessageReader
+    from ._completion import LoopState
 
 __all__ = ["RpcContext", "Call", "UnaryUnaryCall"]
 

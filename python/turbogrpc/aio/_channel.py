@@ -14,29 +14,29 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Optional
 
 from .. import _engine
-from .._engine_log import forward_engine_traces
-from .._errors import UsageError
-from .._grpcio import register_with_grpcio
+from .._core._channel_arguments import method_path
+from .._core._channel_setup import open_channel
+from .._core._connectivity import ChannelConnectivity, state_of
+from .._core._errors import UsageError
+from .._core._generation import check_generation
+from .._core._grpcio import register_with_grpcio
+from .._core._typing import ChannelArgumentType
 from ._client_interceptor import client_interceptors
-from ._completion import check_generation, loop_state
-from ._connectivity import ChannelConnectivity, state_change, state_of
-from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
+from ._completion import loop_state
+from ._connectivity import state_change
 from ._multicallable import (
     StreamStreamMultiCallable, StreamUnaryMultiCallable, UnaryStreamMultiCallable,
     UnaryUnaryMultiCallable, intercepting_multicallable,
 )
-from ._options import channel_options, option_value
-from ._security import INSECURE, channel_security
-from ._typing import ChannelArgumentType
 
 if TYPE_CHECKING:
     from typing_extensions import Self, TypeVar
 
-    from .._credentials import ChannelCredentials
+    from .._core._compression import Compression
+    from .._core._credentials import ChannelCredentials
     from ._call import Call
     from ._client_interceptor import ClientInterceptor
     from ._completion import LoopState
-    from ._compression import Compression
     from ._multicallable import RequestSerializer, ResponseDeserializer
 
     # A multicallable's request and response types come from its serializers, as in grpc.aio;
@@ -98,30 +98,23 @@ class Channel:
                  compression: Optional[Compression] = None,
                  interceptors: Optional[Sequence[ClientInterceptor]] = None,
                  credentials: Optional[ChannelCredentials] = None) -> None:
-        if not isinstance(target, str):
-            raise UsageError(f"target must be a str like 'localhost:50051', got {target!r}")
+        # (unary-unary, unary-stream, stream-unary, stream-stream) tuples, or None.
+        self._interceptors = client_interceptors(interceptors)
+        engine_channel = open_channel(target, options, compression, credentials)
         self._target = target
-        self._generation = _engine.generation()
+        self._generation = engine_channel.generation
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._state: Optional[LoopState] = None
         self._closed = False
-        # (unary-unary, unary-stream, stream-unary, stream-stream) tuples, or None.
-        self._interceptors = client_interceptors(interceptors)
         # Tasks of interceptor chains that suspended; close() cancels them.
         self._chains: set[asyncio.Task[Any]] = set()
         # Calls without their own ``compression=`` use this (grpcio's option or argument).
-        self._compression = compression_value(
-            compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
-        engine_options = channel_options(options)
-        self._security = INSECURE
-        self._security = channel_security(credentials, target, options, engine_options)
-        # What call credentials see as the host (AuthMetadataContext.service_url); the
-        # "authority" option is always a str.
-        self._authority: str = (
-            engine_options.get("authority") or _authority_of(target))  # type: ignore[assignment]
-        forward_engine_traces()
-        self._channel_id, self._engine_state = _engine.create_channel(
-            target, engine_options, self._security.tls)
+        self._compression = engine_channel.compression
+        self._security = engine_channel.security
+        # What call credentials see as the host (AuthMetadataContext.service_url).
+        self._authority = engine_channel.authority
+        self._channel_id = engine_channel.channel_id
+        self._engine_state = engine_channel.engine_state
         # last state seen -> the future of the next one: one engine watch per state, shared
         # by every waiter (bounded however often callers time out and ask again).
         self._watches: dict[ChannelConnectivity, asyncio.Future[ChannelConnectivity]] = {}
@@ -158,9 +151,9 @@ class Channel:
     ) -> UnaryUnaryMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(0, self._interceptors[0], self,
-                                              _method_path(method), request_serializer,
+                                              method_path(method), request_serializer,
                                               response_deserializer)
-        return UnaryUnaryMultiCallable(self, _method_path(method), request_serializer,
+        return UnaryUnaryMultiCallable(self, method_path(method), request_serializer,
                                        response_deserializer)
 
     def unary_stream(
@@ -171,9 +164,9 @@ class Channel:
     ) -> UnaryStreamMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(1, self._interceptors[1], self,
-                                              _method_path(method), request_serializer,
+                                              method_path(method), request_serializer,
                                               response_deserializer)
-        return UnaryStreamMultiCallable(self, _method_path(method), request_serializer,
+        return UnaryStreamMultiCallable(self, method_path(method), request_serializer,
                                         response_deserializer)
 
     def stream_unary(
@@ -184,9 +177,9 @@ class Channel:
     ) -> StreamUnaryMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(2, self._interceptors[2], self,
-                                              _method_path(method), request_serializer,
+                                              method_path(method), request_serializer,
                                               response_deserializer)
-        return StreamUnaryMultiCallable(self, _method_path(method), request_serializer,
+        return StreamUnaryMultiCallable(self, method_path(method), request_serializer,
                                         response_deserializer)
 
     def stream_stream(
@@ -197,9 +190,9 @@ class Channel:
     ) -> StreamStreamMultiCallable[_Request, _Response]:
         if self._interceptors is not None:
             return intercepting_multicallable(3, self._interceptors[3], self,
-                                              _method_path(method), request_serializer,
+                                              method_path(method), request_serializer,
                                               response_deserializer)
-        return StreamStreamMultiCallable(self, _method_path(method), request_serializer,
+        return StreamStreamMultiCallable(self, method_path(method), request_serializer,
                                          response_deserializer)
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -305,22 +298,6 @@ class Channel:
 
     def __repr__(self) -> str:
         return f"<turbogrpc.aio.Channel target={self._target!r}>"
-
-
-def _authority_of(target: str) -> str:
-    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
-        if target.startswith(prefix):
-            target = target[len(prefix):].split(",", 1)[0]
-            break
-    return "localhost" if target.startswith("unix") else target
-
-
-def _method_path(method: str | bytes) -> str:
-    if isinstance(method, bytes):
-        method = method.decode("ascii")
-    if not isinstance(method, str) or not method.startswith("/"):
-        raise UsageError(f"method must be a path like '/package.Service/Method', got {method!r}")
-    return method
 
 
 register_with_grpcio(Channel, "aio.Channel")  # isinstance(channel, grpc.aio.Channel) holds

@@ -12,14 +12,14 @@ import abc
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
-from .._errors import UsageError
-from .._grpcio import grpcio_bases
-from ._typing import RequestIterableType, ResponseIterableType
+from .._core._errors import UsageError
+from .._core._grpcio import grpcio_classes
+from .._core._typing import RequestIterableType, ResponseIterableType
 
 if TYPE_CHECKING:
-    from .._credentials import CallCredentials
+    from .._core._credentials import CallCredentials
+    from .._core._metadata import Metadata
     from ._call import UnaryUnaryCall
-    from ._metadata import Metadata
     from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
 
 __all__ = [
@@ -28,21 +28,16 @@ __all__ = [
     "UnaryUnaryClientInterceptor", "client_interceptors",
 ]
 
-_GRPC = {
-    name: grpcio_bases(f"aio.{name}")
-    for name in ("ClientCallDetails", "ClientInterceptor", "UnaryUnaryClientInterceptor",
-                 "UnaryStreamClientInterceptor", "StreamUnaryClientInterceptor",
-                 "StreamStreamClientInterceptor")
-}
+_GRPC = grpcio_classes(
+    "aio.ClientCallDetails", "aio.ClientInterceptor", "aio.UnaryUnaryClientInterceptor",
+    "aio.UnaryStreamClientInterceptor", "aio.StreamUnaryClientInterceptor",
+    "aio.StreamStreamClientInterceptor")
 
 # (To the type checker they are always the definitions below, as grpc.aio's carry no types.)
-if not TYPE_CHECKING and all(_GRPC.values()):
-    ClientCallDetails = _GRPC["ClientCallDetails"][0]
-    ClientInterceptor = _GRPC["ClientInterceptor"][0]
-    UnaryUnaryClientInterceptor = _GRPC["UnaryUnaryClientInterceptor"][0]
-    UnaryStreamClientInterceptor = _GRPC["UnaryStreamClientInterceptor"][0]
-    StreamUnaryClientInterceptor = _GRPC["StreamUnaryClientInterceptor"][0]
-    StreamStreamClientInterceptor = _GRPC["StreamStreamClientInterceptor"][0]
+if not TYPE_CHECKING and _GRPC is not None:
+    (ClientCallDetails, ClientInterceptor, UnaryUnaryClientInterceptor,
+     UnaryStreamClientInterceptor, StreamUnaryClientInterceptor,
+     StreamStreamClientInterceptor) = _GRPC
 else:
 
     class ClientCallDetails(NamedTuple("ClientCallDetails", [

@@ -11,46 +11,23 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Optional, Protocol, TypeVar
+from typing import TYPE_CHECKING, Optional, TypeVar
 
 from .. import _engine
-from .._errors import UsageError
+from .._core._errors import UsageError
+from .._core._events import CERTIFICATE_FETCH, FINISHED, SERVER_CALL, UNARY_DONE, reject_orphan_call
 
 if TYPE_CHECKING:
+    from .._core._events import EventReceiver
     from ._eager import _StandInTask
     from ._server import Server
-    from ._typing import DoneCallbackType
 
-__all__ = ["LoopState", "loop_state", "running_loop_state", "check_generation", "run_done_callbacks",
-           "init_grpc_aio", "shutdown_grpc_aio"]
+__all__ = ["LoopState", "loop_state", "running_loop_state", "settle", "init_grpc_aio",
+           "shutdown_grpc_aio"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
 
-# Event kinds (docs/seam.md). UNARY_DONE, FINISHED and SERVER_DONE close a call.
-UNARY_DONE = 0
-INITIAL_METADATA = 1
-MESSAGE = 2
-WRITE_DONE = 3
-FINISHED = 4
-SERVER_CALL = 5
-SERVER_DONE = 6
-CERTIFICATE_FETCH = 7
-CONNECTIVITY = 8  # a channel watch's one event: closes it like a call's last event
-
-_FORK_MESSAGE = (
-    "this {} was created before fork(); create a new one in the child process"
-)
-
-# One engine event: (kind, call or server id, ...) as docs/seam.md lists per kind.
-EngineEvent = tuple[Any, ...]
 _T = TypeVar("_T")
-
-
-class EventReceiver(Protocol):
-    """What LoopState.calls holds: an object taking the events of one call."""
-
-    def _on_event(self, event: EngineEvent) -> object: ...
 
 
 class LoopState:
@@ -81,7 +58,7 @@ class LoopState:
                 if kind == SERVER_CALL:
                     server = self.servers.get(event[2])
                     if server is None:
-                        _reject_orphan_call(event)
+                        reject_orphan_call(event)
                     else:
                         server._on_server_call(event)
                     continue
@@ -108,15 +85,6 @@ def settle(waiter: Optional[asyncio.Future[_T]], value: _T) -> None:
         waiter.set_result(value)
 
 
-def run_done_callbacks(callbacks: Iterable[DoneCallbackType], owner: object) -> None:
-    """Call each done callback with `owner`; a failing callback is logged, never raised."""
-    for callback in callbacks:
-        try:
-            callback(owner)
-        except Exception:
-            _LOGGER.exception("turbogrpc: done callback %r raised", callback)
-
-
 def init_grpc_aio() -> None:
     """Does nothing: grpc.aio's explicit start-up, kept so code calling it runs unchanged.
 
@@ -127,14 +95,6 @@ def init_grpc_aio() -> None:
 
 def shutdown_grpc_aio() -> None:
     """Does nothing: grpc.aio's explicit shut-down (the engine stops at interpreter exit)."""
-
-
-def _reject_orphan_call(event: EngineEvent) -> None:
-    # A call for a server that was stopped (or belongs to no loop here): refuse it cleanly.
-    try:
-        _engine.finish(event[1], None, None, 14, "Server is not running", ())
-    except Exception:
-        _LOGGER.debug("turbogrpc: could not reject call %r", event[1], exc_info=True)
 
 
 _states: dict[asyncio.AbstractEventLoop, LoopState] = {}  # loop -> LoopState
@@ -176,12 +136,6 @@ def _forget_closed_loops() -> None:
         del _states[loop]
         if loop is _last_loop:
             _last_loop = _last_state = None
-
-
-def check_generation(generation: int, what: str) -> None:
-    """Raise UsageError when an object from before fork() is used in the child."""
-    if generation != _engine.generation():
-        raise UsageError(_FORK_MESSAGE.format(what))
 
 
 def _after_fork_in_child() -> None:

@@ -18,25 +18,26 @@ from collections.abc import Awaitable, Callable, Generator
 from typing import TYPE_CHECKING, NoReturn, Protocol
 
 from .. import _engine
-from .._errors import UsageError, UsageRuntimeError
-from .._grpcio import register_with_grpcio
-from .._status import code_from_int, code_to_int
-from ._compression import compression_value
-from ._message_reader import as_bytes
-from ._metadata import as_pairs, checked_pairs
+from .._core._compression import compression_value
+from .._core._errors import UsageError, UsageRuntimeError
+from .._core._grpcio import register_with_grpcio
+from .._core._message_reader import as_bytes
+from .._core._metadata import _Metadatum, as_pairs, checked_pairs
+from .._core._server_checks import (
+    SERIALIZE_RESPONSE_FAILED, BadRequest, describe_exception, serialize_response,
+)
+from .._core._server_security import auth_context_dict, peer_identities, peer_identity_key
+from .._core._status import code_from_int, code_to_int
+from .._core._typing import (
+    DoneCallbackType, MetadataType, MetadatumType, RequestType, ResponseType,
+)
 from ._rpc_error import EOF, AbortError
-from ._server_call import (
-    SERIALIZE_RESPONSE_FAILED, BadRequest, ServerCall, describe_exception, serialize_response,
-)
-from ._server_security import auth_context_dict, peer_identities, peer_identity_key
-from ._typing import (
-    DoneCallbackType, MetadataType, MetadataValue, MetadatumType, RequestType, ResponseType,
-)
+from ._server_call import ServerCall
 
 if TYPE_CHECKING:
-    from .._status import StatusCode
-    from ._compression import Compression
-    from ._message_reader import RawMessage
+    from .._core._compression import Compression
+    from .._core._message_reader import RawMessage
+    from .._core._status import StatusCode
     from ._rpc_error import _EOFType
 
 __all__ = ["ServicerContext"]
@@ -46,20 +47,6 @@ _OK = 0
 
 def _CHECK_ONLY(message: bytes) -> bytes:  # a serializer that already ran: only checked
     return message
-
-
-class _Metadatum(tuple[str, MetadataValue]):
-    """A (key, value) pair that also has .key and .value, like grpc's."""
-
-    __slots__ = ()
-
-    @property
-    def key(self) -> str:
-        return self[0]
-
-    @property
-    def value(self) -> MetadataValue:
-        return self[1]
 
 
 class _Status(Protocol):

@@ -1,143 +1,42 @@
-"""Finding a call's handler and running it, for all four RPC shapes.
+"""Running a call's handler on the event loop, for all four RPC shapes.
 
-Handlers are grpcio's duck-typed objects: generic handlers with ``service(details)``
-returning an RpcMethodHandler-like object (``request_streaming``, ``response_streaming``,
-``request_deserializer``, ``response_serializer`` and the four behaviours). ``async def``
-handlers run on the loop; plain ``def`` handlers run in the server's thread pool.
+The server finds the handler in its table (_core/_handler_table.py: a ``MethodEntry`` per
+method, classified once). ``async def`` handlers run on the loop, unary ones their first step
+inline; plain ``def`` handlers run in the server's thread pool.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextvars
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import TYPE_CHECKING, Any
 
-from .._method_handlers import DictionaryGenericHandler
-from ._eager import continue_in_task, copy_context, first_step
-from ._message_reader import RawMessage, message_reader
-from ._rpc_error import EOF, AbortError
-from ._server_call import (
-    SERIALIZE_RESPONSE_FAILED, BadRequest, describe_exception, exception_text, serialize_response,
+from .._core._server_checks import (
+    DESERIALIZE_REQUEST_FAILED, NO_REQUEST, SERIALIZE_RESPONSE_FAILED, BadRequest,
+    describe_exception, exception_text, serialize_response,
 )
-from ._typing import DeserializingFunction, MetadatumType, SerializingFunction
+from ._eager import continue_in_task, copy_context, first_step
+from .._core._errors import RpcError
+from ._rpc_error import EOF, AbortError
 
 if TYPE_CHECKING:
+    from .._core._handler_table import MethodEntry
+    from .._core._message_reader import RawMessage
     from ._context import ServicerContext
 
-__all__ = ["MethodEntry", "HandlerCallDetails", "CallDetails", "RpcMethodHandler",
-           "GenericRpcHandler", "dict_handler_table", "serve_inline", "serve_in_task",
-           "serve_in_current_task", "take_unary_request", "FAILED", "send_response",
-           "continue_suspended", "handler_failed"]
+__all__ = ["serve_inline", "serve_in_task", "serve_in_current_task", "take_unary_request",
+           "FAILED", "send_response", "continue_suspended", "handler_failed"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
+# How often a def handler waiting for a request looks whether the server's loop still runs.
+_LOOP_CHECK_SECONDS = 1.0
 _OK, _CANCELLED, _UNKNOWN, _INTERNAL = 0, 1, 2, 13
-DESERIALIZE_REQUEST_FAILED = "Exception deserializing request!"
-NO_REQUEST = "Expected one request message, the client sent none"
 FAILED = object()  # take_unary_request(): the request could not be had; the call is over
-
-
-class HandlerCallDetails(Protocol):
-    """grpc.HandlerCallDetails: the call a generic handler or a server interceptor is asked
-    about (the server's are a namedtuple, below, and the interceptor chain's own class)."""
-
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def invocation_metadata(self) -> Sequence[MetadatumType]: ...
-
-
-# What generic handlers are asked with outside an interceptor chain: a namedtuple named as
-# grpc's class (the name the protocol above has here, hence the ignore).
-CallDetails = NamedTuple(  # type: ignore[name-match]
-    "HandlerCallDetails",
-    [("method", str), ("invocation_metadata", Sequence[MetadatumType])],
-)
-
-
-class RpcMethodHandler(Protocol):
-    """What the server reads of a method handler: grpc.RpcMethodHandler's fields (grpcio's
-    handlers, or any object that has them)."""
-
-    @property
-    def request_streaming(self) -> bool: ...
-
-    @property
-    def response_streaming(self) -> bool: ...
-
-    @property
-    def request_deserializer(self) -> DeserializingFunction | None: ...
-
-    @property
-    def response_serializer(self) -> SerializingFunction | None: ...
-
-    # The behaviours: the one of the handler's shape is set, called (request, context).
-    @property
-    def unary_unary(self) -> Callable[..., Any] | None: ...
-
-    @property
-    def unary_stream(self) -> Callable[..., Any] | None: ...
-
-    @property
-    def stream_unary(self) -> Callable[..., Any] | None: ...
-
-    @property
-    def stream_stream(self) -> Callable[..., Any] | None: ...
-
-
-class GenericRpcHandler(Protocol):
-    """grpc.GenericRpcHandler: finds the handler of a call, or None if it has none."""
-
-    def service(self, handler_call_details: HandlerCallDetails) -> RpcMethodHandler | None: ...
-
-
-class MethodEntry:
-    """One method handler, classified once: shape, sync/async, inline-able."""
-
-    __slots__ = ("handler", "request_streaming", "response_streaming", "behavior", "is_async",
-                 "serializer", "deserializer", "inline")
-
-    def __init__(self, handler: RpcMethodHandler) -> None:
-        self.handler = handler  # what it was built from (interceptors get it back, see
-        # _server_interceptor.py)
-        self.request_streaming = bool(handler.request_streaming)
-        self.response_streaming = bool(handler.response_streaming)
-        if self.request_streaming:
-            behavior = handler.stream_stream if self.response_streaming else handler.stream_unary
-        else:
-            behavior = handler.unary_stream if self.response_streaming else handler.unary_unary
-        if behavior is None:
-            raise TypeError(f"method handler {handler!r} has no behaviour for its shape")
-        self.behavior: Callable[..., Any] = behavior
-        self.is_async: bool = inspect.iscoroutinefunction(behavior) or inspect.isasyncgenfunction(
-            behavior
-        )
-        self.serializer = handler.response_serializer
-        self.deserializer = message_reader(handler.request_deserializer)
-        # async unary-unary handlers run their first step inline, straight from the event.
-        self.inline: bool = (
-            not self.request_streaming and not self.response_streaming
-            and inspect.iscoroutinefunction(behavior)
-        )
-
-
-def dict_handler_table(handler: object) -> dict[str, RpcMethodHandler] | None:
-    """The {path: handler} table of grpc.method_handlers_generic_handler's result, or None.
-
-    Its ``service()`` is a plain lookup in that table, so the server may look paths up
-    directly (and let the engine pre-read unary requests). Anything else is called.
-    """
-    kind = type(handler)
-    if kind is DictionaryGenericHandler or (
-            kind.__name__ == "DictionaryGenericHandler" and kind.__module__ == "grpc._utilities"):
-        table = getattr(handler, "_method_handlers", None)
-        if isinstance(table, dict):
-            return table
-    return None
 
 
 # -- running handlers ---------------------------------------------------------------------
@@ -329,11 +228,40 @@ class _SyncRequests:
         return self
 
     def __next__(self) -> Any:
-        future = asyncio.run_coroutine_threadsafe(self._ctx.read(), self._loop)
-        message = future.result()
+        # The read's coroutine is made on the loop, by the callback: a loop that stops before
+        # running it (the server stopping) then leaves no coroutine that was never awaited.
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        try:
+            self._loop.call_soon_threadsafe(self._start_read, future)
+        except RuntimeError:  # the loop is closed: the server, and this call, are gone
+            raise RpcError() from None
+        while True:
+            try:
+                message = future.result(_LOOP_CHECK_SECONDS)
+                break
+            except concurrent.futures.TimeoutError:
+                if not self._loop.is_running():  # stopped under us: nobody will answer
+                    future.cancel()
+                    raise RpcError() from None
         if message is EOF:
             raise StopIteration
         return message
+
+    def _start_read(self, future: concurrent.futures.Future[Any]) -> None:  # on the loop
+        if not future.set_running_or_notify_cancel():
+            return  # the handler's thread gave up waiting
+        task = self._loop.create_task(self._ctx.read())
+        task.add_done_callback(lambda done: _settle_from(done, future))
+
+
+def _settle_from(task: asyncio.Task[Any], future: concurrent.futures.Future[Any]) -> None:
+    """Hands a finished read's outcome to the pool thread waiting on ``future``."""
+    if task.cancelled():
+        future.set_exception(concurrent.futures.CancelledError())
+    elif task.exception() is not None:
+        future.set_exception(task.exception())
+    else:
+        future.set_result(task.result())
 
 
 # -- finishing ------------------------------------------------------------------------------

@@ -24,24 +24,24 @@ import time
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Generic, Optional
 
-from .._grpcio import grpcio_bases
-from .._status import StatusCode
+from .._core._grpcio import grpcio_bases
+from .._core._status import StatusCode
+from .._core._typing import (
+    DoneCallbackType, MetadataType, RequestIterableType, RequestType, ResponseType,
+)
 from ._call import LOCAL_CANCELLATION_DETAILS, UnaryUnaryCall
 from ._intercepted_streams import (
     RPC_ERRORS, Awaitable, ReadsThrough, StreamResponseCall, WritesThrough,
 )
 from ._interceptor_chain import InterceptorChain, _relay
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
-from ._typing import (
-    DoneCallbackType, MetadataType, RequestIterableType, RequestType, ResponseType,
-)
 
 if TYPE_CHECKING:
-    from .._credentials import CallCredentials
+    from .._core._credentials import CallCredentials
+    from .._core._metadata import Metadata
     from ._completion import LoopState
     from ._intercepted_streams import AwaitableCall
     from ._interceptor_chain import _Multicallable
-    from ._metadata import Metadata
 
 __all__ = [
     "InterceptedCall", "InterceptedUnaryUnaryCall", "InterceptedUnaryStreamCall",

@@ -15,17 +15,17 @@ import collections
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Optional, Protocol, TypeVar, Union
 
-from .._errors import UsageError
-from .._grpcio import grpcio_bases
-from .._status import StatusCode
+from .._core._errors import UsageError
+from .._core._grpcio import grpcio_bases
+from .._core._status import StatusCode
+from .._core._typing import DoneCallbackType, RequestIterableType, RequestType, ResponseType
 from ._completion import settle
 from ._rpc_error import EOF, AioRpcError
 from ._stream_call import _ALREADY_FINISHED, _HALF_CLOSED, _MIXED_STYLES
-from ._typing import DoneCallbackType, RequestIterableType, RequestType, ResponseType
 
 if TYPE_CHECKING:
+    from .._core._metadata import Metadata
     from ._intercepted_call import InterceptedCall
-    from ._metadata import Metadata
     from ._rpc_error import EOFType
 
 __all__ = ["RPC_ERRORS", "Awaitable", "ReadsThrough", "StreamResponseCall", "WritesThrough"]

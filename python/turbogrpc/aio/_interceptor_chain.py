@@ -24,17 +24,17 @@ import types
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, NoReturn, Optional, Union
 
-from .._errors import UsageError
+from .._core._errors import UsageError
+from .._core._events import run_done_callbacks
+from .._core._metadata import Metadata, as_pairs
+from .._core._typing import DoneCallbackType, MetadataType, RequestType, ResponseType
 from ._client_interceptor import ClientCallDetails
-from ._completion import run_done_callbacks
 from ._eager import _Resume, _StandInTask, copy_context
-from ._metadata import Metadata, as_pairs
-from ._typing import DoneCallbackType, MetadataType, RequestType, ResponseType
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable as AwaitableABC
 
-    from .._credentials import CallCredentials
+    from .._core._credentials import CallCredentials
     from ._call import UnaryUnaryCall
     from ._completion import LoopState
     from ._intercepted_streams import CallLike

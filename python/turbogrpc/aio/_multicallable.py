@@ -14,26 +14,27 @@ from typing import (
     TYPE_CHECKING, Any, ClassVar, Generic, Literal, Optional, TypeVar, Union, overload,
 )
 
-from .._errors import UsageError
-from .._grpcio import register_with_grpcio
+from .._core._channel_arguments import check_call_options
+from .._core._compression import compression_value
+from .._core._grpcio import register_with_grpcio
+from .._core._message_reader import message_reader
+from .._core._metadata import as_pairs
+from .._core._security import check_call_credentials
+from .._core._typing import MetadataType, RequestType, ResponseType
 from ._call import Call, UnaryUnaryCall
-from ._compression import compression_value
 from ._intercepted_call import (
     InterceptedStreamStreamCall, InterceptedStreamUnaryCall, InterceptedUnaryStreamCall,
     InterceptedUnaryUnaryCall,
 )
-from ._message_reader import message_reader
-from ._metadata import as_pairs
-from ._security import check_call_credentials, fetch_call_metadata
+from ._security_tasks import fetch_call_metadata
 from ._stream_call import StreamStreamCall, StreamUnaryCall, UnaryStreamCall
-from ._typing import MetadataType, RequestType, ResponseType
 
 if TYPE_CHECKING:
-    from .._credentials import CallCredentials
+    from .._core._compression import Compression
+    from .._core._credentials import CallCredentials
     from ._channel import Channel
     from ._client_interceptor import ClientInterceptor
     from ._completion import LoopState
-    from ._compression import Compression
 
 __all__ = [
     "UnaryUnaryMultiCallable", "UnaryStreamMultiCallable",
@@ -46,13 +47,6 @@ RequestSerializer = Callable[[RequestType], bytes]
 ResponseDeserializer = Callable[[bytes], ResponseType]
 RequestIterable = Union[Iterable[RequestType], AsyncIterable[RequestType]]
 _CallT = TypeVar("_CallT", bound=Call)
-
-
-def _check_call_options(timeout: Optional[float]) -> None:
-    if timeout is not None and not isinstance(timeout, (int, float)):
-        raise UsageError(f"timeout must be a number of seconds or None, got {timeout!r}")
-    if timeout is not None and timeout != timeout:
-        raise UsageError("timeout is NaN: give a number of seconds, or None for no deadline")
 
 
 class _MultiCallable(Generic[RequestType, ResponseType]):
@@ -72,7 +66,7 @@ class _MultiCallable(Generic[RequestType, ResponseType]):
                 compression: Optional[Compression]) -> _CallT:
         # The common cases (no timeout, a plain float) skip the checks; NaN != NaN sends it there.
         if timeout is not None and (type(timeout) is not float or timeout != timeout):
-            _check_call_options(timeout)
+            check_call_options(timeout)
             timeout = float(timeout)
         channel = self._channel
         state = channel._loop_state()
@@ -94,7 +88,7 @@ class _MultiCallable(Generic[RequestType, ResponseType]):
                                  wait_for_ready: Optional[bool], compression: int) -> _CallT:
         # The call starts held in the engine (its deadline running) until the plugins answer.
         channel = self._channel
-        call_credentials = check_call_credentials(channel, credentials)
+        call_credentials = check_call_credentials(channel._security, credentials)
         call = call_class(
             state, channel, method, request, self._serializer,
             self._deserializer, timeout, as_pairs(metadata), bool(wait_for_ready),
@@ -218,7 +212,7 @@ class _Intercepting:
     @staticmethod
     def _checked_timeout(timeout: float) -> float:
         """A timeout an interceptor passed on, checked as a caller's is; float seconds."""
-        _check_call_options(timeout)
+        check_call_options(timeout)
         return float(timeout)
 
 

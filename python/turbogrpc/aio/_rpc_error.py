@@ -1,26 +1,23 @@
 """The exception a failed RPC raises on the client, the abort exception, and the
-end-of-stream marker (``grpc.aio.EOF`` itself when grpcio is installed)."""
+end-of-stream marker (``grpc.aio.EOF`` itself when grpcio is installed). Their base RpcError
+is shared with the blocking API (_core/_errors.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, Optional
 
-from .._errors import BaseError
-from .._grpcio import grpcio_attr, grpcio_bases
+from .._core._errors import BaseError, RpcError
+from .._core._grpcio import grpcio_attr, grpcio_bases
 
 if TYPE_CHECKING:
-    from .._status import StatusCode
-    from ._metadata import Metadata
+    from .._core._metadata import Metadata
+    from .._core._status import StatusCode
 
 __all__ = ["AioRpcError", "RpcError", "EOF", "EOFType", "AbortError"]
 
 
 # With grpcio, its class of the same name joins the bases (a runtime tuple the type checker
 # cannot follow: hence the ignores; statically these derive from the classes named).
-class RpcError(*grpcio_bases("RpcError"), Exception):  # type: ignore[misc]
-    """Base class of RPC failures; also a ``grpc.RpcError`` when grpcio is installed."""
-
-
 class AioRpcError(RpcError, *grpcio_bases("aio.AioRpcError")):  # type: ignore[misc]
     """An RPC ended with a non-OK status: a snapshot of that final status.
 

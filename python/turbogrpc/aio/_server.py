@@ -10,32 +10,35 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import _engine
-from .._engine_log import forward_engine_traces
-from .._grpcio import register_with_grpcio
-from .._errors import UsageError
-from ._completion import check_generation, running_loop_state
-from ._compression import DEFAULT_COMPRESSION_OPTION, compression_value
+from .._core._errors import UsageError
+from .._core._generation import check_generation
+from .._core._grpcio import register_with_grpcio
+from .._core._handler_table import HandlerRegistry
+from .._core._server_checks import (
+    CONCURRENCY_EXCEEDED, METHOD_NOT_FOUND, SHUTTING_DOWN, describe_exception, exception_text,
+)
+from .._core._server_security import PLAINTEXT, listener_security
+from .._core._server_setup import Listeners, ServerSetup
+from ._completion import running_loop_state
 from ._context import ServicerContext
-from ._handlers import CallDetails, MethodEntry, dict_handler_table, serve_in_task, serve_inline
-from ._options import option_value, reuse_port, server_options
-from ._server_call import describe_exception, exception_text
+from ._handlers import serve_in_task, serve_inline
+from ._security_tasks import refresh_certificates
 from ._server_interceptor import server_interceptors
-from ._server_security import PLAINTEXT, listener_security, refresh_certificates
 
 if TYPE_CHECKING:
-    from .._credentials import ServerCredentials
-    from ._completion import EngineEvent, LoopState
-    from ._compression import Compression
-    from ._handlers import GenericRpcHandler, RpcMethodHandler
+    from .._core._compression import Compression
+    from .._core._credentials import ServerCredentials
+    from .._core._events import EngineEvent
+    from .._core._handler_table import GenericRpcHandler, MethodEntry, RpcMethodHandler
+    from .._core._server_security import CertificateFetcher, ListenerSecurity
+    from .._core._typing import ChannelArgumentType
+    from ._completion import LoopState
     from ._server_interceptor import ServerInterceptor
-    from ._server_security import CertificateFetcher, ListenerSecurity
-    from ._typing import ChannelArgumentType
 
 __all__ = ["Server", "server"]
 
@@ -86,31 +89,19 @@ class Server:
                  maximum_concurrent_rpcs: int | None = None,
                  compression: Compression | None = None) -> None:
         chain = server_interceptors(interceptors)
-        if maximum_concurrent_rpcs is not None and maximum_concurrent_rpcs < 1:
-            raise UsageError("maximum_concurrent_rpcs must be None or a positive int")
-        forward_engine_traces()
-        self._id = _engine.next_id()
-        self._generation = _engine.generation()
-        self._options = server_options(options)
-        self._reuse_port = reuse_port(options)  # grpc.so_reuseport, on by default as grpcio
+        setup = self._setup = ServerSetup(options, compression, maximum_concurrent_rpcs)
+        self._id = setup.server_id
+        self._generation = setup.generation
         # Responses use this unless a handler calls context.set_compression().
-        self._compression = compression_value(
-            compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
-        self._limit = maximum_concurrent_rpcs
+        self._compression = setup.compression
+        self._limit = setup.limit
         self._interceptors = chain  # None: calls never look at interceptors
         self._thread_pool = thread_pool
         self._own_pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._generic: list[GenericRpcHandler] = []  # in the order they were added
-        # path -> handler, from add_registered_method_handlers
-        self._registered: dict[str, RpcMethodHandler] = {}
-        # path -> MethodEntry: looked up before any generic handler
+        self._handlers = HandlerRegistry()
+        # path -> MethodEntry: looked up before any generic handler (the registry's, cached)
         self._methods: dict[str, MethodEntry] = {}
-        self._searched: list[GenericRpcHandler] = []  # generic handlers to ask, in order
-        self._fds: list[int] = []
-        # per entry of _fds: how the engine secures its connections
-        self._security: list[ListenerSecurity] = []
-        # listener index -> (certificate fetcher, require_client_auth)
-        self._fetchers: dict[int, tuple[CertificateFetcher, bool]] = {}
+        self._listeners = Listeners()
         # certificate fetches in flight (the loop holds tasks weakly)
         self._fetching: set[asyncio.Task[None]] = set()
         self._phase = _NEW
@@ -129,47 +120,25 @@ class Server:
     def add_generic_rpc_handlers(self, generic_rpc_handlers: Sequence[GenericRpcHandler]
                                  ) -> None:
         """Adds grpcio-style generic handlers (objects with ``service(details)``)."""
-        for handler in generic_rpc_handlers:
-            if dict_handler_table(handler) is None and not hasattr(handler, "service"):
-                raise UsageError(f"{handler!r} is not a generic RPC handler (no service())")
-            self._generic.append(handler)
+        self._handlers.add_generic(generic_rpc_handlers)
         self._rebuild_methods()
 
     def add_registered_method_handlers(self, service_name: str,
                                        method_handlers: Mapping[str, RpcMethodHandler]
                                        ) -> None:
         """Adds handlers by method name; they win over generic handlers for their path."""
-        for name, handler in method_handlers.items():
-            self._registered[f"/{service_name}/{name}"] = handler
+        self._handlers.add_registered(service_name, method_handlers)
         self._rebuild_methods()
 
     def _rebuild_methods(self) -> None:
-        # Dictionary handlers ahead of the first "real" generic handler are plain lookups,
-        # so they go into one table; from the first real one on, order matters: ask them.
-        table: dict[str, RpcMethodHandler] = {}
-        searched = list(self._generic)
-        while searched:
-            paths = dict_handler_table(searched[0])
-            if paths is None:
-                break
-            for path, handler in paths.items():
-                table.setdefault(path, handler)
-            searched.pop(0)
-        table.update(self._registered)
-        self._methods = {path: MethodEntry(handler) for path, handler in table.items()}
-        self._searched = searched
+        self._methods = self._handlers.methods
         if self._interceptors is not None:
-            self._interceptors.set_methods(self._methods, searched)
+            self._interceptors.set_methods(self._methods, self._handlers.searched)
 
     def _find_method(self, ctx: ServicerContext[Any, Any]) -> MethodEntry | None:
-        if not self._searched:
+        if not self._handlers.searched:
             return None
-        details = CallDetails(ctx._method, ctx.invocation_metadata())
-        for generic in self._searched:
-            handler = generic.service(details)
-            if handler is not None:
-                return MethodEntry(handler)
-        return None
+        return self._handlers.find(ctx._method, ctx.invocation_metadata())
 
     def _executor(self) -> concurrent.futures.Executor:
         pool = self._thread_pool or self._own_pool
@@ -203,26 +172,10 @@ class Server:
                   fetcher: tuple[CertificateFetcher, bool] | None, what: str) -> int:
         if self._phase != _NEW:
             raise UsageError(f"{what}() must be called before start()")
-        check_generation(self._generation, "server")
-        fd: int
-        port: int
-        try:
-            fd, port = _engine.listen(address, self._reuse_port)
-        except OSError as exc:
-            reason = str(exc)
-            if not reason.startswith("Failed to bind"):
-                reason = f"Failed to bind to address {address}: {reason}"
-            raise RuntimeError(reason) from exc
-        if fetcher is not None:
-            self._fetchers[len(self._fds)] = fetcher
-        self._fds.append(fd)
-        self._security.append(security)
-        if not port and address.startswith("unix"):
-            return 1  # what grpcio returns for unix sockets
-        return port
+        return self._listeners.add(address, security, fetcher, self._setup)
 
     def _on_certificate_fetch(self, listener: int) -> None:
-        fetcher, require_client_auth = self._fetchers[listener]
+        fetcher, require_client_auth = self._listeners.fetchers[listener]
         task = self._state.loop.create_task(
             refresh_certificates(self._id, listener, fetcher, require_client_auth))
         self._fetching.add(task)
@@ -236,18 +189,16 @@ class Server:
             raise UsageError("start() may be called only once")
         check_generation(self._generation, "server")
         state = running_loop_state()
-        unary_request_paths = [
-            path for path, entry in self._methods.items() if not entry.request_streaming
-        ]
+        unary_request_paths = self._handlers.unary_request_paths()
+        listeners = self._listeners
         state.servers[self._id] = self
         try:
-            _engine.start_server(self._id, state.cq, self._fds, self._options,
-                                 unary_request_paths, self._security)
+            _engine.start_server(self._id, state.cq, listeners.fds, self._setup.options,
+                                 unary_request_paths, listeners.security)
         except BaseException:
             del state.servers[self._id]
             raise
-        self._fds = []  # the engine owns them now
-        self._security = []
+        listeners.handed_over()
         self._state = state
         self._loop_thread_id = threading.get_ident()
         self._phase = _SERVING
@@ -261,10 +212,10 @@ class Server:
         ctx._auth = auth
         self._active += 1
         if self._phase == _STOPPED:
-            ctx._finish(None, _UNAVAILABLE, "Server is shutting down")
+            ctx._finish(None, _UNAVAILABLE, SHUTTING_DOWN)
             return
         if self._limit is not None and self._active > self._limit:
-            ctx._finish(None, _RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+            ctx._finish(None, _RESOURCE_EXHAUSTED, CONCURRENCY_EXCEEDED)
             return
         if self._interceptors is not None:
             self._interceptors.serve(ctx, preread, request)
@@ -278,7 +229,7 @@ class Server:
                 ctx._finish(None, _UNKNOWN, f"Unexpected {type(exc)}: {exception_text(exc)}")
                 return
             if entry is None:
-                ctx._finish(None, _UNIMPLEMENTED, "Method not found!")
+                ctx._finish(None, _UNIMPLEMENTED, METHOD_NOT_FOUND)
                 return
         ctx._serializer = entry.serializer
         ctx._deserializer = entry.deserializer
@@ -348,13 +299,7 @@ class Server:
         return False
 
     def _close_unused_fds(self) -> None:
-        fds, self._fds = self._fds, []
-        self._security = []
-        for fd in fds:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        self._listeners.close()
 
     def __del__(self) -> None:
         try:

@@ -9,7 +9,8 @@ details that are not text, a serializer that raises) ends the call promptly with
 details naming the problem: every call into ``_engine`` that takes handler data is guarded,
 because a call that is never finished would hang its client until the deadline and keep
 ``Server.stop(grace)`` waiting. The checks and texts for those failures (serialize_response,
-describe_exception) are here too, for the handler runners as well.
+describe_exception, finish_refused, send_internal) are _core/_server_checks.py's, shared with the
+blocking API.
 """
 
 from __future__ import annotations
@@ -20,101 +21,29 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeGuard
+from typing import TYPE_CHECKING, Any, Generic
 
 from .. import _engine
-from ._completion import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks, settle
-from ._typing import DoneCallbackType, MetadatumType, RequestType, ResponseType, SerializingFunction
-from ._write_window import WriteWindow
+from .._core._events import MESSAGE, SERVER_DONE, WRITE_DONE, run_done_callbacks
+from .._core._server_checks import finish_refused, send_internal
+from .._core._typing import DoneCallbackType, MetadatumType, RequestType, ResponseType
+from .._core._write_window import WriteWindow
+from ._completion import settle
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
 
-    from ._completion import EngineEvent, LoopState
-    from ._context import _Metadatum
-    from ._message_reader import RawMessage
+    from .._core._events import EngineEvent
+    from .._core._message_reader import RawMessage
+    from .._core._metadata import _Metadatum
+    from .._core._server_security import AuthContext
+    from ._completion import LoopState
     from ._server import Server
-    from ._server_security import AuthContext
 
-__all__ = ["ServerCall", "BadRequest", "SERIALIZE_RESPONSE_FAILED", "serialize_response",
-           "exception_text", "describe_exception"]
+__all__ = ["ServerCall"]
 
 _LOGGER = logging.getLogger("turbogrpc.aio")
-_OK, _INTERNAL = 0, 13
-SERIALIZE_RESPONSE_FAILED = "Exception serializing response!"
-_MAX_FAILURE_DETAILS = 1024  # characters of our own failure text sent as grpc-message
-
-
-def serialize_response(message: object, serializer: SerializingFunction | None
-                       ) -> ReadableBuffer:
-    """One response as the engine takes it: serialized (or a str encoded), and checked to be
-    bytes or a contiguous buffer. Raises what the serializer raised, or TypeError."""
-    if serializer is not None:
-        message = serializer(message)
-    elif isinstance(message, str):
-        return message.encode("utf-8")
-    if type(message) is bytes:
-        return message
-    if message is None and serializer is None:
-        raise TypeError("the handler returned None instead of a response message")
-    if not _is_contiguous_buffer(message):
-        where = "the response serializer returned" if serializer is not None else (
-            "the method has no response_serializer and the handler gave")
-        raise TypeError(f"a response must be bytes or a buffer; {where} {type(message).__name__}")
-    return message
-
-
-def _is_contiguous_buffer(obj: Any) -> TypeGuard[ReadableBuffer]:
-    try:
-        with memoryview(obj) as view:
-            return view.contiguous
-    except TypeError:
-        return False
-
-
-def exception_text(exc: BaseException) -> str:
-    """``str(exc)``, even when the exception's __str__ raises."""
-    try:
-        return str(exc)
-    except Exception:  # noqa: BLE001 - a broken __str__ must not stop the call from ending
-        return f"<{type(exc).__name__} whose str() failed>"
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``TypeName: message`` of an exception (just the name when it has no message)."""
-    text = exception_text(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _text_problem(details: object) -> str | None:
-    """Why ``details`` cannot be a status message, or None."""
-    if not isinstance(details, str):
-        return f"Invalid status details: expected str, got {type(details).__name__}"
-    try:
-        details.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return f"Invalid status details: not encodable as UTF-8 ({exc.reason})"
-    return None
-
-
-def _send_internal(call_id: int, text: str) -> None:
-    """Ends a server call INTERNAL with our own ``text`` and nothing from the handler."""
-    if len(text) > _MAX_FAILURE_DETAILS:
-        text = text[:_MAX_FAILURE_DETAILS - 3] + "..."
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    try:
-        _engine.finish(call_id, None, None, _INTERNAL, text, ())
-        return
-    except Exception:  # noqa: BLE001 - MemoryError or a dead engine: reset the stream instead
-        _LOGGER.exception("turbogrpc: cannot end call %d with INTERNAL; resetting it", call_id)
-    try:
-        _engine.cancel(call_id, _INTERNAL, "")
-    except Exception:  # noqa: BLE001 - nothing left to try; the engine's deadline or stop ends it
-        _LOGGER.exception("turbogrpc: cannot reset call %d", call_id)
-
-
-class BadRequest(Exception):
-    """A request message could not be deserialized (the call ends INTERNAL, not UNKNOWN)."""
+_OK = 0
 
 
 class ServerCall(Generic[RequestType, ResponseType]):
@@ -195,34 +124,8 @@ class ServerCall(Generic[RequestType, ResponseType]):
 
     def _finish_refused(self, exc: Exception, initial: tuple[MetadatumType, ...] | None,
                         message: ReadableBuffer | None, details: str) -> None:
-        """The engine refused a finish: say which part was wrong, and end the call INTERNAL.
-
-        Status code and compression were validated when they were set, so what is left is
-        the details, the response, and the two metadata sets. The engine checks the initial
-        metadata first: if both sets are present, a second try with the initial set alone
-        tells which one is wrong (and still delivers the initial set when it is fine).
-        """
-        text = _text_problem(details)
-        if text is None and message is not None and not _is_contiguous_buffer(message):
-            text = f"{SERIALIZE_RESPONSE_FAILED} {describe_exception(exc)}"
-        metadata = initial or self._trailing
-        if text is None and metadata and isinstance(exc, (TypeError, ValueError)):
-            where = "initial" if initial else "trailing"
-            if initial and self._trailing:
-                text = f"Invalid trailing metadata: {describe_exception(exc)}"
-                try:
-                    _engine.finish(self._call_id, initial, None, _INTERNAL,
-                                   text[:_MAX_FAILURE_DETAILS], ())
-                except Exception as initial_exc:  # noqa: BLE001 - the initial set is wrong
-                    exc = initial_exc
-                else:
-                    _LOGGER.error("turbogrpc: %s: %s", self._method, text)
-                    return
-            text = f"Invalid {where} metadata: {describe_exception(exc)}"
-        if text is None:
-            text = f"Cannot end the call: {describe_exception(exc)}"
-        _LOGGER.error("turbogrpc: %s: %s", self._method, text)
-        _send_internal(self._call_id, text)
+        finish_refused(self._call_id, self._method, exc, initial, self._trailing, message,
+                       details, _LOGGER)
 
     def _fail(self, text: str, exc: BaseException | None = None) -> None:
         """Ends the call INTERNAL with ``text`` (logged, with ``exc``), without any of the
@@ -240,7 +143,7 @@ class ServerCall(Generic[RequestType, ResponseType]):
         self._initial_pending = None
         _LOGGER.error("turbogrpc: %s: %s", self._method, text, exc_info=exc)
         try:
-            _send_internal(self._call_id, text)
+            send_internal(self._call_id, text)
         finally:
             self._after_finish()
 

@@ -24,29 +24,28 @@ from __future__ import annotations
 import abc
 import functools
 import types
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._errors import UsageError
-from .._grpcio import grpcio_bases
+from .._core._errors import UsageError
+from .._core._grpcio import grpcio_bases
+from .._core._handler_table import HandlerTables, InterceptorChainBase, LazyCallDetails
+from .._core._server_checks import METHOD_NOT_FOUND, describe_exception
 from ._eager import copy_context, first_step
 from ._handlers import (
-    FAILED, MethodEntry, continue_suspended, handler_failed, send_response, serve_in_current_task,
+    FAILED, continue_suspended, handler_failed, send_response, serve_in_current_task,
     serve_in_task, take_unary_request,
 )
-from ._server_call import describe_exception
 
 if TYPE_CHECKING:
+    from .._core._handler_table import HandlerCallDetails, RpcMethodHandler
+    from .._core._message_reader import RawMessage
     from ._context import ServicerContext
-    from ._handlers import GenericRpcHandler, HandlerCallDetails, RpcMethodHandler
-    from ._message_reader import RawMessage
-    from ._typing import MetadatumType
 
 __all__ = ["ServerInterceptor", "server_interceptors"]
 
 _UNIMPLEMENTED = 12
 _COROUTINE = types.CoroutineType
-METHOD_NOT_FOUND = "Method not found!"  # grpc.aio's details when no handler serves the call
 
 _GRPC_INTERCEPTOR = grpcio_bases("aio.ServerInterceptor")
 
@@ -105,87 +104,24 @@ def server_interceptors(interceptors: Iterable[ServerInterceptor] | None
     return InterceptorChain(interceptors)
 
 
-class _CallDetails:
-    """grpc's HandlerCallDetails: ``method`` and ``invocation_metadata``.
-
-    Built as grpc.aio's is, ``type(details)(method, invocation_metadata)`` (an interceptor
-    may make one to ask its continuation for another method). The server passes the call's
-    context instead of the metadata, which is then built when first read: most interceptors
-    only look at the method.
-    """
-
-    __slots__ = ("method", "_metadata", "_ctx")
-
-    def __init__(self, method: str, invocation_metadata: Sequence[MetadatumType] | None,
-                 ctx: ServicerContext[Any, Any] | None = None) -> None:
-        self.method = method
-        self._metadata = invocation_metadata
-        self._ctx = ctx
-
-    @property
-    def invocation_metadata(self) -> Sequence[MetadatumType]:
-        metadata = self._metadata
-        if metadata is None:
-            ctx = self._ctx
-            metadata = self._metadata = () if ctx is None else ctx.invocation_metadata()
-        return metadata
-
-    def __repr__(self) -> str:
-        return (f"HandlerCallDetails(method={self.method!r}, "
-                f"invocation_metadata={self.invocation_metadata!r})")
-
-
-class _Tables:
-    """What the end of the chain looks handlers up in: the server's method table
-    ({path: MethodEntry}: registered methods and leading dictionary handlers) and the
-    generic handlers to ask after it, in order."""
-
-    __slots__ = ("methods", "searched")
-
-    def __init__(self) -> None:
-        self.methods: Mapping[str, MethodEntry] = {}
-        self.searched: tuple[GenericRpcHandler, ...] = ()
-
-
-async def _lookup(tables: _Tables, handler_call_details: HandlerCallDetails
+async def _lookup(tables: HandlerTables, handler_call_details: HandlerCallDetails
                   ) -> RpcMethodHandler | None:
     """The end of the chain: the server's handler for ``details.method``, or None (as
     grpc.aio: registered methods first, then each generic handler in order)."""
-    entry = tables.methods.get(handler_call_details.method)
-    if entry is not None:
-        return entry.handler
-    for generic in tables.searched:
-        handler = generic.service(handler_call_details)
-        if handler is not None:
-            return handler
-    return None
+    return tables.lookup(handler_call_details)
 
 
 async def _awaited(awaitable: Awaitable[RpcMethodHandler | None]) -> RpcMethodHandler | None:
     return await awaitable
 
 
-class InterceptorChain:
+class InterceptorChain(InterceptorChainBase):
     """One server's interceptors, linked once; ``serve()`` runs them for each call."""
 
-    __slots__ = ("_first", "_tables", "_entries")
+    __slots__ = ()
 
     def __init__(self, interceptors: Sequence[ServerInterceptor]) -> None:
-        self._tables = _Tables()
-        step = functools.partial(_lookup, self._tables)
-        for interceptor in reversed(interceptors):
-            # What the interceptor gets as ``continuation``: calling it starts the next
-            # interceptor (its coroutine is what the caller awaits), or the lookup.
-            step = functools.partial(interceptor.intercept_service, step)
-        self._first = step
-        self._entries: dict[int, MethodEntry] = {}  # id(handler) -> its entry
-
-    def set_methods(self, methods: Mapping[str, MethodEntry],
-                    searched: Iterable[GenericRpcHandler]) -> None:
-        """The server's method table ({path: MethodEntry}) and generic handlers to ask."""
-        self._tables.methods = methods
-        self._tables.searched = tuple(searched)
-        self._entries = {id(entry.handler): entry for entry in methods.values()}
+        super().__init__(interceptors, lambda tables: functools.partial(_lookup, tables))
 
     def serve(self, ctx: ServicerContext[Any, Any], preread: bool,
               raw_request: RawMessage | None) -> None:
@@ -210,7 +146,7 @@ class InterceptorChain:
     async def _call(self, ctx: ServicerContext[Any, Any], preread: bool,
                     raw_request: RawMessage | None) -> None:
         try:
-            chain = self._first(_CallDetails(ctx._method, None, ctx))
+            chain = self._first(LazyCallDetails(ctx._method, None, ctx))
             if type(chain) is not _COROUTINE:
                 chain = _awaited(chain)  # any awaitable; a non-awaitable raises as in grpc.aio
             handler = await chain
@@ -219,9 +155,7 @@ class InterceptorChain:
                 return
             # A handler passed through unchanged has its entry ready; any other is classified
             # now (which raises for what is no method handler, as grpc.aio's server does).
-            entry = self._entries.get(id(handler))
-            if entry is None or entry.handler is not handler:
-                entry = MethodEntry(handler)
+            entry = self._tables.entry_for(handler)
         except BaseException as exc:  # noqa: B902 - every outcome must finish the call
             handler_failed(ctx, exc)
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):

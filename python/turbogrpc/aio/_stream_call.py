@@ -17,23 +17,25 @@ from collections.abc import AsyncIterator, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, Optional, Union
 
 from .. import _engine
-from .._errors import UsageError
-from .._grpcio import register_with_grpcio
+from .._core._errors import UsageError
+from .._core._events import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE
+from .._core._grpcio import register_with_grpcio
+from .._core._message_reader import as_bytes
+from .._core._typing import (
+    MetadatumType, RequestIterableType, RequestType, ResponseType, SerializingFunction,
+)
+from .._core._write_window import WriteWindow
 from ._call import (
     DESERIALIZE_RESPONSE_FAILED, GC_CANCELLATION_DETAILS, Call, RawMetadata,
 )
-from ._completion import FINISHED, INITIAL_METADATA, MESSAGE, WRITE_DONE, settle
-from ._message_reader import as_bytes
+from ._completion import settle
 from ._rpc_error import EOF, AioRpcError
-from ._typing import (
-    MetadatumType, RequestIterableType, RequestType, ResponseType, SerializingFunction,
-)
-from ._write_window import WriteWindow
 
 if TYPE_CHECKING:
+    from .._core._events import EngineEvent
+    from .._core._message_reader import MessageReader, RawMessage
     from ._channel import Channel
-    from ._completion import EngineEvent, LoopState
-    from ._message_reader import MessageReader, RawMessage
+    from ._completion import LoopState
     from ._rpc_error import EOFType
 
 __all__ = ["UnaryStreamCall", "StreamUnaryCall", "StreamStreamCall"]

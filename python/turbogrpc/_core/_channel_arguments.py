@@ -1,0 +1,33 @@
+"""What a channel makes of its caller's arguments, the same in both APIs: the authority a
+target names (what call credentials see as the host), a method's path, a call's timeout."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ._errors import UsageError
+
+__all__ = ["authority_of", "method_path", "check_call_options"]
+
+
+def authority_of(target: str) -> str:
+    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
+        if target.startswith(prefix):
+            target = target[len(prefix):].split(",", 1)[0]
+            break
+    return "localhost" if target.startswith("unix") else target
+
+
+def method_path(method: str | bytes) -> str:
+    if isinstance(method, bytes):
+        method = method.decode("ascii")
+    if not isinstance(method, str) or not method.startswith("/"):
+        raise UsageError(f"method must be a path like '/package.Service/Method', got {method!r}")
+    return method
+
+
+def check_call_options(timeout: Optional[float]) -> None:
+    if timeout is not None and not isinstance(timeout, (int, float)):
+        raise UsageError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if timeout is not None and timeout != timeout:
+        raise UsageError("timeout is NaN: give a number of seconds, or None for no deadline")
