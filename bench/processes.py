@@ -83,7 +83,8 @@ class Pinned:
         self._lines.put(None)  # end of output
 
     def wait_for_line(self, prefix, timeout):
-        """Returns the first stdout line starting with prefix; raises on timeout or exit."""
+        """Returns the first stdout line starting with prefix (a string, or a tuple of them: the
+        first line starting with any); raises on timeout or exit."""
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()

@@ -1,6 +1,7 @@
 """Turns the raw cells of a benchmark run into results.json, results.md (medians, the median of
 the per-round turbogrpc/grpc.aio ratios, the issue's bars) and chart.png (bars normalised to
-grpc.aio = 1).
+grpc.aio = 1). The -sync rows (the blocking API) are turbogrpc-sync over grpc-sync instead:
+each metric names its own subject and anchor stacks (scenarios.Metric.subject / .baseline).
 
     summary = summarize(cells, stacks)
     markdown = write(out_dir, meta, settings, cells, stacks)
@@ -10,11 +11,9 @@ import json
 import os
 import statistics
 
-from scenarios import METRICS
+from scenarios import BASELINE, METRICS, SUBJECT
 
 __all__ = ["summarize", "write", "markdown_table"]
-
-BASELINE, SUBJECT = "grpcaio", "turbogrpc"
 
 
 def _values(cells, metric_id, stack):
@@ -43,9 +42,10 @@ def summarize(cells, stacks):
             continue
         medians = {stack: statistics.median(v.values()) if v else None
                    for stack, v in per_stack.items()}
-        subject, baseline = per_stack.get(SUBJECT, {}), per_stack.get(BASELINE, {})
+        subject = _values(cells, metric.id, metric.subject)
+        baseline = _values(cells, metric.id, metric.baseline)
         if metric.relative_to:  # turbogrpc against itself without the interceptor, per round
-            baseline = _values(cells, metric.relative_to, SUBJECT)
+            baseline = _values(cells, metric.relative_to, metric.subject)
         ratios = [subject[r] / baseline[r] for r in sorted(subject)
                   if r in baseline and baseline[r]]
         ratio = statistics.median(ratios) if ratios else None
@@ -57,6 +57,7 @@ def summarize(cells, stacks):
             "median": medians, "ratio_per_round": ratios, "ratio_median": ratio,
             "bar": list(metric.bar) if metric.bar else None, "met": _met(metric.bar, ratio),
             "relative_to": metric.relative_to,
+            "subject": metric.subject, "baseline": metric.baseline,
         })
     return rows
 
@@ -84,8 +85,27 @@ def _busy_table(cells, stacks):
     return lines if len(lines) > 2 else []
 
 
+def _failures(cells):
+    """One line per cell that produced no figure or failed RPCs, with the reason's first line."""
+    lines = []
+    for cell in cells:
+        reason = cell.get("failure") or (f"errors {cell['errors']}" if cell.get("errors") else
+                                         None if cell.get("metrics") else "no figure")
+        if reason:
+            lines.append(f"- round {cell['round'] + 1}, {cell['cell']}, {cell['stack']}: "
+                         f"{reason.strip().splitlines()[0]}")
+    return lines
+
+
+def _pair(row):
+    return row.get("subject", SUBJECT), row.get("baseline", BASELINE)
+
+
 def markdown_table(rows, stacks, meta, cells=()):
-    head = ["scenario", "metric", *stacks, f"ratio {SUBJECT}/{BASELINE}", "bar", "met?"]
+    pairs = list(dict.fromkeys(_pair(row) for row in rows)) or [(SUBJECT, BASELINE)]
+    usual = pairs[0] if len(pairs) == 1 else (SUBJECT, BASELINE)  # named per row when not this
+    ratio_head = f"ratio {usual[0]}/{usual[1]}" + (" unless noted" if len(pairs) > 1 else "")
+    head = ["scenario", "metric", *stacks, ratio_head, "bar", "met?"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         better = "" if row["higher_is_better"] else ", lower is better"
@@ -93,8 +113,11 @@ def markdown_table(rows, stacks, meta, cells=()):
             if row["bar"] else "—"
         met = {True: "yes", False: "no", None: "—"}[row["met"]]
         ratio = f"{row['ratio_median']:.2f}x" if row["ratio_median"] is not None else "—"
+        subject, baseline = _pair(row)
         if row.get("relative_to") and row["ratio_median"] is not None:
-            ratio += f" of {SUBJECT}'s {row['relative_to']}"
+            ratio += f" of {subject}'s {row['relative_to']}"
+        elif (subject, baseline) != usual:
+            ratio += f" {subject}/{baseline}"
         columns = [row["name"], f"{row['label']} ({row['unit']}{better})",
                  *(_number(row["median"].get(stack), row["unit"]) for stack in stacks),
                  ratio, bar, met]
@@ -111,6 +134,14 @@ def markdown_table(rows, stacks, meta, cells=()):
     ]
     if meta.get("tls"):
         lines += ["", f"TLS cells (S1-TLS, S4-TLS): {meta['tls']}"]
+    if any(row["name"].endswith("-sync") for row in rows):
+        lines += ["", "-sync rows: the blocking API (grpcio's `grpc.server(ThreadPoolExecutor(16))`"
+                  " and `grpc.insecure_channel`), turbogrpc-sync's figure over grpc-sync's in the "
+                  "same round; S2-sync's threads share one channel."]
+    failures = _failures(cells)
+    if failures:
+        lines += ["", "No figure or failed RPCs (the table shows — for a missing figure):", "",
+                  *failures]
     ceiling = meta.get("s4_handler_ceiling")
     if ceiling:
         lines += [
@@ -135,17 +166,17 @@ def _chart(rows, stacks, path):
     import matplotlib.pyplot as plt
     import matplotlib.ticker
 
-    shown = [row for row in rows if row["median"].get(BASELINE)]
+    shown = [row for row in rows if row["median"].get(_pair(row)[1])]
     if not shown:
         return False
     width = 0.8 / len(stacks)
     figure, axes = plt.subplots(figsize=(max(8, 1.6 * len(shown)), 5), layout="constrained")
     for index, stack in enumerate(stacks):
-        heights = [(row["median"].get(stack) or float("nan")) / row["median"][BASELINE]
+        heights = [(row["median"].get(stack) or float("nan")) / row["median"][_pair(row)[1]]
                    for row in shown]
         positions = [i + (index - (len(stacks) - 1) / 2) * width for i in range(len(shown))]
         bars = axes.bar(positions, heights, width, label=stack)
-        if stack == SUBJECT:
+        if any(_pair(row)[0] == stack for row in shown):
             axes.bar_label(bars, fmt="%.2f", fontsize=7)
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_yscale("log", base=2)  # ratios from 0.3x to 30x: a linear axis hides the small ones
@@ -154,8 +185,15 @@ def _chart(rows, stacks, path):
     axes.set_xticklabels([f"{row['name']}: {row['label']}"
                           + ("" if row["higher_is_better"] else "\n(lower is better)")
                           for row in shown], fontsize=7, rotation=20, ha="right")
-    axes.set_ylabel("relative to grpc.aio on the stock loop (= 1), log scale")
-    axes.set_title("turbogrpc benchmark: medians normalised to grpc.aio")
+    anchors = list(dict.fromkeys(_pair(row)[1] for row in shown))
+    if anchors == [BASELINE]:
+        axes.set_ylabel("relative to grpc.aio on the stock loop (= 1), log scale")
+        axes.set_title("turbogrpc benchmark: medians normalised to grpc.aio")
+    else:  # -sync rows shown: their anchor is grpcio's blocking stack
+        axes.set_ylabel("relative to the row's anchor (= 1), log scale")
+        axes.set_title(f"turbogrpc benchmark: medians normalised to {' / '.join(anchors)}"
+                       + ("\n(-sync rows: to grpcio's blocking stack)" if len(anchors) > 1
+                          else ""), fontsize=10)
     axes.legend(fontsize=8)
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -1,21 +1,26 @@
-"""Benchmark suite: turbogrpc against grpc.aio (stock loop and uvloop) and grpclib, same
-service, same handler code, same payloads (issue 4). The one entry point.
+"""Benchmark suite: turbogrpc against grpc.aio (stock loop and uvloop) and grpclib, and
+turbogrpc's blocking API against grpcio's, same service, same handler code, same payloads
+(issue 4). The one entry point.
 
-    python bench/run.py                      # full: 3 rounds, ~10 s per cell (~25 minutes)
+    python bench/run.py                      # full: 3 rounds, ~10 s per cell (~30 minutes)
     python bench/run.py --quick              # 1 round, ~2 s per cell: proves the suite runs
     python bench/run.py --scenarios 1,3 --stacks turbogrpc,grpcaio --rounds 5
     python bench/run.py --scenarios 1-tls,4-tls --stacks turbogrpc,grpcaio   # over TLS only
+    python bench/run.py --scenarios 1-sync,2-sync --stacks turbogrpc-sync,grpc-sync  # blocking
 
 Scenarios 1 to 5, and 1-tls and 4-tls: S1 and S4's bytes-handler echo over TLS, with
 certificates made by openssl for the run in a scratch folder (bench/certs.py); 1-interceptor
 and 2-interceptor: S1 with one pass-through server interceptor and S2 (c=100) with one
 pass-through client interceptor, reported against the same stack's plain figure (what the
-interceptor costs), on the grpc.aio-shaped stacks only.
+interceptor costs), on the grpc.aio-shaped stacks only; 1-sync and 2-sync: S1 against the
+blocking server (16 handler threads) and S2 from 1 and from 16 threads sharing one blocking
+channel, on the stacks turbogrpc-sync and grpc-sync only (which run nothing else), reported as
+turbogrpc-sync over grpc-sync.
 
-Every round runs every selected scenario on every stack once, the stack order rotated per
-round. The process under test runs on core 0, the Go load generator / peer on core 1. Writes
-results.json, results.md and chart.png into --out (default bench/results/) and prints the
-table. Exit status 1 when any stack produced no figure or any RPC failed.
+Every round runs every selected scenario on every stack that runs it once, the stack order
+rotated per round. The process under test runs on core 0, the Go load generator / peer on
+core 1. Writes results.json, results.md and chart.png into --out (default bench/results/) and
+prints the table. Exit status 1 when any stack produced no figure or any RPC failed.
 """
 
 import argparse
@@ -42,7 +47,8 @@ import report  # noqa: E402
 from processes import ProcessError, pinning_available  # noqa: E402
 from scenarios import CELLS, FULL, QUICK, Context  # noqa: E402
 
-ALL_STACKS = ("turbogrpc", "grpcaio", "grpcaio-uvloop", "grpclib", "turbogrpc-uvloop")
+ALL_STACKS = ("turbogrpc", "grpcaio", "grpcaio-uvloop", "grpclib", "turbogrpc-uvloop",
+              "turbogrpc-sync", "grpc-sync")
 ALL_SCENARIOS = tuple(dict.fromkeys(cell.selector for cell in CELLS.values()))
 
 
@@ -136,7 +142,23 @@ def _parse_args():
     unknown = [s for s in args.stacks if s not in ALL_STACKS]
     if unknown or not args.stacks:
         parser.error(f"unknown stacks {unknown}; choose from {', '.join(ALL_STACKS)}")
+    if not args.render_only:
+        _check_pairing(parser, args)
     return args
+
+
+def _check_pairing(parser, args):
+    """A scenario none of the chosen stacks runs (1-sync with the asyncio stacks, 1 with the
+    -sync ones) measures nothing: say so, and refuse a run that would measure nothing at all."""
+    idle = sorted(selector for selector in args.scenarios
+                  if not any(cell.runs_on(stack) for cell in CELLS.values()
+                             if cell.selector == selector for stack in args.stacks))
+    if idle and len(idle) == len(args.scenarios):
+        parser.error(f"no chosen stack runs scenarios {idle} (the -sync scenarios run on "
+                     "turbogrpc-sync and grpc-sync, the others on the other stacks)")
+    if idle:
+        print(f"bench: note: no chosen stack runs scenarios {idle}; skipped", file=sys.stderr)
+        args.scenarios -= set(idle)
 
 
 def _run_cell(ctx, cell, stack, round_index):
@@ -186,10 +208,12 @@ def _run(args, loadgen, scratch):
     loadavg_start = os.getloadavg()[0]
     records = []
     for round_index in range(rounds):
-        shift = round_index % len(args.stacks)
-        order = args.stacks[shift:] + args.stacks[:shift]  # rotated: no stack always goes first
         for cell in cells:
-            for stack in (stack for stack in order if cell.runs_on(stack)):
+            # Rotated among the stacks that run the cell (the -sync cells run on two of seven):
+            # no stack always goes first.
+            runnable = [stack for stack in args.stacks if cell.runs_on(stack)]
+            shift = round_index % max(len(runnable), 1)
+            for stack in runnable[shift:] + runnable[:shift]:
                 records.append(_run_cell(ctx, cell, stack, round_index))
     meta = _meta(args, rounds, loadavg_start)
     if tls is not None:

@@ -1,5 +1,6 @@
-"""The five benchmark scenarios of issue 4, plus S1 and S4 over TLS (S1-TLS, S4-TLS) and S1 and
-S2 with one pass-through interceptor (S1-interceptor, S2-interceptor), one
+"""The five benchmark scenarios of issue 4, plus S1 and S4 over TLS (S1-TLS, S4-TLS), S1 and
+S2 with one pass-through interceptor (S1-interceptor, S2-interceptor), and S1 and S2 on the
+blocking (grpcio-style, thread-based) API (S1-sync, S2-sync), one
 function per measured cell, and the metrics they report. A cell runs one stack once: start the
 process under test (pinned to core 0) and its Go peer (pinned to core 1), run the load, stop
 both, return the figures.
@@ -8,6 +9,12 @@ both, return the figures.
 
 A TLS cell serves the same service with ssl_server_credentials (ALPN h2) and its Go client
 dials with the run's root certificate (ctx.tls, made by bench/certs.py); nothing else differs.
+
+The -sync cells run on their own two stacks, turbogrpc-sync (turbogrpc.server /
+turbogrpc.insecure_channel) and grpc-sync (grpc.server / grpc.insecure_channel): their ratio is
+turbogrpc-sync over grpc-sync in the same round, where every other cell's is turbogrpc over
+grpcaio. Same loads as S1 and S2: the Go client against a blocking server with 16 handler
+threads; a blocking client (1 or 16 threads sharing one channel) against the Go server.
 """
 
 import json
@@ -21,11 +28,17 @@ from dataclasses import dataclass
 from certs import TlsFiles
 from processes import Pinned, ProcessError, vmrss_bytes
 
-__all__ = ["Context", "Settings", "Metric", "Cell", "METRICS", "CELLS", "QUICK", "FULL"]
+__all__ = ["Context", "Settings", "Metric", "Cell", "METRICS", "CELLS", "QUICK", "FULL",
+           "MissingApi", "SUBJECT", "BASELINE", "SYNC_SUBJECT", "SYNC_BASELINE", "SYNC_STACKS"]
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 SERVER_CORE, PEER_CORE = 0, 1
 START_TIMEOUT_S = 60
+
+# Whose figure is over whose in a metric's ratio: the asyncio stacks' cells, then the -sync ones.
+SUBJECT, BASELINE = "turbogrpc", "grpcaio"
+SYNC_SUBJECT, SYNC_BASELINE = "turbogrpc-sync", "grpc-sync"
+SYNC_STACKS = (SYNC_SUBJECT, SYNC_BASELINE)  # they run the -sync cells, and only those
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,7 @@ S1_CONCURRENCY = 100      # calls in flight from the Go client, one connection
 S3_STREAMS = 4            # concurrent ServerStream calls
 S4_SIZE = 4 * 1024 * 1024
 HOLD_STREAMS_PER_CONNECTION = 100  # grpclib (h2) advertises MAX_CONCURRENT_STREAMS 100
+S2_SYNC_THREADS = (1, 16)  # S2-sync: blocking callers sharing one channel, one call each at a time
 
 
 @dataclass
@@ -69,11 +83,24 @@ class Metric:
     # Set for the interceptor cells: the bar is then turbogrpc's figure over its own figure of
     # this metric in the same round (what one interceptor costs), not a ratio to grpc.aio.
     relative_to: str | None = None
+    # The blocking API ("S<n>-sync"): the ratio is turbogrpc-sync over grpc-sync.
+    sync: bool = False
 
     @property
     def name(self):
-        suffix = "-TLS" if self.tls else "-interceptor" if self.relative_to else ""
+        suffix = "-TLS" if self.tls else "-interceptor" if self.relative_to else \
+            "-sync" if self.sync else ""
         return f"S{self.scenario}{suffix}"
+
+    @property
+    def subject(self):
+        """The stack whose figure is the ratio's numerator."""
+        return SYNC_SUBJECT if self.sync else SUBJECT
+
+    @property
+    def baseline(self):
+        """The stack whose figure in the same round is the ratio's denominator (the anchor)."""
+        return SYNC_BASELINE if self.sync else BASELINE
 
 
 METRICS = [
@@ -86,6 +113,11 @@ METRICS = [
            "QPS", True, (">=", 0.85), relative_to="s1_qps"),
     Metric("s2_interceptor_qps_c100", 2, "client unary QPS, c=100, one pass-through client "
            "interceptor", "QPS", True, (">=", 0.80), relative_to="s2_qps_c100"),
+    Metric("s1_sync_qps", 1, "blocking server unary QPS (100 B echo, 100 in flight, 16 handler "
+           "threads)", "QPS", True, (">=", 3.0), sync=True),
+    *(Metric(f"s2_sync_qps_t{threads}", 2, f"blocking client unary QPS, {threads} thread"
+             + ("s sharing one channel" if threads > 1 else ""), "QPS", True, (">=", 2.0),
+             sync=True) for threads in S2_SYNC_THREADS),
     Metric("s3_msgs", 3, f"server-streaming msgs/s (100 B, {S3_STREAMS} streams)", "msg/s",
            True, (">=", 3.0)),
     Metric("s3_pp_p50", 3, "bidi ping-pong latency p50", "µs", False, ("<=", 0.6)),
@@ -98,6 +130,11 @@ METRICS = [
            "MB/s", True, (">=", 1.5), tls=True),
     Metric("s5_rss", 5, "resident memory per open stream", "bytes", False, None),
 ]
+
+
+class MissingApi(ProcessError):
+    """The stack under test lacks the API the cell needs (say, no blocking server yet): the cell
+    fails with that reason, and no figure is made up for it."""
 
 
 def _python():
@@ -122,7 +159,10 @@ def _start_server(ctx, stack, what, tls=False, interceptor=False):
         argv += ["--tls-cert", files.server_cert, "--tls-key", files.server_key]
     server = Pinned.start(argv, SERVER_CORE, _log(ctx, stack, what))
     try:
-        port = int(server.wait_for_line("LISTENING", START_TIMEOUT_S).split()[1])
+        line = server.wait_for_line(("LISTENING", "MISSING"), START_TIMEOUT_S)
+        if line.startswith("MISSING"):  # e.g. turbogrpc-sync before turbogrpc.server exists
+            raise MissingApi(f"{stack}: {line.partition(' ')[2]}")
+        port = int(line.split()[1])
     except BaseException:
         server.stop()
         raise
@@ -200,9 +240,10 @@ def _cell(metrics, raw):
     return {"metrics": metrics, "raw": raw, "errors": errors}
 
 
-def _run_s1(ctx, stack, tls=False, interceptor=False):
+def _run_s1(ctx, stack, tls=False, interceptor=False, sync=False):
     what, metric = ("s1-tls", "s1_tls_qps") if tls else \
-        ("s1-interceptor", "s1_interceptor_qps") if interceptor else ("s1", "s1_qps")
+        ("s1-interceptor", "s1_interceptor_qps") if interceptor else \
+        ("s1-sync", "s1_sync_qps") if sync else ("s1", "s1_qps")
     raw = _against_server(ctx, stack, what,
                           ["unary", "--concurrency", str(S1_CONCURRENCY), "--connections", "1",
                            *_timed_args(ctx), "--size", "100"], _budget(ctx), tls, interceptor)
@@ -221,8 +262,16 @@ def run_s1_interceptor(ctx, stack):
     return _run_s1(ctx, stack, interceptor=True)
 
 
+def run_s1_sync(ctx, stack):
+    """S1 against a -sync stack's blocking server (the stack picks it: serve.py --stack)."""
+    return _run_s1(ctx, stack, sync=True)
+
+
 def _run_s2(ctx, stack, concurrency, interceptor=False):
-    what = f"s2-c{concurrency}" + ("-interceptor" if interceptor else "")
+    """On a -sync stack, concurrency is the number of blocking caller threads (one channel)."""
+    sync = stack in SYNC_STACKS
+    what = f"s2-sync-t{concurrency}" if sync else \
+        f"s2-c{concurrency}" + ("-interceptor" if interceptor else "")
     peer = Pinned.start([ctx.loadgen, "server", "--port", "0"], PEER_CORE,
                         _log(ctx, stack, what + "-loadgen"))
     try:
@@ -237,7 +286,8 @@ def _run_s2(ctx, stack, concurrency, interceptor=False):
         peer.stop()
     raw["under_test_cpu"] = round(busy["finishing"], 3)
     raw["peer_cpu"] = round(busy["running"], 3)
-    metric = f"s2_interceptor_qps_c{concurrency}" if interceptor else f"s2_qps_c{concurrency}"
+    metric = f"s2_sync_qps_t{concurrency}" if sync else \
+        f"s2_interceptor_qps_c{concurrency}" if interceptor else f"s2_qps_c{concurrency}"
     return _cell({metric: raw["qps"]}, raw)
 
 
@@ -251,6 +301,14 @@ def run_s2_c100(ctx, stack):
 
 def run_s2_c100_interceptor(ctx, stack):
     return _run_s2(ctx, stack, 100, interceptor=True)
+
+
+def run_s2_sync_t1(ctx, stack):
+    return _run_s2(ctx, stack, 1)
+
+
+def run_s2_sync_t16(ctx, stack):
+    return _run_s2(ctx, stack, 16)
 
 
 def run_s3_stream(ctx, stack):
@@ -320,16 +378,21 @@ class Cell:
     run: object  # (Context, stack) -> {"metrics", "raw", "errors"}
     tls: bool = False
     interceptor: bool = False  # grpc.aio's interceptor API: the grpc.aio-shaped stacks only
+    sync: bool = False  # the blocking API: the -sync stacks only (and they run nothing else)
 
     @property
     def selector(self):
         """How --scenarios names it: "1" for S1's plaintext cells, "1-tls" for S1-TLS,
-        "1-interceptor" for S1 with a server interceptor."""
+        "1-interceptor" for S1 with a server interceptor, "1-sync" for S1 on the blocking API."""
         if self.tls:
             return f"{self.scenario}-tls"
+        if self.sync:
+            return f"{self.scenario}-sync"
         return f"{self.scenario}-interceptor" if self.interceptor else str(self.scenario)
 
     def runs_on(self, stack):
+        if self.sync or stack in SYNC_STACKS:
+            return self.sync and stack in SYNC_STACKS
         return not self.interceptor or stack != "grpclib"
 
 
@@ -337,9 +400,12 @@ CELLS = {cell.id: cell for cell in (
     Cell("s1", 1, run_s1),
     Cell("s1-tls", 1, run_s1_tls, tls=True),
     Cell("s1-interceptor", 1, run_s1_interceptor, interceptor=True),
+    Cell("s1-sync", 1, run_s1_sync, sync=True),
     Cell("s2-c1", 2, run_s2_c1),
     Cell("s2-c100", 2, run_s2_c100),
     Cell("s2-c100-interceptor", 2, run_s2_c100_interceptor, interceptor=True),
+    Cell("s2-sync-t1", 2, run_s2_sync_t1, sync=True),
+    Cell("s2-sync-t16", 2, run_s2_sync_t16, sync=True),
     Cell("s3-stream", 3, run_s3_stream),
     Cell("s3-pingpong", 3, run_s3_pingpong),
     Cell("s4", 4, run_s4),

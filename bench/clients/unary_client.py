@@ -3,6 +3,13 @@ with N calls in flight, against the Go server (bench/run.py starts it pinned wit
 
     python bench/clients/unary_client.py --stack turbogrpc --target 127.0.0.1:50051 \
         --concurrency 100 --duration 10 --warmup 2 --size 100
+    python bench/clients/unary_client.py --stack turbogrpc-sync --target 127.0.0.1:50051 \
+        --concurrency 16        # S2-sync: 16 threads making blocking calls on one shared channel
+
+On the asyncio stacks N is the number of coroutines awaiting a call each, on one event loop; on
+the blocking stacks (turbogrpc-sync: turbogrpc.insecure_channel, grpc-sync:
+grpc.insecure_channel) N is the number of threads, each making one blocking call at a time
+through the same grpcio-tools stub on one shared channel (clients/sync_adapter.py).
 
 Prints one JSON object shaped like loadgen's unary mode (only calls that completed after the
 warm-up and before the end are counted; errors are counted by status code name).
@@ -18,7 +25,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-STACKS = ("turbogrpc", "turbogrpc-uvloop", "grpcaio", "grpcaio-uvloop", "grpclib")
+STACKS = ("turbogrpc", "turbogrpc-uvloop", "grpcaio", "grpcaio-uvloop", "grpclib",
+          "turbogrpc-sync", "grpc-sync")
 
 
 def _adapter(stack, interceptor):
@@ -40,6 +48,79 @@ def _percentile(sorted_values, fraction):
     if not sorted_values:
         return None
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def _summary(args, latencies, errors, received):
+    latencies.sort()
+    ok = len(latencies)
+    return {
+        "mode": "unary", "stack": args.stack, "concurrency": args.concurrency,
+        "rpcs": ok + sum(errors.values()), "ok": ok, "errors": errors,
+        "seconds": args.duration, "qps": ok / args.duration,
+        "p50_us": _us(_percentile(latencies, 0.50)), "p99_us": _us(_percentile(latencies, 0.99)),
+        "mb_per_s": received / args.duration / 1e6,
+    }
+
+
+def _run_blocking(args):
+    """The -sync stacks: args.concurrency threads calling through one shared channel."""
+    import threading
+    import bench_pb2
+    from sync_adapter import SyncClient
+    if args.interceptor:
+        raise SystemExit("unary_client.py: --interceptor needs a grpc.aio-shaped stack")
+    if args.stack == "turbogrpc-sync":
+        import turbogrpc as package
+    else:
+        import grpc as package
+    client = SyncClient(package)
+    client.connect(args.target)
+    request = bench_pb2.Payload(body=b"x" * args.size)
+    clock = time.perf_counter
+    start = clock()
+    measure_from = start + args.warmup
+    measure_until = measure_from + args.duration
+    results = []  # one (latencies, errors, received) per thread, merged at the end
+
+    def worker():
+        latencies, errors, received = [], {}, 0
+        call = client.unary
+        while True:
+            began = clock()
+            try:
+                reply = call(request)
+            except Exception as error:  # noqa: BLE001  (every failure is counted, by code)
+                ended = clock()
+                if ended >= measure_from:
+                    name = client.error_name(error)
+                    errors[name] = errors.get(name, 0) + 1
+            else:
+                ended = clock()
+                if measure_from <= ended < measure_until:
+                    latencies.append(ended - began)
+                    received += len(reply.body)
+            if ended >= measure_until:
+                results.append((latencies, errors, received))  # list.append: atomic
+                return
+
+    threads = [threading.Thread(target=worker, name=f"caller-{i}", daemon=True)
+               for i in range(args.concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    client.close()
+    latencies, errors, received = [], {}, 0
+    for thread_latencies, thread_errors, thread_received in results:
+        latencies += thread_latencies
+        received += thread_received
+        for name, count in thread_errors.items():
+            errors[name] = errors.get(name, 0) + count
+    if len(results) != len(threads):  # a thread died of something not caught above
+        errors["THREAD_DIED"] = len(threads) - len(results)
+    result = _summary(args, latencies, errors, received)
+    result["threads"] = args.concurrency
+    return result
 
 
 async def _run(args):
@@ -76,15 +157,7 @@ async def _run(args):
 
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     await client.close()
-    latencies.sort()
-    ok = len(latencies)
-    return {
-        "mode": "unary", "stack": args.stack, "concurrency": args.concurrency,
-        "rpcs": ok + sum(errors.values()), "ok": ok, "errors": errors,
-        "seconds": args.duration, "qps": ok / args.duration,
-        "p50_us": _us(_percentile(latencies, 0.50)), "p99_us": _us(_percentile(latencies, 0.99)),
-        "mb_per_s": received / args.duration / 1e6,
-    }
+    return _summary(args, latencies, errors, received)
 
 
 def _us(seconds):
@@ -95,7 +168,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--stack", required=True, choices=STACKS)
     parser.add_argument("--target", required=True, help="HOST:PORT")
-    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=1,
+                        help="calls in flight: coroutines, or threads on the -sync stacks")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--size", type=int, default=100)
@@ -104,7 +178,9 @@ def main():
     args = parser.parse_args()
     import _protos
     _protos.ensure()
-    if args.stack.endswith("-uvloop"):
+    if args.stack.endswith("-sync"):
+        result = _run_blocking(args)
+    elif args.stack.endswith("-uvloop"):
         import uvloop
         result = uvloop.run(_run(args))
     else:
