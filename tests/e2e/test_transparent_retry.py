@@ -167,32 +167,40 @@ async def _echo(request, context):
     return request
 
 
-async def test_calls_flow_through_connection_age_goaways_without_one_failing(pairing):
-    """The server ends every connection after ~300 ms with the two-phase GOAWAY: calls in
-    flight finish, new ones move to the next connection (and any caught above the final
-    GOAWAY's last stream would go again), so ten callers see no failure."""
+async def _callers_through_goaways(pairing, handler, server_options, callers: int,
+                                   seconds: float = 1.5) -> tuple[int, list[str]]:
+    """`callers` tasks calling Echo (served by `handler`) in a loop for `seconds`: how many
+    calls succeeded, and every failure as "CODE: details"."""
     import time
 
     import grpc
 
-    options = [("grpc.max_connection_age_ms", 300), ("grpc.max_connection_age_grace_ms", 5000)]
-    handlers = {"Echo": grpc.unary_unary_rpc_method_handler(_echo)}
     failures: list[str] = []
     done = 0
-    async with pairing.env(handlers, server_options=options) as env:
+    async with pairing.env({"Echo": grpc.unary_unary_rpc_method_handler(handler)},
+                           server_options=server_options) as env:
         echo = env.uu("Echo")
-        until = time.monotonic() + 1.5
+        until = time.monotonic() + seconds
 
         async def caller():
             nonlocal done
             while time.monotonic() < until:
                 try:
-                    assert await echo(b"x", timeout=5) == b"x"
+                    assert await echo(b"x", timeout=10) == b"x"
                     done += 1
                 except pairing.client.AioRpcError as error:
                     failures.append(f"{code_name(error.code())}: {error.details()}")
 
-        await asyncio.gather(*(caller() for _ in range(10)))
+        await asyncio.gather(*(caller() for _ in range(callers)))
+    return done, failures
+
+
+async def test_calls_flow_through_connection_age_goaways_without_one_failing(pairing):
+    """The server ends every connection after ~300 ms with the two-phase GOAWAY: calls in
+    flight finish, new ones move to the next connection (and any caught above the final
+    GOAWAY's last stream would go again), so ten callers see no failure."""
+    options = [("grpc.max_connection_age_ms", 300), ("grpc.max_connection_age_grace_ms", 5000)]
+    done, failures = await _callers_through_goaways(pairing, _echo, options, callers=10)
     assert not failures, failures[:5]
     assert done > 100
 
@@ -205,33 +213,12 @@ async def test_calls_queued_beyond_max_concurrent_streams_survive_goaways(ours_p
     Our server only: grpc's server refuses (REFUSED_STREAM) streams within its advertised limit
     while it still counts ones the client has seen end, so against it even grpc's own client
     fails a few of these calls (a stream refused twice is not retried again, by gRPC's rule)."""
-    pairing = ours_pairing
-    import time
-
-    import grpc
-
     async def slow_echo(request, context):
         await asyncio.sleep(0.02)
         return request
 
     options = [("grpc.max_connection_age_ms", 300), ("grpc.max_connection_age_grace_ms", 5000),
                ("grpc.max_concurrent_streams", 2)]
-    handlers = {"Echo": grpc.unary_unary_rpc_method_handler(slow_echo)}
-    failures: list[str] = []
-    done = 0
-    async with pairing.env(handlers, server_options=options) as env:
-        echo = env.uu("Echo")
-        until = time.monotonic() + 1.5
-
-        async def caller():
-            nonlocal done
-            while time.monotonic() < until:
-                try:
-                    assert await echo(b"x", timeout=10) == b"x"
-                    done += 1
-                except pairing.client.AioRpcError as error:
-                    failures.append(f"{code_name(error.code())}: {error.details()}")
-
-        await asyncio.gather(*(caller() for _ in range(12)))
+    done, failures = await _callers_through_goaways(ours_pairing, slow_echo, options, callers=12)
     assert not failures, failures[:5]
     assert done > 40

@@ -16,6 +16,7 @@ import turbogrpc._core._grpcio as grpcio_lookup
 def load_without_grpcio(monkeypatch):
     monkeypatch.setattr(grpcio_lookup, "grpcio_attr", lambda name: None)
     monkeypatch.setattr(grpcio_lookup, "grpcio_bases", lambda name: ())
+    monkeypatch.setattr(grpcio_lookup, "grpcio_classes", lambda *names: None)
 
     def load(module_name):
         spec = importlib.util.find_spec(module_name)
@@ -96,3 +97,62 @@ def test_eof_marker_is_a_falsy_singleton(load_without_grpcio):
     assert repr(eof) == "<turbogrpc.aio.EOF>"
     assert eof.__reduce__() == "EOF"  # pickles by name, as the module-level singleton
     assert module.EOF_TYPE is module._EOFType
+
+
+def test_blocking_client_interceptor_interfaces_stand_alone(load_without_grpcio):
+    module = load_without_grpcio("turbogrpc._sync._client_interceptor")
+    kinds = {"UnaryUnaryClientInterceptor": "intercept_unary_unary",
+             "UnaryStreamClientInterceptor": "intercept_unary_stream",
+             "StreamUnaryClientInterceptor": "intercept_stream_unary",
+             "StreamStreamClientInterceptor": "intercept_stream_stream"}
+    for name, method in kinds.items():
+        cls = getattr(module, name)
+        assert cls.__module__ == "turbogrpc._sync._client_interceptor"
+        assert cls.__abstractmethods__ == frozenset({method})
+        with pytest.raises(TypeError):
+            cls()
+        concrete = type("Concrete", (cls,), {method: lambda self, c, d, r: c(d, r)})
+        assert getattr(concrete(), method)(lambda d, r: (d, r), "details", "request") == ("details", "request")
+    assert module.ClientCallDetails.__abstractmethods__ == frozenset()
+
+
+def test_interceptor_outcomes_answer_as_finished_calls():
+    from turbogrpc._sync._client_interceptor import FailureOutcome, UnaryOutcome
+
+    class Call:
+        def is_active(self):
+            return False
+
+        def time_remaining(self):
+            return 1.5
+
+        def cancel(self):
+            return False
+
+        def add_callback(self, callback):
+            return False
+
+    outcome = UnaryOutcome("response", Call())
+    assert outcome.result() == "response" and outcome.exception() is None
+    assert outcome.traceback() is None and outcome.done() and not outcome.running()
+    assert not outcome.cancelled() and not outcome.is_active() and outcome.time_remaining() == 1.5
+    assert not outcome.cancel() and not outcome.add_callback(lambda: None)
+    seen = []
+    outcome.add_done_callback(seen.append)
+    assert seen == [outcome]
+
+    error = ValueError("broken")
+    failure = FailureOutcome(error, None)
+    assert failure.code().name == "INTERNAL"
+    assert failure.details() == "Exception raised while intercepting the RPC"
+    assert failure.initial_metadata() is None and failure.trailing_metadata() is None
+    assert failure.exception() is error and failure.traceback() is None
+    assert not failure.is_active() and failure.time_remaining() is None and failure.done()
+    assert not failure.cancel() and not failure.add_callback(lambda: None)
+    with pytest.raises(ValueError):
+        failure.result()
+    with pytest.raises(ValueError):
+        next(iter(failure))
+    with pytest.raises(ValueError):
+        failure.next()
+    assert "broken" in repr(failure)

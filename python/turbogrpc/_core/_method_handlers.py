@@ -91,32 +91,37 @@ class _MethodHandler(NamedTuple):
 RpcMethodHandler.register(_MethodHandler)
 
 
+def _method_handler(request_streaming: bool, response_streaming: bool, behavior: Behavior,
+                    request_deserializer: Deserializer,
+                    response_serializer: Serializer) -> RpcMethodHandler:
+    behaviors: list[Optional[Behavior]] = [None, None, None, None]
+    behaviors[2 * request_streaming + response_streaming] = behavior  # the shape's own slot
+    return _MethodHandler(request_streaming, response_streaming,  # type: ignore[return-value]  # registered virtual subclass
+                          request_deserializer, response_serializer, *behaviors)
+
+
 def unary_unary_rpc_method_handler(behavior: Behavior, request_deserializer: Deserializer = None,
                                    response_serializer: Serializer = None) -> RpcMethodHandler:
     """A handler for a unary-unary method: ``behavior(request, context)`` returns the response."""
-    return _MethodHandler(False, False, request_deserializer, response_serializer,  # type: ignore[return-value]  # registered virtual subclass
-                          behavior, None, None, None)
+    return _method_handler(False, False, behavior, request_deserializer, response_serializer)
 
 
 def unary_stream_rpc_method_handler(behavior: Behavior, request_deserializer: Deserializer = None,
                                     response_serializer: Serializer = None) -> RpcMethodHandler:
     """A handler for a unary-stream method: ``behavior(request, context)`` yields responses."""
-    return _MethodHandler(False, True, request_deserializer, response_serializer,  # type: ignore[return-value]  # registered virtual subclass
-                          None, behavior, None, None)
+    return _method_handler(False, True, behavior, request_deserializer, response_serializer)
 
 
 def stream_unary_rpc_method_handler(behavior: Behavior, request_deserializer: Deserializer = None,
                                     response_serializer: Serializer = None) -> RpcMethodHandler:
     """A handler for a stream-unary method: ``behavior(request_iterator, context)``."""
-    return _MethodHandler(True, False, request_deserializer, response_serializer,  # type: ignore[return-value]  # registered virtual subclass
-                          None, None, behavior, None)
+    return _method_handler(True, False, behavior, request_deserializer, response_serializer)
 
 
 def stream_stream_rpc_method_handler(behavior: Behavior, request_deserializer: Deserializer = None,
                                      response_serializer: Serializer = None) -> RpcMethodHandler:
     """A handler for a stream-stream method: ``behavior(request_iterator, context)``."""
-    return _MethodHandler(True, True, request_deserializer, response_serializer,  # type: ignore[return-value]  # registered virtual subclass
-                          None, None, None, behavior)
+    return _method_handler(True, True, behavior, request_deserializer, response_serializer)
 
 
 class DictionaryGenericHandler(ServiceRpcHandler):

@@ -23,7 +23,9 @@ from .. import _engine
 from .._core._grpcio import register_with_grpcio
 from .._core._status import StatusCode, code_from_int
 from .._core._errors import RpcError
-from ._interfaces import Call, Future, FutureCancelledError, FutureTimeoutError
+from ._interfaces import (
+    Call, FinishedContext, FinishedFuture, Future, FutureCancelledError, FutureTimeoutError,
+)
 from ._queues import DispatchEntry
 
 if TYPE_CHECKING:
@@ -109,7 +111,7 @@ def _describe(name: str, state: CallState) -> str:
             f'\tdebug_error_string = "{state.debug_error}"\n>')
 
 
-class InactiveRpcError(RpcError, Call, Future):
+class InactiveRpcError(FinishedContext, FinishedFuture, RpcError, Call, Future):
     """A finished, failed RPC: raised by blocking calls (grpcio's ``_InactiveRpcError``).
 
     Example::
@@ -139,27 +141,6 @@ class InactiveRpcError(RpcError, Call, Future):
     def debug_error_string(self) -> Optional[str]:
         return self._state.debug_error
 
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> Optional[float]:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Callable[[], None]) -> bool:
-        return False
-
-    def cancelled(self) -> bool:
-        return False
-
-    def running(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return True
-
     def result(self, timeout: Optional[float] = None) -> Any:
         raise self
 
@@ -171,9 +152,6 @@ class InactiveRpcError(RpcError, Call, Future):
             raise self
         except InactiveRpcError:
             return sys.exc_info()[2]
-
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        fn(self)
 
     def __str__(self) -> str:
         return _describe("_InactiveRpcError", self._state)
@@ -420,7 +398,11 @@ class Rendezvous(RpcError, Call, Future):
         try:
             return state.reader(raw)
         except Exception as exc:
-            self._end_locally(INTERNAL, DESERIALIZE_RESPONSE_FAILED, cause=exc)
+            if not self._end_locally(INTERNAL, DESERIALIZE_RESPONSE_FAILED, cause=exc):
+                # It ended OK, but a response it delivered is unusable: the status says so now.
+                with self._condition:
+                    state.code, state.details, state.cause = INTERNAL, DESERIALIZE_RESPONSE_FAILED, exc
+                    state.debug_error = f"{type(exc).__name__}: {exc}"
             raise self from exc
 
     def _wait_locked(self, ready: Callable[[], bool]) -> None:

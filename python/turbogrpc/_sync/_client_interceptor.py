@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NamedTuple, NoReturn,
 from .._core._errors import RpcError
 from .._core._grpcio import grpcio_bases, grpcio_classes, register_with_grpcio
 from .._core._status import StatusCode
-from ._interfaces import Call, Future
+from ._interfaces import Call, FinishedContext, FinishedFuture, Future
 
 if TYPE_CHECKING:
     from .._core._compression import Compression
@@ -152,7 +152,7 @@ def details_passed_on(details: object, defaults: CallDetails) -> CallDetails:
                              for name, default in zip(_FIELDS, defaults))
 
 
-class UnaryOutcome(Call, Future):
+class UnaryOutcome(FinishedFuture, Call, Future):
     """A unary RPC that ended OK, as continuation hands it to the interceptor (grpcio's
     ``_UnaryOutcome``): a finished Future of the response, and the call it came with."""
 
@@ -190,15 +190,6 @@ class UnaryOutcome(Call, Future):
 
     # -- Future: finished, with the response ------------------------------------------------
 
-    def cancelled(self) -> bool:
-        return False
-
-    def running(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return True
-
     def result(self, timeout: Optional[float] = None) -> Any:
         return self._response
 
@@ -208,11 +199,9 @@ class UnaryOutcome(Call, Future):
     def traceback(self, timeout: Optional[float] = None) -> Optional[types.TracebackType]:
         return None
 
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        fn(self)
 
 
-class FailureOutcome(RpcError, Call, Future):
+class FailureOutcome(FinishedContext, FinishedFuture, RpcError, Call, Future):
     """A call that raised something other than an RpcError before or instead of ending
     (grpcio's ``_FailureOutcome``): status INTERNAL, no metadata; ``result()`` and iterating
     raise the original exception, ``exception()`` gives it.
@@ -237,27 +226,6 @@ class FailureOutcome(RpcError, Call, Future):
     def details(self) -> Optional[str]:
         return "Exception raised while intercepting the RPC"  # grpcio's words: code may compare
 
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> Optional[float]:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Callable[[], None]) -> bool:
-        return False
-
-    def cancelled(self) -> bool:
-        return False
-
-    def running(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return True
-
     def result(self, timeout: Optional[float] = None) -> NoReturn:
         raise self._exception
 
@@ -266,9 +234,6 @@ class FailureOutcome(RpcError, Call, Future):
 
     def traceback(self, timeout: Optional[float] = None) -> Optional[types.TracebackType]:
         return self._traceback
-
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        fn(self)
 
     # -- as a response stream: the exception, at the first read -----------------------------
 

@@ -94,57 +94,47 @@ class InterceptedChannel(Channel):
         self._below = channel
         self._interceptor = interceptor
 
+    def _layer(self, shape: str, method: str, request_serializer: Optional[Serializer],
+               response_deserializer: Optional[Deserializer], registered: Optional[bool]) -> Any:
+        """The multicallable of ``shape`` ("unary_unary" ...) for ``method`` on this layer: the
+        intercepting one when the interceptor implements the shape, else the layer below's."""
+        make_below = getattr(self._below, shape)
+
+        def thunk(path: str) -> Any:
+            return make_below(path, request_serializer, response_deserializer, registered)
+
+        interceptor_class, intercepting_class = _SHAPES[shape]
+        if isinstance(self._interceptor, interceptor_class):
+            return intercepting_class(thunk, method, self._interceptor)
+        return thunk(method)
+
     def unary_unary(self, method: str, request_serializer: Optional[Serializer] = None,
                     response_deserializer: Optional[Deserializer] = None,
                     _registered_method: Optional[bool] = False) -> UnaryUnaryMultiCallable:
-        below = self._below
-
-        def thunk(path: str) -> UnaryUnaryMultiCallable:
-            return below.unary_unary(path, request_serializer, response_deserializer,
-                                     _registered_method)
-
-        if isinstance(self._interceptor, UnaryUnaryClientInterceptor):
-            return InterceptingUnaryUnaryMultiCallable(thunk, method, self._interceptor)
-        return thunk(method)
+        layer: UnaryUnaryMultiCallable = self._layer(
+            "unary_unary", method, request_serializer, response_deserializer, _registered_method)
+        return layer
 
     def unary_stream(self, method: str, request_serializer: Optional[Serializer] = None,
                      response_deserializer: Optional[Deserializer] = None,
                      _registered_method: Optional[bool] = False) -> UnaryStreamMultiCallable:
-        below = self._below
-
-        def thunk(path: str) -> UnaryStreamMultiCallable:
-            return below.unary_stream(path, request_serializer, response_deserializer,
-                                      _registered_method)
-
-        if isinstance(self._interceptor, UnaryStreamClientInterceptor):
-            return InterceptingUnaryStreamMultiCallable(thunk, method, self._interceptor)
-        return thunk(method)
+        layer: UnaryStreamMultiCallable = self._layer(
+            "unary_stream", method, request_serializer, response_deserializer, _registered_method)
+        return layer
 
     def stream_unary(self, method: str, request_serializer: Optional[Serializer] = None,
                      response_deserializer: Optional[Deserializer] = None,
                      _registered_method: Optional[bool] = False) -> StreamUnaryMultiCallable:
-        below = self._below
-
-        def thunk(path: str) -> StreamUnaryMultiCallable:
-            return below.stream_unary(path, request_serializer, response_deserializer,
-                                      _registered_method)
-
-        if isinstance(self._interceptor, StreamUnaryClientInterceptor):
-            return InterceptingStreamUnaryMultiCallable(thunk, method, self._interceptor)
-        return thunk(method)
+        layer: StreamUnaryMultiCallable = self._layer(
+            "stream_unary", method, request_serializer, response_deserializer, _registered_method)
+        return layer
 
     def stream_stream(self, method: str, request_serializer: Optional[Serializer] = None,
                       response_deserializer: Optional[Deserializer] = None,
                       _registered_method: Optional[bool] = False) -> StreamStreamMultiCallable:
-        below = self._below
-
-        def thunk(path: str) -> StreamStreamMultiCallable:
-            return below.stream_stream(path, request_serializer, response_deserializer,
-                                       _registered_method)
-
-        if isinstance(self._interceptor, StreamStreamClientInterceptor):
-            return InterceptingStreamStreamMultiCallable(thunk, method, self._interceptor)
-        return thunk(method)
+        layer: StreamStreamMultiCallable = self._layer(
+            "stream_stream", method, request_serializer, response_deserializer, _registered_method)
+        return layer
 
     def subscribe(self, callback: Subscriber, try_to_connect: bool = False) -> None:
         self._below.subscribe(callback, try_to_connect=try_to_connect)
@@ -345,3 +335,12 @@ register_with_grpcio(InterceptingUnaryUnaryMultiCallable, "UnaryUnaryMultiCallab
 register_with_grpcio(InterceptingUnaryStreamMultiCallable, "UnaryStreamMultiCallable")
 register_with_grpcio(InterceptingStreamUnaryMultiCallable, "StreamUnaryMultiCallable")
 register_with_grpcio(InterceptingStreamStreamMultiCallable, "StreamStreamMultiCallable")
+
+
+# shape -> (the interceptor class implementing it, the intercepting multicallable for it)
+_SHAPES: dict[str, tuple[type, type]] = {
+    "unary_unary": (UnaryUnaryClientInterceptor, InterceptingUnaryUnaryMultiCallable),
+    "unary_stream": (UnaryStreamClientInterceptor, InterceptingUnaryStreamMultiCallable),
+    "stream_unary": (StreamUnaryClientInterceptor, InterceptingStreamUnaryMultiCallable),
+    "stream_stream": (StreamStreamClientInterceptor, InterceptingStreamStreamMultiCallable),
+}

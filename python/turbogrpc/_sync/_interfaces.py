@@ -16,7 +16,8 @@ from .._core._grpcio import grpcio_attr, register_with_grpcio
 if TYPE_CHECKING:
     from .._core._status import StatusCode
 
-__all__ = ["RpcContext", "Call", "Future", "FutureTimeoutError", "FutureCancelledError"]
+__all__ = ["RpcContext", "Call", "Future", "FutureTimeoutError", "FutureCancelledError",
+           "FinishedContext", "FinishedFuture"]
 
 
 class _OwnFutureTimeoutError(Exception):
@@ -103,6 +104,43 @@ class Future(abc.ABC):
 
     @abc.abstractmethod
     def add_done_callback(self, fn: Callable[[Any], None]) -> None: ...
+
+
+class FinishedContext:
+    """The RpcContext answers of an RPC that has ended (mixed in before RpcContext)."""
+
+    __slots__ = ()
+
+    def is_active(self) -> bool:
+        return False
+
+    def time_remaining(self) -> Optional[float]:
+        return None
+
+    def cancel(self) -> bool:
+        return False
+
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        return False
+
+
+class FinishedFuture:
+    """The Future answers of a computation that has ended, not cancelled (mixed in before
+    Future); ``result``, ``exception`` and ``traceback`` are the user's own."""
+
+    __slots__ = ()
+
+    def cancelled(self) -> bool:
+        return False
+
+    def running(self) -> bool:
+        return False
+
+    def done(self) -> bool:
+        return True
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        fn(self)
 
 
 register_with_grpcio(RpcContext, "RpcContext")
