@@ -335,8 +335,11 @@ void Channel::close() {
   if (active_ != nullptr) connections.push_back(active_);
   active_ = nullptr;
   draining_.clear();
-  // The calls still on a connection end CANCELLED "Channel closed!", as grpc's.
-  for (ClientConnection* c : connections) c->close_for_channel({StatusCode::kCancelled, "Channel closed!"});
+  for (ClientConnection* c : connections) {
+    c->shut_down();
+    c->flush();
+    c->close({StatusCode::kCancelled, "Channel closed!"});
+  }
 }
 
 }  // namespace turbogrpc::internal

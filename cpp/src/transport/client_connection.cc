@@ -105,13 +105,6 @@ void ClientConnection::shut_down() {
   mark_dirty();
 }
 
-void ClientConnection::close_for_channel(Status reason) {
-  if (closed()) return;
-  shut_down();
-  close_after_flush(std::move(reason));
-  flush();
-}
-
 int ClientConnection::on_begin_headers(const nghttp2_frame* frame) {
   if (ClientCall* call = call_of(frame->hd.stream_id)) {
     call->begin_headers(frame->headers.cat == NGHTTP2_HCAT_HEADERS,

@@ -26,9 +26,6 @@ class ClientConnection final : public Connection {
                   const std::string& user_agent);
   // Graceful close from our side (channel closed): GOAWAY, then close when streams are done.
   void shut_down();
-  // The channel is closed: GOAWAY out, then the connection closes at once, its calls ending
-  // with `reason` (not the connection's own "shut down").
-  void close_for_channel(Status reason);
 
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
