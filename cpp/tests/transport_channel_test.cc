@@ -259,6 +259,19 @@ TEST_F(ChannelStateTest, IdleTimeoutClosesTheConnectionAndTheNextCallReconnects)
   EXPECT_EQ(client_event(second)->status.code, StatusCode::kOk);
 }
 
+TEST_F(ChannelStateTest, ClosingTheChannelEndsItsCallsInFlightCancelled) {
+  int port = free_port();
+  start_server(port);
+  make_channel(port);
+  uint64_t call = start_unary(false);
+  ASSERT_TRUE(run_until([&] { return channel_->state() == State::kReady; }));
+  ASSERT_TRUE(run_until([&] { return context_.live_connections() == 2; }));  // the server has it
+  channel_->close();
+  ASSERT_TRUE(run_until([&] { return client_event(call) != nullptr; }));
+  EXPECT_EQ(client_event(call)->status.code, StatusCode::kCancelled);
+  EXPECT_EQ(client_event(call)->status.details, "Channel closed!");
+}
+
 TEST_F(ChannelStateTest, WatchersHearOfTheNextChangeOnceAndOfShutdown) {
   make_channel(free_port());
   auto cq = std::make_shared<CompletionQueue>();

@@ -228,9 +228,7 @@ def test_closing_the_channel_cancels_running_calls_and_refuses_new_ones(env):
     time.sleep(0.1)
     env.channel.close()
     assert future.exception(5) is not None or future.cancelled()
-    if env.client is not grpc and future.code() is grpc.StatusCode.UNAVAILABLE:
-        pytest.xfail("known gap: the engine's GOAWAY flush on close can end the call UNAVAILABLE "
-                     "(connection shut down) before the channel's CANCELLED 'Channel closed!'")
     assert future.code() is grpc.StatusCode.CANCELLED
+    assert future.details() == "Channel closed!"
     with pytest.raises(ValueError):
         env.uu("Echo")(b"x", timeout=1)

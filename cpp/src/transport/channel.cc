@@ -335,11 +335,7 @@ void Channel::close() {
   if (active_ != nullptr) connections.push_back(active_);
   active_ = nullptr;
   draining_.clear();
-  for (ClientConnection* c : connections) {
-    c->shut_down();
-    c->flush();
-    c->close({StatusCode::kCancelled, "Channel closed!"});
-  }
+  for (ClientConnection* c : connections) c->close_for_channel({StatusCode::kCancelled, "Channel closed!"});
 }
 
 }  // namespace turbogrpc::internal

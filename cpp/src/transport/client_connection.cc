@@ -105,6 +105,14 @@ void ClientConnection::shut_down() {
   mark_dirty();
 }
 
+void ClientConnection::close_for_channel(const Status& reason) {
+  if (closed()) return;
+  shut_down();
+  close_after_flush(reason);  // so a flush that ends the connection gives `reason` too
+  flush();
+  close(reason);  // no-op when the flush closed it; otherwise (connecting, handshaking) now
+}
+
 int ClientConnection::on_begin_headers(const nghttp2_frame* frame) {
   if (ClientCall* call = call_of(frame->hd.stream_id)) {
     call->begin_headers(frame->headers.cat == NGHTTP2_HCAT_HEADERS,

@@ -26,6 +26,11 @@ class ClientConnection final : public Connection {
                   const std::string& user_agent);
   // Graceful close from our side (channel closed): GOAWAY, then close when streams are done.
   void shut_down();
+  // The channel is closed: its GOAWAY goes out if it can, then the connection closes at once,
+  // its calls ending with `reason` (grpc's CANCELLED "Channel closed!", not the connection's
+  // own "shut down"). It always closes here, even mid-connect or mid-handshake: the channel
+  // that owns it is about to go.
+  void close_for_channel(const Status& reason);
 
   int on_begin_headers(const nghttp2_frame* frame) override;
   int on_header(const nghttp2_frame* frame, std::string_view name, std::string_view value) override;
