@@ -44,14 +44,44 @@ def _adapter(stack, interceptor):
     return GrpclibClient()
 
 
+class _Tally:
+    """What one caller measured: latencies (seconds) of the calls that completed inside the
+    window, errors by name from the warm-up's end on, bytes received."""
+
+    def __init__(self, error_name, measure_from, measure_until):
+        self._error_name = error_name
+        self._from = measure_from
+        self._until = measure_until
+        self.latencies, self.errors, self.received = [], {}, 0
+
+    def answered(self, began, ended, reply):
+        """Counts a reply; True once the window has closed (the caller stops)."""
+        if self._from <= ended < self._until:
+            self.latencies.append(ended - began)
+            self.received += len(reply.body)
+        return ended >= self._until
+
+    def failed(self, ended, error):
+        if ended >= self._from:
+            name = self._error_name(error)
+            self.errors[name] = self.errors.get(name, 0) + 1
+        return ended >= self._until
+
+    def merge(self, other):
+        self.latencies += other.latencies
+        self.received += other.received
+        for name, count in other.errors.items():
+            self.errors[name] = self.errors.get(name, 0) + count
+
+
 def _percentile(sorted_values, fraction):
     if not sorted_values:
         return None
     return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
 
 
-def _summary(args, latencies, errors, received):
-    latencies.sort()
+def _summary(args, tally):
+    latencies, errors, received = sorted(tally.latencies), tally.errors, tally.received
     ok = len(latencies)
     return {
         "mode": "unary", "stack": args.stack, "concurrency": args.concurrency,
@@ -80,27 +110,21 @@ def _run_blocking(args):
     start = clock()
     measure_from = start + args.warmup
     measure_until = measure_from + args.duration
-    results = []  # one (latencies, errors, received) per thread, merged at the end
+    tallies = []  # one per thread that finished, merged at the end
 
     def worker():
-        latencies, errors, received = [], {}, 0
+        tally = _Tally(client.error_name, measure_from, measure_until)
         call = client.unary
         while True:
             began = clock()
             try:
                 reply = call(request)
             except Exception as error:  # noqa: BLE001  (every failure is counted, by code)
-                ended = clock()
-                if ended >= measure_from:
-                    name = client.error_name(error)
-                    errors[name] = errors.get(name, 0) + 1
+                done = tally.failed(clock(), error)
             else:
-                ended = clock()
-                if measure_from <= ended < measure_until:
-                    latencies.append(ended - began)
-                    received += len(reply.body)
-            if ended >= measure_until:
-                results.append((latencies, errors, received))  # list.append: atomic
+                done = tally.answered(began, clock(), reply)
+            if done:
+                tallies.append(tally)  # list.append: atomic
                 return
 
     threads = [threading.Thread(target=worker, name=f"caller-{i}", daemon=True)
@@ -110,15 +134,12 @@ def _run_blocking(args):
     for thread in threads:
         thread.join()
     client.close()
-    latencies, errors, received = [], {}, 0
-    for thread_latencies, thread_errors, thread_received in results:
-        latencies += thread_latencies
-        received += thread_received
-        for name, count in thread_errors.items():
-            errors[name] = errors.get(name, 0) + count
-    if len(results) != len(threads):  # a thread died of something not caught above
-        errors["THREAD_DIED"] = len(threads) - len(results)
-    result = _summary(args, latencies, errors, received)
+    total = _Tally(None, measure_from, measure_until)
+    for tally in tallies:
+        total.merge(tally)
+    if len(tallies) != len(threads):  # a thread died of something not caught above
+        total.errors["THREAD_DIED"] = len(threads) - len(tallies)
+    result = _summary(args, total)
     result["threads"] = args.concurrency
     return result
 
@@ -132,32 +153,23 @@ async def _run(args):
     start = clock()
     measure_from = start + args.warmup
     measure_until = measure_from + args.duration
-    latencies = []  # seconds, measured calls only
-    errors = {}
-    received = 0
+    tally = _Tally(client.error_name, measure_from, measure_until)
 
     async def worker():
-        nonlocal received
         while True:
             began = clock()
             try:
                 reply = await client.unary(request)
             except Exception as error:  # noqa: BLE001  (every failure is counted, by code)
-                ended = clock()
-                if ended >= measure_from:
-                    name = client.error_name(error)
-                    errors[name] = errors.get(name, 0) + 1
+                done = tally.failed(clock(), error)
             else:
-                ended = clock()
-                if measure_from <= ended < measure_until:
-                    latencies.append(ended - began)
-                    received += len(reply.body)
-            if ended >= measure_until:
+                done = tally.answered(began, clock(), reply)
+            if done:
                 return
 
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     await client.close()
-    return _summary(args, latencies, errors, received)
+    return _summary(args, tally)
 
 
 def _us(seconds):

@@ -4,6 +4,7 @@ run the same grpcio-tools servicer (bench_pb2_grpc) unchanged."""
 import grpc
 
 import handlers
+from ports import add_port
 import bench_pb2_grpc
 
 
@@ -55,14 +56,7 @@ class AioServer:
         # No serializers: both stacks then hand the handler bytes and send what it returns.
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
             handlers.BYTES_SERVICE, {"Unary": grpc.unary_unary_rpc_method_handler(_unary_bytes)}),))
-        address = f"{host}:{port}"
-        if tls is None:
-            bound = self._server.add_insecure_port(address)
-        else:
-            cert_path, key_path = tls
-            with open(cert_path, "rb") as cert, open(key_path, "rb") as key:
-                credentials = self._package.ssl_server_credentials([(key.read(), cert.read())])
-            bound = self._server.add_secure_port(address, credentials)
+        bound = add_port(self._server, self._package, f"{host}:{port}", tls)
         await self._server.start()
         return bound
 

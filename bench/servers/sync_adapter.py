@@ -5,6 +5,7 @@ running the same grpcio-tools servicer (bench_pb2_grpc) unchanged. The S1-sync c
 from concurrent.futures import ThreadPoolExecutor
 
 import handlers
+from ports import add_port
 import bench_pb2_grpc
 
 SYNC_THREADS = 16  # the handler pool: what a grpcio user typically passes to grpc.server
@@ -55,14 +56,7 @@ class SyncServer:
         self._server.add_generic_rpc_handlers((package.method_handlers_generic_handler(
             handlers.BYTES_SERVICE,
             {"Unary": package.unary_unary_rpc_method_handler(_unary_bytes)}),))
-        address = f"{host}:{port}"
-        if tls is None:
-            bound = self._server.add_insecure_port(address)
-        else:
-            cert_path, key_path = tls
-            with open(cert_path, "rb") as cert, open(key_path, "rb") as key:
-                credentials = self._package.ssl_server_credentials([(key.read(), cert.read())])
-            bound = self._server.add_secure_port(address, credentials)
+        bound = add_port(self._server, self._package, f"{host}:{port}", tls)
         self._server.start()
         return bound
 

@@ -285,20 +285,22 @@ class Rendezvous(RpcError, Call, Future):
     def _wait(self, ready: Callable[[], bool], timeout: Optional[float] = None) -> bool:
         """Waits until ``ready()`` (checked with the condition held); False on timeout. Ctrl-C
         while waiting cancels the RPC and raises KeyboardInterrupt."""
-        state = self._state
         with self._condition:
-            if ready():
-                return True
-            try:
-                return self._condition.wait_for(ready, timeout)
-            except BaseException:
-                if not ready():
-                    self._condition.release()
-                    try:
-                        self.cancel()
-                    finally:
-                        self._condition.acquire()
-                raise
+            return ready() or self._wait_locked(ready, timeout)
+
+    def _wait_locked(self, ready: Callable[[], bool], timeout: Optional[float] = None) -> bool:
+        """_wait with the condition already held. An exception while waiting (Ctrl-C's
+        KeyboardInterrupt) cancels the RPC, unless it is ready by then, and goes on."""
+        try:
+            return self._condition.wait_for(ready, timeout)
+        except BaseException:
+            if not ready():
+                self._condition.release()
+                try:
+                    self.cancel()
+                finally:
+                    self._condition.acquire()
+            raise
 
     def _wait_done(self, timeout: Optional[float] = None) -> bool:
         state = self._state
@@ -405,17 +407,6 @@ class Rendezvous(RpcError, Call, Future):
                     state.debug_error = f"{type(exc).__name__}: {exc}"
             raise self from exc
 
-    def _wait_locked(self, ready: Callable[[], bool]) -> None:
-        state = self._state
-        try:
-            self._condition.wait_for(ready)
-        except BaseException:
-            self._condition.release()
-            try:
-                self.cancel()
-            finally:
-                self._condition.acquire()
-            raise
 
     def next(self) -> Any:
         return self.__next__()

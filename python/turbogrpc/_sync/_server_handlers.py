@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from .._core._server_checks import DESERIALIZE_REQUEST_FAILED, serialize_response
 
@@ -65,7 +65,7 @@ def serve_call(ctx: ServicerContext, entry: MethodEntry, preread: bool,
         _respond_once(ctx, entry, request)
 
 
-_FAILED = object()  # _deserialize: the call has been ended
+_FAILED = object()  # _deserialize, _application: the call has been ended
 
 
 def _deserialize(ctx: ServicerContext, reader: MessageReader, raw: Optional[RawMessage]) -> Any:
@@ -81,13 +81,24 @@ def _deserialize(ctx: ServicerContext, reader: MessageReader, raw: Optional[RawM
         return _FAILED
 
 
-def _respond_once(ctx: ServicerContext, entry: MethodEntry, request: Any) -> None:
+def _application(ctx: ServicerContext, what: str, function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` (the handler, or next() on its responses), or _FAILED once its
+    raising has ended the call."""
     try:
-        response = entry.behavior(request, ctx)
+        return function(*args)
     except BaseException as exc:  # noqa: B902 - every outcome must end the call
-        handler_raised(ctx, exc, CALLING_APPLICATION)
+        handler_raised(ctx, exc, what)
         if not isinstance(exc, Exception):
             raise  # KeyboardInterrupt, SystemExit: the call is ended, now let it go on
+        return _FAILED
+
+
+_END = object()  # next()'s answer once the handler's responses are exhausted
+
+
+def _respond_once(ctx: ServicerContext, entry: MethodEntry, request: Any) -> None:
+    response = _application(ctx, CALLING_APPLICATION, entry.behavior, request, ctx)
+    if response is _FAILED:
         return
     if ctx._state:
         return  # cancelled meanwhile, or the handler ended it
@@ -109,25 +120,17 @@ def _serialize(ctx: ServicerContext, serializer: Optional[SerializingFunction],
 
 
 def _respond_with_stream(ctx: ServicerContext, entry: MethodEntry, request: Any) -> None:
-    try:
-        responses = entry.behavior(request, ctx)
-    except BaseException as exc:  # noqa: B902 - every outcome must end the call
-        handler_raised(ctx, exc, CALLING_APPLICATION)
-        if not isinstance(exc, Exception):
-            raise
+    responses = _application(ctx, CALLING_APPLICATION, entry.behavior, request, ctx)
+    if responses is _FAILED:
         return
     serializer = entry.serializer
     while True:
-        try:
-            # grpcio calls next() on what the handler returned: a list is "not an iterator"
-            response = next(responses)
-        except StopIteration:
-            break
-        except BaseException as exc:  # noqa: B902 - every outcome must end the call
-            handler_raised(ctx, exc, ITERATING_RESPONSES)
-            if not isinstance(exc, Exception):
-                raise
+        # grpcio calls next() on what the handler returned: a list is "not an iterator"
+        response = _application(ctx, ITERATING_RESPONSES, next, responses, _END)
+        if response is _FAILED:
             return
+        if response is _END:
+            break
         if response is None:
             break  # grpcio ends the stream at a None response
         message = _serialize(ctx, serializer, response)
