@@ -50,6 +50,10 @@ def handlers(pairing):
         yield b"first"
         await context.abort(getattr(codes, name), details_for(name))
 
+    async def ok_with_details(request, context):
+        context.set_details("all good")
+        return b"r"
+
     async def raises(request, context):
         raise ValueError("boom")
 
@@ -61,6 +65,7 @@ def handlers(pairing):
         "SyncSetCode": grpc.unary_unary_rpc_method_handler(sync_set_code),
         "StreamAbort": grpc.unary_stream_rpc_method_handler(stream_abort),
         "Raises": grpc.unary_unary_rpc_method_handler(raises),
+        "OkWithDetails": grpc.unary_unary_rpc_method_handler(ok_with_details),
     }
 
 
@@ -108,3 +113,13 @@ async def test_handler_exception_is_unknown(pairing):
         # the channel keeps working
         with pytest.raises(pairing.client.AioRpcError):
             await env.uu("Abort")(b"NOT_FOUND")
+
+
+async def test_an_ok_status_reports_no_details_whatever_the_server_sent(pairing):
+    """grpc-core's clients drop grpc-message on OK; the server side here sends it (both
+    servers do when details were set)."""
+    async with pairing.env(handlers(pairing)) as env:
+        call = env.uu("OkWithDetails")(b"")
+        assert await call == b"r"
+        assert code_name(await call.code()) == "OK"
+        assert await call.details() == ""

@@ -154,7 +154,9 @@ Status ClientCall::resolve_status(uint32_t error_code) {
     return {StatusCode::kUnknown, grpc_status_malformed_ ? "Invalid grpc-status in trailers"
                                                          : "Missing grpc-status in trailers"};
   }
-  Status status{*grpc_status_, grpc_message_};
+  // An OK status has no details for the application, whatever the server sent: grpc-core's
+  // clients (grpcio, grpc.aio) report "" then, and code that logs details() relies on it.
+  Status status{*grpc_status_, *grpc_status_ == StatusCode::kOk ? std::string() : grpc_message_};
   if (status.ok() && deframer_.has_partial_message())
     return {StatusCode::kInternal, "Stream ended in the middle of a message"};
   return status;
