@@ -265,6 +265,9 @@ class Rendezvous(RpcError, Call, Future):
             if state.code is not None:
                 return False
             state.code, state.details, state.cancelled, state.cause = code, details, cancelled, cause
+            # Responses that arrived but were not taken are dropped: the next next() raises at
+            # once, as grpcio's (which holds no responses ahead of the application).
+            state.messages.clear()
             if cause is not None:
                 state.debug_error = f"{type(cause).__name__}: {cause}"
             self._condition.notify_all()
