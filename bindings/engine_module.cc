@@ -19,6 +19,7 @@
 #include "codec/metadata_rules.h"
 #include "io/trace.h"
 #include "received_message.h"
+#include "service_config.h"
 #include "tls_credentials.h"
 #include "turbogrpc/engine.h"
 #include "turbogrpc/message_buffers.h"
@@ -231,6 +232,9 @@ void read_limits(nb::dict options, Options& out) {
       else if (key == "keepalive_timeout_ms") out.keepalive_timeout_ms = nb::cast<int64_t>(v);
       else if (key == "keepalive_permit_without_calls") out.keepalive_permit_without_calls = nb::cast<int64_t>(v) != 0;
       else if (key == "max_pings_without_data") out.max_pings_without_data = nb::cast<int64_t>(v);
+      else if (key == "service_config") out.service_config = binding::service_config_from(v);
+      else if (key == "enable_retries") out.enable_retries = nb::cast<int64_t>(v) != 0;
+      else if (key == "per_rpc_retry_buffer_size") out.per_rpc_retry_buffer_size = nb::cast<int64_t>(v);
     } else {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
       else if (key == "handshake_timeout_ms") out.handshake_timeout_ms = nb::cast<int64_t>(v);
@@ -263,7 +267,7 @@ double timeout_of(nb::handle timeout) {
 
 uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, std::string method,
                     nb::handle metadata, std::optional<std::string> request, nb::handle timeout,
-                    bool wait_for_ready, int compression, bool awaits_metadata) {
+                    nb::handle wait_for_ready, int compression, bool awaits_metadata) {
   StartCallCommand c;
   c.call_id = Engine::next_id();
   c.channel_id = channel_id;
@@ -271,7 +275,10 @@ uint64_t start_call(uint64_t channel_id, std::shared_ptr<CompletionQueue> cq, st
   c.method = std::move(method);
   c.metadata = metadata_from(metadata);
   c.timeout_seconds = timeout_of(timeout);
-  c.wait_for_ready = wait_for_ready ? WaitForReady::kYes : WaitForReady::kNo;
+  // None: the call did not say (the method's service config may).
+  c.wait_for_ready = wait_for_ready.is_none() ? WaitForReady::kDefault
+                     : PyObject_IsTrue(wait_for_ready.ptr()) ? WaitForReady::kYes
+                                                              : WaitForReady::kNo;
   c.shape = request ? CallShape::kUnary : CallShape::kStreaming;
   c.message = std::move(request);
   c.compression = compression_of(compression);
@@ -353,21 +360,21 @@ NB_MODULE(_engine, m) {
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("token"), nb::arg("last_seen"));
 
   m.def("unary_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
-                         nb::handle metadata, nb::handle request, nb::handle timeout, bool wait_for_ready,
+                         nb::handle metadata, nb::handle request, nb::handle timeout, nb::handle wait_for_ready,
                          int compression, bool awaits_metadata) {
     return start_call(channel_id, cq.queue, std::move(method), metadata,
                       bytes_of(request.ptr(), "request"), timeout, wait_for_ready, compression,
                       awaits_metadata);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
-     nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0,
+     nb::arg("request"), nb::arg("timeout").none(), nb::arg("wait_for_ready").none(), nb::arg("compression") = 0,
      nb::arg("awaits_metadata") = false);
   m.def("stream_call", [](uint64_t channel_id, PyCompletionQueue& cq, std::string method,
-                          nb::handle metadata, nb::handle timeout, bool wait_for_ready, int compression,
+                          nb::handle metadata, nb::handle timeout, nb::handle wait_for_ready, int compression,
                           bool awaits_metadata) {
     return start_call(channel_id, cq.queue, std::move(method), metadata, std::nullopt, timeout,
                       wait_for_ready, compression, awaits_metadata);
   }, nb::arg("channel_id"), nb::arg("cq"), nb::arg("method"), nb::arg("metadata").none(),
-     nb::arg("timeout").none(), nb::arg("wait_for_ready"), nb::arg("compression") = 0,
+     nb::arg("timeout").none(), nb::arg("wait_for_ready").none(), nb::arg("compression") = 0,
      nb::arg("awaits_metadata") = false);
   m.def("call_metadata", [](uint64_t channel_id, uint64_t call_id, nb::handle metadata) {
     engine().submit(CallMetadataCommand{channel_id, call_id, metadata_from(metadata)});

@@ -54,7 +54,7 @@ uint64_t start_call(FuzzContext& context, Channel& channel, const ChannelOptions
     command.method = "/test.Echo/Stream";
   }
   uint64_t id = command.call_id;
-  channel.start_call(std::make_unique<ClientCall>(std::move(command), options, context.calls(), nullptr));
+  channel.start_call(std::make_unique<ClientCall>(std::move(command), options, nullptr, nullptr, context.calls(), nullptr));
   return id;
 }
 

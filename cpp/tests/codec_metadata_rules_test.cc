@@ -10,7 +10,7 @@ namespace {
 
 TEST(CheckMetadataKey, LegalKeys) {
   for (const char* key : {"x", "authorization", "my-key", "trace_id", "a.b.c", "key-0123456789",
-                          "x-bin", "grpc-status-details-bin", "grpcx", "grpc", "tea",
+                          "x-bin", "grpc-status-details-bin", "grpc-retry-pushback-ms", "grpcx", "grpc", "tea",
                           "user-agentx", "x-grpc-foo"}) {
     EXPECT_EQ(check_metadata_key(key), KeyProblem::kNone) << key;
   }

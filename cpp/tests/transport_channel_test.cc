@@ -86,7 +86,7 @@ class ChannelStateTest : public ::testing::Test {
         kChannelId, context_.new_id(), client_cq_, kMethod,
         wait_for_ready ? WaitForReady::kYes : WaitForReady::kNo);
     uint64_t id = command.call_id;
-    channel_->start_call(std::make_unique<ClientCall>(std::move(command), options_, context_.calls(), nullptr));
+    channel_->start_call(std::make_unique<ClientCall>(std::move(command), options_, nullptr, nullptr, context_.calls(), nullptr));
     return id;
   }
 

@@ -83,7 +83,7 @@ class TransportConnectionTest : public ::testing::Test {
     command.timeout_seconds = timeout_seconds;
     command.shape = CallShape::kUnary;
     command.message = std::move(request);
-    channel_->start_call(std::make_unique<ClientCall>(std::move(command), channel_options_,
+    channel_->start_call(std::make_unique<ClientCall>(std::move(command), channel_options_, nullptr, nullptr,
                                                       context_.calls(), nullptr));
   }
 

@@ -144,7 +144,7 @@ class KeepaliveTest : public ::testing::Test {
   uint64_t start_unary() {
     StartCallCommand command = unary_call_command(kChannelId, context_.new_id(), client_cq_, kMethod);
     uint64_t id = command.call_id;
-    channel_->start_call(std::make_unique<ClientCall>(std::move(command), channel_options_, context_.calls(), nullptr));
+    channel_->start_call(std::make_unique<ClientCall>(std::move(command), channel_options_, nullptr, nullptr, context_.calls(), nullptr));
     return id;
   }
 

@@ -25,7 +25,8 @@ enum class CallShape : uint8_t {
   kStreaming,  // messages by kSendMessage / kRead; kInitialMetadata, kMessage, kFinished events
 };
 
-enum class WaitForReady : uint8_t { kNo, kYes };
+// kDefault: the call did not say; the method's service config may, else it is kNo.
+enum class WaitForReady : uint8_t { kNo, kYes, kDefault };
 
 struct StartCallCommand {
   uint64_t channel_id = 0;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "turbogrpc/service_config.h"
 #include "turbogrpc/tls.h"
 
 namespace turbogrpc {
@@ -48,6 +49,14 @@ struct ChannelOptions {
   int64_t keepalive_timeout_ms = 20'000;
   bool keepalive_permit_without_calls = false;
   int64_t max_pings_without_data = 2;
+  // The service config (grpc.service_config; null: none): per-method timeouts, wait_for_ready,
+  // message limits and retry policies, and retry throttling.
+  std::shared_ptr<const ServiceConfig> service_config;
+  // Configured retries (grpc.enable_retries, on by default as grpcio). A call keeps up to
+  // per_rpc_retry_buffer_size bytes of what it sent so it can send it again (grpc's default
+  // 256 KiB); a call that sent more is committed and not retried.
+  bool enable_retries = true;
+  int64_t per_rpc_retry_buffer_size = 256 * 1024;
 };
 
 constexpr int64_t kDefaultMaxConcurrentStreams = 100;

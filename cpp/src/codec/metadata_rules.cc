@@ -13,8 +13,10 @@ constexpr std::string_view kReservedKeys[] = {
     "upgrade",
 };
 
-// The one grpc-* key applications set themselves (rich error details).
+// The grpc-* keys applications set themselves: rich error details, and a server's retry
+// pushback (gRPC's A6: how long the client waits before its next attempt, or not to retry).
 constexpr std::string_view kStatusDetailsKey = "grpc-status-details-bin";
+constexpr std::string_view kRetryPushbackKey = "grpc-retry-pushback-ms";
 
 // Consumed by the transport / call layer; surfacing them would duplicate status and deadline.
 constexpr std::string_view kHiddenReceivedHeaders[] = {
@@ -30,7 +32,7 @@ bool is_key_character(char c) {
 
 bool is_reserved_key(std::string_view key) {
   if (key.starts_with(':')) return true;
-  if (key.starts_with("grpc-")) return key != kStatusDetailsKey;
+  if (key.starts_with("grpc-")) return key != kStatusDetailsKey && key != kRetryPushbackKey;
   for (std::string_view reserved : kReservedKeys) {
     if (key == reserved) return true;
   }

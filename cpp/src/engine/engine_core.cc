@@ -123,9 +123,11 @@ void EngineCore::execute(Command& command) {
         if constexpr (std::is_same_v<T, StartCallCommand>) {
           auto it = channels_.find(cmd.channel_id);
           ChannelOptions defaults;
+          Channel* channel = it != channels_.end() ? it->second.get() : nullptr;
+          const MethodConfig* method_config = channel ? channel->method_config(cmd.method) : nullptr;
           auto call = std::make_unique<ClientCall>(
-              std::move(cmd), it != channels_.end() ? it->second->options() : defaults, calls_,
-              &codec_);
+              std::move(cmd), channel ? channel->options() : defaults, method_config,
+              channel ? channel->retry_throttle() : nullptr, calls_, &codec_);
           if (it == channels_.end()) {
             call->fail({StatusCode::kCancelled, "Channel closed!"}, "unknown channel");
           } else {
@@ -192,7 +194,8 @@ void EngineCore::run_timers() {
       switch (kind) {
         case TimerKind::kCallDeadline: return calls_.find(id) != nullptr;
         case TimerKind::kChannelReconnect:
-        case TimerKind::kChannelIdle: return channels_.count(id) != 0;
+        case TimerKind::kChannelIdle:
+        case TimerKind::kChannelRetry: return channels_.count(id) != 0;
         case TimerKind::kConnectDeadline:
         case TimerKind::kConnectionHandshake:
         case TimerKind::kConnectionIdle:
@@ -217,6 +220,9 @@ void EngineCore::run_timers() {
         break;
       case TimerKind::kChannelIdle:
         if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_idle_timer();
+        break;
+      case TimerKind::kChannelRetry:
+        if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_retry_timer();
         break;
       case TimerKind::kConnectDeadline:
       case TimerKind::kConnectionHandshake:

@@ -2,6 +2,8 @@
 
 #include <nghttp2/nghttp2.h>
 
+#include <algorithm>
+
 #include "codec/base64.h"
 #include "codec/metadata_rules.h"
 #include "codec/percent_encoding.h"
@@ -10,20 +12,47 @@
 
 namespace turbogrpc::internal {
 
+namespace {
+
+// The smaller of the channel's limit (-1: none) and the method's (if any).
+int64_t tighter_limit(int64_t channel_limit, const std::optional<int64_t>& method_limit) {
+  if (!method_limit) return channel_limit;
+  return channel_limit < 0 ? *method_limit : std::min(channel_limit, *method_limit);
+}
+
+bool waits_for_ready(WaitForReady asked, const MethodConfig* config) {
+  if (asked != WaitForReady::kDefault) return asked == WaitForReady::kYes;
+  return config != nullptr && config->wait_for_ready.value_or(false);
+}
+
+}  // namespace
+
 ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options,
+                       const MethodConfig* method_config, std::shared_ptr<RetryThrottle> throttle,
                        CallRegistry& registry, CodecOffload* offload)
-    : Call(command.call_id, std::move(command.cq), options.max_receive_message_length,
-           options.max_send_message_length, registry, offload),
+    : Call(command.call_id, std::move(command.cq),
+           tighter_limit(options.max_receive_message_length,
+                         method_config ? method_config->max_response_bytes : std::nullopt),
+           tighter_limit(options.max_send_message_length,
+                         method_config ? method_config->max_request_bytes : std::nullopt),
+           registry, offload),
       method_(std::move(command.method)),
       metadata_(std::move(command.metadata)),
       awaits_metadata_(command.awaits_metadata),
       shape_(command.shape),
-      wait_for_ready_(command.wait_for_ready),
+      wait_for_ready_(waits_for_ready(command.wait_for_ready, method_config)),
       budget_(options.max_metadata_size, options.absolute_max_metadata_size) {
+  Clock::time_point now = Clock::now();
   // A negative timeout_seconds means none was given; see rpc/deadline.h for the rest.
-  if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, Clock::now());
+  if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, now);
+  if (method_config && method_config->timeout_seconds) {
+    auto configured = deadline_after_seconds(*method_config->timeout_seconds, now);
+    if (configured && (!deadline_ || *configured < *deadline_)) deadline_ = configured;
+  }
+  if (method_config && method_config->retry && options.enable_retries)
+    retry_.emplace(*method_config->retry, std::move(throttle));
   set_send_compression(command.compression);
-  retain_sent(kRetainBytes);
+  retain_sent(static_cast<size_t>(std::max<int64_t>(0, options.per_rpc_retry_buffer_size)));
   if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);
 }
 
@@ -59,12 +88,12 @@ void ClientCall::on_deadline() {
 }
 
 void ClientCall::begin_headers(bool trailers_block, bool end_stream) {
-  if (!committed_) {
-    committed_ = true;  // the server answered: no transparent retry from here on
-    stop_retaining();
-  }
   // A response that ends with its first header block is trailers-only: its metadata is trailing.
   in_trailers_ = trailers_block || end_stream;
+  if (!committed_ && !in_trailers_) {
+    committed_ = true;  // response headers: the application may see them, so no retry from here on
+    stop_retaining();
+  }
   budget_.start_block();
 }
 
@@ -87,6 +116,10 @@ void ClientCall::on_header(std::string_view name, std::string_view value) {
   if (name == "grpc-message") {
     grpc_message_ = percent_decode(value);
     return;
+  }
+  if (name == "grpc-retry-pushback-ms" && retry_) {  // also left in the trailing metadata
+    pushback_repeated_ = pushback_.has_value();
+    pushback_ = std::string(value);
   }
   if (name == "grpc-encoding") {
     set_receive_encoding(value);
@@ -166,8 +199,9 @@ void ClientCall::on_peer_end_stream() {
   if (finished_) return;
   bool still_sending = !end_of_stream_sent();
   if (inbound_waiting()) end_deferred_ = true;
-  else complete(resolve_status(NGHTTP2_NO_ERROR), "");
-  // The status is final; what we had left to send is moot. NO_ERROR: nothing went wrong.
+  else end_attempt(resolve_status(NGHTTP2_NO_ERROR), "");
+  // The status is final (or this attempt's is); what we had left to send is moot. NO_ERROR:
+  // nothing went wrong.
   if (still_sending && port_ != nullptr) port_->reset_stream(stream_id_, NGHTTP2_NO_ERROR);
 }
 
@@ -177,20 +211,58 @@ void ClientCall::on_inbound_settled() {
 
 void ClientCall::on_stream_closed(uint32_t error_code) {
   detach();
-  if (finished_ || end_deferred_) return;  // a deferred end comes with the last message
-  complete(resolve_status(error_code), "");
+  if (finished_ || end_deferred_ || retry_due_) return;  // a deferred end comes with the last message
+  end_attempt(resolve_status(error_code), "");
 }
 
 void ClientCall::prepare_transparent_retry() {
   detach();
   rewind_outbound();
-  retried_ = true;
-  stop_retaining();  // a second refusal ends the call
+  retried_ = true;  // a second refusal ends the call
+  if (!retry_) stop_retaining();  // kept for a configured retry otherwise
 }
 
 void ClientCall::on_connection_lost(const Status& reason) {
   detach();
-  fail(reason, "connection closed");
+  if (!finished_ && !retry_due_) end_attempt(reason, "connection closed");
+}
+
+void ClientCall::fail_attempt(const Status& status, std::string debug_error) {
+  if (finished_) return;
+  if (port_ != nullptr) port_->reset_stream(stream_id_, NGHTTP2_CANCEL);
+  end_attempt(status, std::move(debug_error));
+}
+
+void ClientCall::end_attempt(Status status, std::string debug_error) {
+  if (retry_ && !status.ok() && !committed_ && retaining()) {
+    std::optional<std::string_view> pushback;
+    if (pushback_) pushback = *pushback_;
+    if (auto delay = retry_->after_failure(status.code, pushback, pushback_repeated_)) {
+      retry_due_ = true;
+      retry_delay_ = *delay;
+      return;
+    }
+  }
+  if (retry_ && status.ok()) retry_->on_success();
+  complete(std::move(status), std::move(debug_error));
+}
+
+void ClientCall::prepare_retry() {
+  detach();
+  rewind_outbound();
+  retry_due_ = false;
+  // Nothing of the failed attempt's response reached the application (it had not committed).
+  in_trailers_ = trailers_seen_ = false;
+  http_status_ = 0;
+  content_type_.clear();
+  grpc_status_.reset();
+  grpc_status_malformed_ = false;
+  grpc_message_.clear();
+  initial_metadata_.clear();
+  trailing_metadata_.clear();
+  bad_binary_header_.reset();
+  pushback_.reset();
+  pushback_repeated_ = false;
 }
 
 void ClientCall::fail(const Status& status, std::string debug_error) {

@@ -9,13 +9,18 @@
 #include "io/timer_queue.h"
 #include "rpc/call.h"
 #include "rpc/metadata_budget.h"
+#include "rpc/retry.h"
+#include "turbogrpc/service_config.h"
 
 namespace turbogrpc::internal {
 
 class ClientCall final : public Call {
  public:
-  ClientCall(StartCallCommand&& command, const ChannelOptions& options, CallRegistry& registry,
-             CodecOffload* offload);
+  // `method_config`: the service config's entry for the call's method (may be null); its
+  // timeout, wait_for_ready, message limits and retry policy apply. `throttle`: the channel's
+  // retry throttle (may be null).
+  ClientCall(StartCallCommand&& command, const ChannelOptions& options, const MethodConfig* method_config,
+             std::shared_ptr<RetryThrottle> throttle, CallRegistry& registry, CodecOffload* offload);
 
   const std::string& method() const { return method_; }
   const Metadata& request_metadata() const { return metadata_; }
@@ -23,7 +28,7 @@ class ClientCall final : public Call {
   // The call credentials' metadata is in: the call may start.
   void add_metadata(Metadata&& metadata);
   const std::optional<Clock::time_point>& deadline() const { return deadline_; }
-  bool wait_for_ready() const { return wait_for_ready_ == WaitForReady::kYes; }
+  bool wait_for_ready() const { return wait_for_ready_; }
   bool finished() const { return finished_; }
 
   // Commands
@@ -47,12 +52,23 @@ class ClientCall final : public Call {
 
   // Transparent retry (gRPC's A6): a stream the server refused (REFUSED_STREAM, or above a
   // GOAWAY's last stream id) never reached an application, so the call may go again, once, on
-  // another stream — if no response started and what it sent is still held (kRetainBytes).
+  // another stream — if no response started and what it sent is still held (the per-RPC retry
+  // buffer, grpc.per_rpc_retry_buffer_size).
   bool can_retry_transparently() const { return !finished_ && !committed_ && !retried_ && retaining(); }
   // Detaches from the refused stream and rewinds what was sent; start it again with attach().
   void prepare_transparent_retry();
-  // What a call keeps of its sent messages for that retry (grpc's per-RPC retry buffer size).
-  static constexpr size_t kRetainBytes = 256 * 1024;
+
+  // Configured retry (the method's retryPolicy): the attempt failed before the call committed
+  // and another is due after retry_delay(). Whoever holds the call hands it to the channel,
+  // which calls prepare_retry() and sends it again when the delay is over.
+  bool retry_due() const { return retry_due_ && !finished_; }
+  Clock::duration retry_delay() const { return retry_delay_; }
+  void prepare_retry();
+  // The attempt failed before reaching a stream (no connection, refused by the transport):
+  // the call ends with `status` unless its retry policy sends it again (retry_due()).
+  void fail_attempt(const Status& status, std::string debug_error);
+  // Attempts before this one (sent as grpc-previous-rpc-attempts; 0 on the first).
+  int previous_attempts() const { return retry_ ? retry_->previous_attempts() : 0; }
 
  protected:
   void on_receive_error(Status status) override;
@@ -64,6 +80,8 @@ class ClientCall final : public Call {
  private:
   void queue(std::string&& message, bool end_of_stream, bool compress, bool ack_wakes);
   Status resolve_status(uint32_t error_code);
+  // The attempt is over with `status`: another attempt becomes due, or the call completes.
+  void end_attempt(Status status, std::string debug_error);
   void complete(Status status, std::string debug_error);
 
   const std::string method_;
@@ -71,7 +89,12 @@ class ClientCall final : public Call {
   bool awaits_metadata_;
   std::optional<Clock::time_point> deadline_;
   const CallShape shape_;
-  const WaitForReady wait_for_ready_;
+  const bool wait_for_ready_;
+  std::optional<RetryState> retry_;  // set when the method has a retry policy (and retries are on)
+  bool retry_due_ = false;
+  Clock::duration retry_delay_{};
+  std::optional<std::string> pushback_;  // grpc-retry-pushback-ms of the current attempt
+  bool pushback_repeated_ = false;
 
   // Response state
   bool in_trailers_ = false;        // the header block being read goes to trailing metadata
@@ -87,7 +110,7 @@ class ClientCall final : public Call {
   MetadataBudget budget_;
   std::optional<std::string> bad_binary_header_;  // the first -bin header that is not base64
   bool finished_ = false;
-  bool committed_ = false;  // response headers arrived: the server has the call
+  bool committed_ = false;  // response headers (not trailers-only) arrived: no retry from here on
   bool retried_ = false;    // already retried transparently once
   // The server ended the call while received messages were still being decompressed: the
   // status is reported once they are all in (on_inbound_settled).

@@ -49,6 +49,8 @@ Channel::Channel(TransportContext& context, uint64_t id, std::string target, Cha
       keepalive_time_ms_(options_.keepalive_time_ms) {
   user_agent_ = options_.user_agent.empty() ? kUserAgent : options_.user_agent + " " + kUserAgent;
   if (state_cell_) state_cell_->state.store(state_);
+  if (options_.service_config && options_.service_config->retry_throttling)
+    retry_throttle_ = std::make_shared<RetryThrottle>(*options_.service_config->retry_throttling);
 }
 
 Channel::~Channel() = default;
@@ -100,6 +102,29 @@ void Channel::start_call(std::unique_ptr<ClientCall> call) {
   submit(std::move(call));
 }
 
+void Channel::retry_later(std::unique_ptr<ClientCall> call) {
+  if (state_ == ConnectivityState::kShutdown) {
+    call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
+    return;
+  }
+  call->prepare_retry();
+  Clock::time_point due = Clock::now() + call->retry_delay();
+  context_.timers().add(due, TimerKind::kChannelRetry, id_);
+  retrying_.push_back({due, std::move(call)});
+}
+
+void Channel::on_retry_timer() {
+  Clock::time_point now = Clock::now();
+  std::vector<std::unique_ptr<ClientCall>> due;
+  std::erase_if(retrying_, [&](RetryingCall& r) {
+    if (r.call->finished()) return true;  // cancelled or past its deadline meanwhile
+    if (r.due > now) return false;
+    due.push_back(std::move(r.call));
+    return true;
+  });
+  for (auto& call : due) submit(std::move(call));
+}
+
 void Channel::release_call(uint64_t call_id, Metadata&& metadata) {
   auto it = std::find_if(held_.begin(), held_.end(), [&](const auto& c) { return c->id() == call_id; });
   if (it == held_.end()) return;  // ended while held (cancelled, deadline)
@@ -117,7 +142,8 @@ void Channel::submit(std::unique_ptr<ClientCall> call) {
     return;
   }
   if (state_ == ConnectivityState::kTransientFailure && !call->wait_for_ready()) {
-    call->fail(unavailable(), "channel in TRANSIENT_FAILURE");  // fail fast, as gRPC does
+    call->fail_attempt(unavailable(), "channel in TRANSIENT_FAILURE");  // fail fast, as gRPC does
+    if (call->retry_due()) retry_later(std::move(call));
     return;
   }
   pending_.push_back(std::move(call));
@@ -238,15 +264,22 @@ void Channel::all_addresses_failed() {
 }
 
 void Channel::fail_pending(const Status& status, bool keep_wait_for_ready) {
-  std::vector<std::unique_ptr<ClientCall>> keep;
+  std::vector<std::unique_ptr<ClientCall>> keep, later;
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& call : pending) {
     if (call->finished()) continue;
-    if (keep_wait_for_ready && call->wait_for_ready()) keep.push_back(std::move(call));
-    else call->fail(status, "connect failed");
+    if (keep_wait_for_ready && call->wait_for_ready()) {
+      keep.push_back(std::move(call));
+    } else if (keep_wait_for_ready) {  // connecting failed: a retry policy may send it again
+      call->fail_attempt(status, "connect failed");
+      if (call->retry_due()) later.push_back(std::move(call));
+    } else {
+      call->fail(status, "channel closed");
+    }
   }
   pending_ = std::move(keep);
+  for (auto& call : later) retry_later(std::move(call));
 }
 
 void Channel::on_reconnect_timer() {
@@ -331,6 +364,8 @@ void Channel::close() {
   fail_pending({StatusCode::kCancelled, "Channel closed!"}, /*keep_wait_for_ready=*/false);
   for (auto& call : held_) call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
   held_.clear();
+  for (auto& r : retrying_) r.call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
+  retrying_.clear();
   std::vector<ClientConnection*> connections = draining_;
   if (active_ != nullptr) connections.push_back(active_);
   active_ = nullptr;

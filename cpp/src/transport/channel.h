@@ -20,6 +20,7 @@
 
 #include "io/address.h"
 #include "rpc/client_call.h"
+#include "rpc/retry.h"
 #include "tls/tls_stream.h"
 #include "transport/backoff.h"
 #include "transport/keepalive.h"
@@ -49,7 +50,18 @@ class Channel {
   // What its connections ping with (off unless grpc.keepalive_time_ms is set).
   KeepaliveSettings keepalive_settings() const;
 
+  // The service config's entry for `method` (null: none), and the retry throttle (null: none),
+  // for the calls about to start.
+  const MethodConfig* method_config(const std::string& method) const {
+    return options_.service_config ? options_.service_config->find(method) : nullptr;
+  }
+  const std::shared_ptr<RetryThrottle>& retry_throttle() const { return retry_throttle_; }
+
   void start_call(std::unique_ptr<ClientCall> call);
+  // A call whose attempt failed and whose retry policy sends it again (ClientCall::retry_due):
+  // held until its delay is over, then sent again.
+  void retry_later(std::unique_ptr<ClientCall> call);
+  void on_retry_timer();
   // A call whose stream was refused goes again, on the ready connection or the next one.
   void retry_call(std::unique_ptr<ClientCall> call) { submit(std::move(call)); }
   // A call held for its credentials' metadata (ClientCall::awaits_metadata) gets it and starts.
@@ -120,6 +132,12 @@ class Channel {
   std::vector<ClientConnection*> draining_;  // got GOAWAY or went idle; finishing their streams
   std::vector<std::unique_ptr<ClientCall>> pending_;  // waiting for a ready connection
   std::vector<std::unique_ptr<ClientCall>> held_;  // waiting for their call credentials
+  struct RetryingCall {
+    Clock::time_point due;
+    std::unique_ptr<ClientCall> call;
+  };
+  std::vector<RetryingCall> retrying_;  // waiting for their next attempt (retry_later)
+  std::shared_ptr<RetryThrottle> retry_throttle_;  // null without retryThrottling
   bool reconnect_scheduled_ = false;  // a kChannelReconnect timer for attempt_.retry_at
   bool idle_check_scheduled_ = false;
 };

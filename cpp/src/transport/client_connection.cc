@@ -76,6 +76,11 @@ void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::s
       make_nv("user-agent", user_agent), make_nv("grpc-accept-encoding", kAcceptEncodingValue)};
   if (call->send_compression() != Compression::kNone)
     nva.push_back(make_nv("grpc-encoding", encoding_name(call->send_compression())));
+  std::string previous_attempts;
+  if (call->previous_attempts() > 0) {
+    previous_attempts = std::to_string(call->previous_attempts());
+    nva.push_back(make_nv("grpc-previous-rpc-attempts", previous_attempts));
+  }
   std::string timeout;
   if (call->deadline()) {
     auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(*call->deadline() - Clock::now());
@@ -89,9 +94,10 @@ void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::s
   int32_t stream_id = nghttp2_submit_request(session(), nullptr, nva.data(), nva.size(),
                                              &provider, stream_user_data);
   if (stream_id < 0) {
-    call->fail({StatusCode::kUnavailable,
-                std::string("Cannot start a stream: ") + nghttp2_strerror(stream_id)},
-               "submit_request failed");
+    call->fail_attempt({StatusCode::kUnavailable,
+                        std::string("Cannot start a stream: ") + nghttp2_strerror(stream_id)},
+                       "submit_request failed");
+    if (call->retry_due()) channel_.retry_later(std::move(call));
     return;
   }
   call->attach(this, stream_id);
@@ -174,6 +180,13 @@ std::unique_ptr<Call> ClientConnection::take_refused(std::unique_ptr<Call> call)
   call.release();
   channel_.retry_call(std::unique_ptr<ClientCall>(client));
   return nullptr;
+}
+
+void ClientConnection::take_for_retry(std::unique_ptr<Call>& call) {
+  auto* client = static_cast<ClientCall*>(call.get());
+  if (!client->retry_due()) return;
+  call.release();
+  channel_.retry_later(std::unique_ptr<ClientCall>(client));
 }
 
 void ClientConnection::on_closed(const Status& reason) {

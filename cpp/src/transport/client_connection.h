@@ -40,6 +40,7 @@ class ClientConnection final : public Connection {
  protected:
   void on_closed(const Status& reason) override;
   std::unique_ptr<Call> take_refused(std::unique_ptr<Call> call) override;
+  void take_for_retry(std::unique_ptr<Call>& call) override;
   void on_connect_writable() override;
   void on_handshake_done() override;
   void on_handshake_failed(const std::string& reason) override;

@@ -339,7 +339,9 @@ int Connection::on_stream_close(int32_t stream_id, uint32_t error_code) {
     }
   }
   call->on_stream_closed(error_code);
+  take_for_retry(call);
   on_stream_ended(stream_id);
+  if (call == nullptr) return 0;
   // A call whose received messages are still being decompressed ends when they are in.
   if (call->codec_busy()) context_.keep_until_done(std::move(call));
   return 0;
@@ -405,7 +407,10 @@ void Connection::close(const Status& reason) {
   on_closed(reason);
   auto streams = std::move(streams_);
   streams_.clear();
-  for (auto& [stream_id, call] : streams) call->on_connection_lost(reason);
+  for (auto& [stream_id, call] : streams) {
+    call->on_connection_lost(reason);
+    take_for_retry(call);
+  }
   context_.retire(this);
 }
 

@@ -81,6 +81,9 @@ class Connection : public IoHandler, public Http2Handler, public StreamPort {
   // The peer refused `call`'s stream (REFUSED_STREAM, or above its GOAWAY's last stream id):
   // return the call to end it with that, or take it (null) to send it again elsewhere.
   virtual std::unique_ptr<Call> take_refused(std::unique_ptr<Call> call) { return call; }
+  // `call`'s stream (or the whole connection) ended: a client call whose retry policy sends it
+  // again goes back to its channel here. The call otherwise stays with us until this returns.
+  virtual void take_for_retry(std::unique_ptr<Call>& call) {}
   // A frame of ours went out (after the keepalive bookkeeping).
   virtual void on_frame_sent(const nghttp2_frame* frame) {}
   // A timer other than kKeepalive is due.

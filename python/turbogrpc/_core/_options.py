@@ -7,7 +7,7 @@ the same table for readers; a unit test keeps the two equal):
 - accepted no-op: it only tunes grpc-core's own machinery (HPACK tables, read chunk sizes,
   channelz ...) or turns off a grpc feature turbogrpc does not have, so ignoring it changes
   nothing the application can rely on;
-- anything else (retries, load balancing, proxies, unknown names): not supported,
+- anything else (load balancing policies, proxies, unknown names): not supported,
   and never dropped silently: one ``UnsupportedOptionWarning`` per channel or server names them
   all. All of this runs once, when the channel or server is created.
 """
@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any, Optional, Union
 
 from ._errors import UnsupportedOptionWarning, UsageError
+from ._service_config import parse_service_config
 from ._typing import ChannelArgumentType
 
 __all__ = ["ChannelArgumentType", "channel_options", "server_options", "option_value",
@@ -46,6 +47,9 @@ _CHANNEL_KEYS = {
     "grpc.keepalive_timeout_ms": "keepalive_timeout_ms",
     "grpc.keepalive_permit_without_calls": "keepalive_permit_without_calls",
     "grpc.http2.max_pings_without_data": "max_pings_without_data",
+    "grpc.service_config": "service_config",
+    "grpc.enable_retries": "enable_retries",
+    "grpc.per_rpc_retry_buffer_size": "per_rpc_retry_buffer_size",
 }
 _SERVER_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
@@ -132,7 +136,7 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.dns_min_time_between_resolutions_ms": (_N, _N),
     "grpc.dns_ares_query_timeout": (_N, _N),
     "grpc.dns_enable_srv_queries": (_no_op_if(0), _N),
-    "grpc.service_config": (_U, _N),
+    "grpc.service_config": (_H, _N),
     "grpc.service_config_disable_resolution": (_N, _N),
     "grpc.lb_policy_name": (_no_op_if("pick_first"), _N),
     "grpc.lb.ring_hash.ring_size_cap": (_N, _N),
@@ -143,9 +147,9 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": (_U, _N),
     "grpc.use_local_subchannel_pool": (_N, _N),
     "grpc.inhibit_health_checking": (_N, _N),
-    "grpc.enable_retries": (_no_op_if(0), _N),
+    "grpc.enable_retries": (_H, _N),
     "grpc.experimental.enable_hedging": (_no_op_if(0), _N),
-    "grpc.per_rpc_retry_buffer_size": (_N, _N),
+    "grpc.per_rpc_retry_buffer_size": (_H, _N),
     "grpc.enable_http_proxy": (_no_op_if(0), _N),
     "grpc.http_proxy": (_U, _N),
     "grpc.address_http_proxy": (_U, _N),
@@ -205,8 +209,8 @@ def _ignored(classification: Classification, value: object) -> bool:
 
 
 def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
-             what: str) -> dict[str, Union[int, str]]:
-    result: dict[str, Union[int, str]] = {}
+             what: str) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     if not options:
         return result
     if isinstance(options, dict):
@@ -225,6 +229,11 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
                     ignored = []
                 if name not in ignored:
                     ignored.append(name)
+            continue
+        if key == "service_config":
+            result[key], unsupported = parse_service_config(value)
+            if unsupported:
+                ignored = (ignored or []) + [f"{name} ({'; '.join(unsupported)})"]
             continue
         if key in _STRING_VALUED:
             if not isinstance(value, str):
@@ -261,12 +270,12 @@ def _caller_stacklevel() -> int:
     return 1
 
 
-def channel_options(options: OptionsArgument) -> dict[str, Union[int, str]]:
+def channel_options(options: OptionsArgument) -> dict[str, Any]:
     """The dict ``_engine.create_channel`` takes; warns once about options not supported."""
     return _convert(options, _CHANNEL_KEYS, 0, "channel")
 
 
-def server_options(options: OptionsArgument) -> dict[str, Union[int, str]]:
+def server_options(options: OptionsArgument) -> dict[str, Any]:
     """The dict ``_engine.start_server`` takes; warns once about options not supported."""
     return _convert(options, _SERVER_KEYS, 1, "server")
 

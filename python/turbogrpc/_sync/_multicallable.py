@@ -49,7 +49,7 @@ class _Prepared:
 
     __slots__ = ("timeout", "deadline", "metadata", "wait_for_ready", "compression", "failed")
 
-    def __init__(self, timeout: Optional[float], metadata: Any, wait_for_ready: bool,
+    def __init__(self, timeout: Optional[float], metadata: Any, wait_for_ready: Optional[bool],
                  compression: int) -> None:
         self.timeout = timeout
         self.deadline = None if timeout is None else time.monotonic() + timeout
@@ -84,7 +84,7 @@ class _MultiCallable:
             raise UsageError("this channel was created before fork(); create a new one in the child process")
         seconds = _checked_timeout(timeout)
         prepared = _Prepared(
-            seconds, as_pairs(metadata), bool(wait_for_ready),
+            seconds, as_pairs(metadata), wait_for_ready,
             channel.compression if compression is None else compression_value(compression))
         call_credentials = check_call_credentials(channel.security, credentials)
         if call_credentials:

@@ -325,7 +325,7 @@ class UnaryUnaryCall(Call, Generic[RequestType, ResponseType]):
     def __init__(self, state: LoopState, channel: Channel, method: str, request: object,
                  serializer: Optional[SerializingFunction],
                  deserializer: Optional[MessageReader], timeout: Optional[float],
-                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 metadata: Sequence[MetadatumType], wait_for_ready: Optional[bool], compression: int,
                  awaits_metadata: bool = False) -> None:
         self._init_call(state.loop, channel, serializer, deserializer, timeout)
         self._response = None  # type: ignore[assignment]  # read only once the call ended OK

@@ -271,7 +271,7 @@ class InterceptorChain(Generic[RequestType, ResponseType]):
             call = self._call_class(
                 self._state, channel, method, request, multicallable._serializer,
                 multicallable._deserializer, timeout, as_pairs(metadata) if metadata else (),
-                True if wait_for_ready else False, self._compression)
+                wait_for_ready, self._compression)
         if self._keeps_last:
             self._last = call  # type: ignore[misc]  # a slot of the classes that keep it
         return call

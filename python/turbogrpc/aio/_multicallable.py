@@ -77,7 +77,7 @@ class _MultiCallable(Generic[RequestType, ResponseType]):
                 channel._compression if compression is None else compression_value(compression))
         return call_class(
             state, channel, self._method, request, self._serializer,
-            self._deserializer, timeout, as_pairs(metadata), bool(wait_for_ready),
+            self._deserializer, timeout, as_pairs(metadata), wait_for_ready,
             channel._compression if compression is None else compression_value(compression),
         )
 
@@ -91,7 +91,7 @@ class _MultiCallable(Generic[RequestType, ResponseType]):
         call_credentials = check_call_credentials(channel._security, credentials)
         call = call_class(
             state, channel, method, request, self._serializer,
-            self._deserializer, timeout, as_pairs(metadata), bool(wait_for_ready),
+            self._deserializer, timeout, as_pairs(metadata), wait_for_ready,
             compression, awaits_metadata=True,
         )
         if call._call_id and call._code is None:

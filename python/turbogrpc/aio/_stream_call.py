@@ -105,7 +105,7 @@ class _StreamingCall(Call, Generic[RequestType, ResponseType]):
         self._writes = WriteWindow()
 
     def _start(self, state: LoopState, method: str, timeout: Optional[float],
-               metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+               metadata: Sequence[MetadatumType], wait_for_ready: Optional[bool], compression: int,
                awaits_metadata: bool) -> None:
         self._call_id = _engine.stream_call(
             self._channel._channel_id, state.cq, method, metadata, timeout, wait_for_ready,
@@ -339,7 +339,7 @@ class UnaryStreamCall(_ReadsResponses[RequestType, ResponseType]):
     def __init__(self, state: LoopState, channel: Channel, method: str, request: object,
                  serializer: Optional[SerializingFunction],
                  deserializer: Optional[MessageReader], timeout: Optional[float],
-                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 metadata: Sequence[MetadatumType], wait_for_ready: Optional[bool], compression: int,
                  awaits_metadata: bool = False) -> None:
         self._init_stream(state.loop, channel, None, deserializer, timeout)
         self._writes_closed = True
@@ -372,7 +372,7 @@ class StreamUnaryCall(_WritesRequests[RequestType, ResponseType]):
                  request_iterator: Optional[RequestIterableType],
                  serializer: Optional[SerializingFunction],
                  deserializer: Optional[MessageReader], timeout: Optional[float],
-                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 metadata: Sequence[MetadatumType], wait_for_ready: Optional[bool], compression: int,
                  awaits_metadata: bool = False) -> None:
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
         self._start(state, method, timeout, metadata, wait_for_ready, compression,
@@ -415,7 +415,7 @@ class StreamStreamCall(_ReadsResponses[RequestType, ResponseType],
                  request_iterator: Optional[RequestIterableType],
                  serializer: Optional[SerializingFunction],
                  deserializer: Optional[MessageReader], timeout: Optional[float],
-                 metadata: Sequence[MetadatumType], wait_for_ready: bool, compression: int,
+                 metadata: Sequence[MetadatumType], wait_for_ready: Optional[bool], compression: int,
                  awaits_metadata: bool = False) -> None:
         self._init_stream(state.loop, channel, serializer, deserializer, timeout)
         self._start(state, method, timeout, metadata, wait_for_ready, compression,

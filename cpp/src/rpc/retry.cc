@@ -1,0 +1,68 @@
+#include "rpc/retry.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace turbogrpc::internal {
+
+RetryThrottle::RetryThrottle(const RetryThrottling& config)
+    : max_milli_(std::llround(config.max_tokens * 1000)),
+      ratio_milli_(std::llround(config.token_ratio * 1000)),
+      milli_tokens_(max_milli_) {}
+
+bool RetryThrottle::record_failure() {
+  milli_tokens_ = std::max<int64_t>(0, milli_tokens_ - 1000);
+  return milli_tokens_ <= max_milli_ / 2;
+}
+
+void RetryThrottle::record_success() { milli_tokens_ = std::min(max_milli_, milli_tokens_ + ratio_milli_); }
+
+RetryState::RetryState(const RetryPolicy& policy, std::shared_ptr<RetryThrottle> throttle)
+    : policy_(policy), throttle_(std::move(throttle)), random_(std::random_device{}()) {}
+
+std::optional<Clock::duration> RetryState::after_failure(StatusCode code,
+                                                         std::optional<std::string_view> pushback,
+                                                         bool pushback_repeated) {
+  // The order is grpc-go's: a pushback that says stop counts as a failure and ends it; then the
+  // code must be retryable; then the throttle and the attempt budget.
+  std::optional<int64_t> pushback_ms;
+  if (pushback) {
+    pushback_ms = pushback_repeated ? std::nullopt : parse_pushback_ms(*pushback);
+    if (!pushback_ms) {
+      if (throttle_) throttle_->record_failure();
+      return std::nullopt;
+    }
+  }
+  if (!policy_.retryable_codes.contains(code)) return std::nullopt;
+  if (throttle_ && throttle_->record_failure()) return std::nullopt;
+  if (attempts_ >= policy_.max_attempts) return std::nullopt;
+  ++attempts_;
+  if (pushback_ms) {
+    backoffs_since_pushback_ = 0;  // after the pushed-back attempt, backoff starts over
+    return std::chrono::milliseconds(*pushback_ms);
+  }
+  double ceiling = std::min(policy_.initial_backoff_seconds *
+                                std::pow(policy_.backoff_multiplier, backoffs_since_pushback_),
+                            policy_.max_backoff_seconds);
+  ++backoffs_since_pushback_;
+  double seconds = std::uniform_real_distribution<double>(0, ceiling)(random_);
+  return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+void RetryState::on_success() {
+  if (throttle_) throttle_->record_success();
+}
+
+std::optional<int64_t> parse_pushback_ms(std::string_view value) {
+  if (value.empty() || value.size() > 10) return std::nullopt;
+  if (value.size() > 1 && value[0] == '0') return std::nullopt;
+  int64_t n = 0;
+  for (char c : value) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  if (n > INT32_MAX) return std::nullopt;
+  return n;
+}
+
+}  // namespace turbogrpc::internal
