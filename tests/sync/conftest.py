@@ -24,11 +24,18 @@ def server_kind(request):
 
 
 class Env:
-    def __init__(self, client, channel, service, port):
+    def __init__(self, client, channel, service, port, server_kind):
         self.client = client
         self.channel = channel
         self.service = service
         self.port = port
+        self.server_kind = server_kind
+
+    @property
+    def server_sees_cancellation(self):
+        """Whether the server's handlers learn of a cancelled RPC (``add_callback``): not
+        grpc.aio's ``def`` handlers (see servers._is_active)."""
+        return self.server_kind != "grpc-aio"
 
     def uu(self, name):
         return self.channel.unary_unary(f"/test.Sync/{name}")
@@ -48,5 +55,5 @@ def env(client, server_kind):
     service = Service()
     with serve(server_kind, service) as port:
         with client.insecure_channel(f"127.0.0.1:{port}") as channel:
-            yield Env(client, channel, service, port)
+            yield Env(client, channel, service, port, server_kind)
         service.release.set()

@@ -3,7 +3,9 @@
 - "grpc": grpcio's own blocking server (``grpc.server`` with a thread pool), the reference;
 - "ours-aio": ``turbogrpc.aio``'s server on an event loop in a background thread, serving the
   same ``def`` handlers from its thread pool;
-- "ours-sync": ``turbogrpc.server``, our blocking server (a thread pool, as grpcio's).
+- "ours-sync": ``turbogrpc.server``, our blocking server (a thread pool, as grpcio's);
+- "grpc-aio": grpcio's own ``grpc.aio`` server, run as "ours-aio" is (``def`` handlers on its
+  migration thread pool), so our blocking client meets grpcio's asyncio server too.
 
 Handlers are grpc's blocking handler signature (``def handler(request, context)``), so every
 test runs the same service on each server.
@@ -21,7 +23,7 @@ from concurrent import futures
 import grpc
 
 SERVICE = "test.Sync"
-SERVER_KINDS = ("grpc", "ours-aio", "ours-sync")
+SERVER_KINDS = ("grpc", "ours-aio", "ours-sync", "grpc-aio")
 
 
 class Service:
@@ -49,8 +51,9 @@ class Service:
     def hold(self, request, context):
         """Waits until released or cancelled (at most 10 s)."""
         context.add_callback(self.cancelled.set)
+        is_active = _is_active(context)
         deadline = time.monotonic() + 10
-        while not self.release.is_set() and context.is_active() and time.monotonic() < deadline:
+        while not self.release.is_set() and is_active() and time.monotonic() < deadline:
             time.sleep(0.01)
         return request
 
@@ -60,9 +63,10 @@ class Service:
 
     def endless(self, request, context):
         context.add_callback(self.cancelled.set)
+        is_active = _is_active(context)
         deadline = time.monotonic() + 10
         i = 0
-        while context.is_active() and time.monotonic() < deadline:
+        while is_active() and time.monotonic() < deadline:
             yield str(i).encode()
             i += 1
             time.sleep(0.001)
@@ -102,6 +106,15 @@ class Service:
         })
 
 
+def _is_active(context):
+    """``context.is_active``, or "always" for grpc.aio's context of ``def`` handlers, which has
+    none. Measured with grpcio 1.85 (its own client too): that context (``_SyncServicerContext``)
+    has no ``is_active``, ``done`` or ``cancelled``, and its ``add_callback`` callbacks run only
+    after a unary-response handler returns normally (never on a cancel, never for a response
+    stream): a ``def`` handler there cannot see its RPC end, so it runs to its own bound."""
+    return getattr(context, "is_active", lambda: True)
+
+
 @contextlib.contextmanager
 def serve(kind: str, service: Service, port: int = 0):
     """Starts a `kind` server for `service`; yields its port."""
@@ -118,24 +131,27 @@ def serve(kind: str, service: Service, port: int = 0):
             server.stop(None).wait(5)
             pool.shutdown(wait=False)
         return
-    if kind == "ours-aio":
-        with _aio_server(service, port) as bound:
+    if kind in ("ours-aio", "grpc-aio"):
+        aio = importlib.import_module("turbogrpc.aio" if kind == "ours-aio" else "grpc.aio")
+        with _aio_server(aio, service, port) as bound:
             yield bound
         return
     raise ValueError(kind)
 
 
 @contextlib.contextmanager
-def _aio_server(service: Service, port: int):
-    from turbogrpc import aio
-
+def _aio_server(aio, service: Service, port: int):
+    """Runs `aio`'s server (turbogrpc.aio or grpc.aio) on an event loop in a background thread;
+    the ``def`` handlers run on the pool given as ``migration_thread_pool`` (both modules' name
+    for it)."""
     loop = asyncio.new_event_loop()
     started = futures.Future()
     stop = None
 
     async def main():
         nonlocal stop
-        server = aio.server(futures.ThreadPoolExecutor(max_workers=16))
+        pool = futures.ThreadPoolExecutor(max_workers=16)
+        server = aio.server(migration_thread_pool=pool)
         server.add_generic_rpc_handlers((service.handlers(),))
         bound = server.add_insecure_port(f"127.0.0.1:{port}")
         await server.start()
@@ -143,6 +159,7 @@ def _aio_server(service: Service, port: int):
         started.set_result(bound)
         await stop.wait()
         await server.stop(None)
+        await _drain(pool)
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
@@ -150,5 +167,37 @@ def _aio_server(service: Service, port: int):
         yield started.result(10)
     finally:
         loop.call_soon_threadsafe(stop.set)
-        thread.join(10)
+        thread.join(_DRAIN_SECONDS + 10)
         loop.close()
+
+
+_DRAIN_SECONDS = 5
+
+
+async def _drain(pool: futures.ThreadPoolExecutor):
+    """Waits (at most _DRAIN_SECONDS) for the handlers still running on `pool` after the
+    server's stop, keeping the loop running: grpc.aio's ``def`` handlers wait on it for each
+    request they read and each response they yield (``run_coroutine_threadsafe(...).result()``).
+    A response-streaming handler whose RPC was cancelled waits there forever (grpc.aio passes
+    its responses through a queue of one that nobody reads any more): cancelling the loop's
+    leftover tasks ends that wait with CancelledError in the handler's thread. Without this
+    such a thread stays blocked and the interpreter's exit hangs joining it."""
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_quiet_about_drained_handlers)
+    shutdown = loop.run_in_executor(None, pool.shutdown)
+    deadline = loop.time() + _DRAIN_SECONDS
+    while not shutdown.done() and loop.time() < deadline:
+        for task in asyncio.all_tasks():
+            if task is not asyncio.current_task():
+                task.cancel()
+        await asyncio.wait([shutdown], timeout=0.05)
+    if shutdown.done():
+        await loop.shutdown_default_executor()
+
+
+def _quiet_about_drained_handlers(loop, context):
+    """The loop's exception handler once draining: a handler's thread ended by _drain's cancel
+    fails grpc.aio's future for it, which nobody awaits any more (the RPC is over): asyncio's
+    "Future exception was never retrieved" for that CancelledError is expected, not reported."""
+    if not isinstance(context.get("exception"), asyncio.CancelledError):
+        loop.default_exception_handler(context)
