@@ -233,6 +233,7 @@ void read_limits(nb::dict options, Options& out) {
       else if (key == "keepalive_permit_without_calls") out.keepalive_permit_without_calls = nb::cast<int64_t>(v) != 0;
       else if (key == "max_pings_without_data") out.max_pings_without_data = nb::cast<int64_t>(v);
       else if (key == "service_config") out.service_config = binding::service_config_from(v);
+      else if (key == "min_time_between_resolutions_ms") out.min_time_between_resolutions_ms = nb::cast<int64_t>(v);
       else if (key == "enable_retries") out.enable_retries = nb::cast<int64_t>(v) != 0;
       else if (key == "per_rpc_retry_buffer_size") out.per_rpc_retry_buffer_size = nb::cast<int64_t>(v);
     } else {

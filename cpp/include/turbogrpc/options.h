@@ -49,6 +49,9 @@ struct ChannelOptions {
   int64_t keepalive_timeout_ms = 20'000;
   bool keepalive_permit_without_calls = false;
   int64_t max_pings_without_data = 2;
+  // A host name is looked up again (connection lost, GOAWAY, every address failed) at most
+  // this often (grpc.dns_min_time_between_resolutions_ms; grpc's default 30 s).
+  int64_t min_time_between_resolutions_ms = 30'000;
   // The service config (grpc.service_config; null: none): per-method timeouts, wait_for_ready,
   // message limits and retry policies, and retry throttling.
   std::shared_ptr<const ServiceConfig> service_config;

@@ -160,14 +160,23 @@ void Channel::start_connecting() {
   address_index_ = 0;
   // Sticky TRANSIENT_FAILURE (as grpc's pick_first): retries do not show CONNECTING.
   if (state_ != ConnectivityState::kTransientFailure) set_state(ConnectivityState::kConnecting);
-  if (!resolved_) {
-    ResolvedTarget now = resolve_target_without_lookup(target_);
-    if (now.needs_lookup) {
+  // A name is looked up again after a lost connection, a GOAWAY or a failed pass (its
+  // addresses may have moved), but not more often than grpc.dns_min_time_between_resolutions_ms:
+  // until then the last addresses serve.
+  Clock::time_point now = Clock::now();
+  bool refresh = stale_ && now - last_lookup_ >= std::chrono::milliseconds(options_.min_time_between_resolutions_ms);
+  if (!resolved_ || refresh) {
+    ResolvedTarget found = resolve_target_without_lookup(target_);
+    if (found.needs_lookup) {
+      stale_ = false;
+      last_lookup_ = now;
       resolving_ = true;
+      if (tracing(Trace::kChannel))
+        trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": resolving '" + target_ + "'");
       context_.resolver().start(id_, target_);
       return;
     }
-    if (!use_addresses(std::move(now))) return;
+    if (!use_addresses(std::move(found))) return;
   }
   dial_next();
 }
@@ -254,7 +263,7 @@ Status Channel::unavailable() const {
 
 void Channel::all_addresses_failed() {
   address_index_ = 0;
-  resolved_ = false;  // the next attempt looks the name up again: its addresses may have moved
+  stale_ = true;  // the next attempt may look the name up again: its addresses may have moved
   set_state(ConnectivityState::kTransientFailure);
   fail_pending(unavailable(), /*keep_wait_for_ready=*/true);
   if (!reconnect_scheduled_) {
@@ -328,6 +337,7 @@ void Channel::on_connection_closed(ClientConnection* connection, const Status& r
     return;
   }
   active_ = nullptr;
+  stale_ = true;
   set_state(ConnectivityState::kIdle);
   if (!pending_.empty()) start_connecting();
 }
@@ -354,6 +364,7 @@ void Channel::on_goaway(ClientConnection* connection) {
   }
   active_ = nullptr;
   draining_.push_back(connection);
+  stale_ = true;
   set_state(ConnectivityState::kIdle);
   if (!pending_.empty()) start_connecting();
 }

@@ -122,7 +122,9 @@ class Channel {
   int64_t keepalive_time_ms_;  // options_'s, doubled by each "too_many_pings"
   Clock::time_point attempt_started_{};  // when the address being dialled was dialled (trace)
 
-  bool resolved_ = false;   // addresses_ is usable; cleared to look the name up again
+  bool resolved_ = false;   // addresses_ is usable (false: the name must be looked up first)
+  bool stale_ = false;      // addresses_ may be out of date: look the name up again when allowed
+  Clock::time_point last_lookup_{};  // when the last lookup started (the re-resolution rate limit)
   bool resolving_ = false;  // a lookup is running on the resolver
   ResolvedTarget addresses_;
   size_t address_index_ = 0;

@@ -48,6 +48,7 @@ _CHANNEL_KEYS = {
     "grpc.keepalive_permit_without_calls": "keepalive_permit_without_calls",
     "grpc.http2.max_pings_without_data": "max_pings_without_data",
     "grpc.service_config": "service_config",
+    "grpc.dns_min_time_between_resolutions_ms": "min_time_between_resolutions_ms",
     "grpc.enable_retries": "enable_retries",
     "grpc.per_rpc_retry_buffer_size": "per_rpc_retry_buffer_size",
 }
@@ -133,7 +134,7 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.initial_reconnect_backoff_ms": (_H, _N),
     "grpc.client_idle_timeout_ms": (_H, _N),
     "grpc.happy_eyeballs_connection_attempt_delay_ms": (_N, _N),
-    "grpc.dns_min_time_between_resolutions_ms": (_N, _N),
+    "grpc.dns_min_time_between_resolutions_ms": (_H, _N),
     "grpc.dns_ares_query_timeout": (_N, _N),
     "grpc.dns_enable_srv_queries": (_no_op_if(0), _N),
     "grpc.service_config": (_H, _N),
