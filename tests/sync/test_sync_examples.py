@@ -48,6 +48,19 @@ def running(serve, *args, **kwargs):
         server.stop(None).wait(5)
 
 
+def start_server(grpc, greeter=None, route_guide=None, **server_kwargs):
+    """An example's server start: a pool of 4 threads, the given servicers, 127.0.0.1 on any
+    port. Returns (server, port)."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4), **server_kwargs)
+    if greeter is not None:
+        helloworld_pb2_grpc.add_GreeterServicer_to_server(greeter, server)
+    if route_guide is not None:
+        route_guide_pb2_grpc.add_RouteGuideServicer_to_server(route_guide, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, port
+
+
 # -- helloworld ------------------------------------------------------------------------------
 
 def serve_greeter(grpc):
@@ -55,11 +68,7 @@ def serve_greeter(grpc):
         def SayHello(self, request, context):
             return helloworld_pb2.HelloReply(message=f"Hello, {request.name}!")
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return start_server(grpc, greeter=Greeter())
 
 
 def test_helloworld(client_grpc, server_grpc):
@@ -136,11 +145,7 @@ def serve_route_guide(grpc):
                         yield prev_note
                 prev_notes.append(new_note)
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuide(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return start_server(grpc, route_guide=RouteGuide())
 
 
 def generate_route(points):
@@ -213,12 +218,7 @@ def serve_metadata(grpc, seen):
             for latitude in range(3):
                 yield route_guide_pb2.Feature(name=str(latitude), location=point(latitude, 0))
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuide(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return start_server(grpc, greeter=Greeter(), route_guide=RouteGuide())
 
 
 def test_metadata(client_grpc, server_grpc):

@@ -15,13 +15,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from concurrent import futures
 
 import grpc as grpcio
 import pytest
 
 from sync.test_sync_examples import (MODULE_PAIRS, helloworld_pb2, helloworld_pb2_grpc,
-                                     route_guide_pb2, route_guide_pb2_grpc, running)
+                                     route_guide_pb2, route_guide_pb2_grpc, running, start_server)
 
 pytestmark = MODULE_PAIRS
 
@@ -120,13 +119,7 @@ def serve_compression(grpc, server_compression=None, handler_compression=None,
                     context.disable_next_message_compression()
                 yield route_guide_pb2.Feature(name=NAME)
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4),
-                         compression=server_compression)
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuide(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return start_server(grpc, greeter=Greeter(), route_guide=RouteGuide(), compression=server_compression)
 
 
 def say_hello(grpc, target, channel_compression=None, **call_kwargs):

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent import futures
 
 import pytest
 
 from sync.test_sync_examples import (MODULE_PAIRS, helloworld_pb2, helloworld_pb2_grpc,
-                                     route_guide_pb2, route_guide_pb2_grpc, running)
+                                     route_guide_pb2, route_guide_pb2_grpc, running, start_server)
 
 pytestmark = MODULE_PAIRS
 
@@ -65,12 +64,7 @@ def serve_slow(grpc, seen):
             seen.all_sent.set()
             watcher.join(HANDLER_LIMIT + 1)  # nothing more until the call ends
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(SlowGreeter(), server)
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(SlowRouteGuide(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return start_server(grpc, greeter=SlowGreeter(), route_guide=SlowRouteGuide())
 
 
 def assert_handler_saw_the_end(seen):

@@ -7,7 +7,6 @@ on a response stream."""
 
 from __future__ import annotations
 
-from concurrent import futures
 
 import pytest
 from google.protobuf import any_pb2
@@ -15,7 +14,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from sync.test_sync_examples import (MODULE_PAIRS, helloworld_pb2, helloworld_pb2_grpc,
-                                     route_guide_pb2, route_guide_pb2_grpc, running)
+                                     route_guide_pb2, route_guide_pb2_grpc, running, start_server)
 
 pytestmark = MODULE_PAIRS
 
@@ -33,11 +32,7 @@ def serve_plain_errors(grpc):
                 return helloworld_pb2.HelloReply()
             return helloworld_pb2.HelloReply(message=f"Hello, {request.name}!")
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(Greeter(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return start_server(grpc, greeter=Greeter())
 
 
 def test_plain_error(client_grpc, server_grpc):
@@ -104,12 +99,7 @@ def serve_rich_errors(grpc):
             context.abort_with_status(rpc_status.to_status(status_pb2.Status(
                 code=code_pb2.OUT_OF_RANGE, message="stopped after one", details=[detail])))
 
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    helloworld_pb2_grpc.add_GreeterServicer_to_server(LimitedGreeter(), server)
-    route_guide_pb2_grpc.add_RouteGuideServicer_to_server(RouteGuide(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    return server, port
+    return start_server(grpc, greeter=LimitedGreeter(), route_guide=RouteGuide())
 
 
 def test_rich_status(client_grpc, server_grpc):
