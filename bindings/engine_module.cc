@@ -20,6 +20,7 @@
 #include "io/trace.h"
 #include "received_message.h"
 #include "service_config.h"
+#include "targets.h"
 #include "tls_credentials.h"
 #include "turbogrpc/engine.h"
 #include "turbogrpc/message_buffers.h"
@@ -307,6 +308,7 @@ NB_MODULE(_engine, m) {
   m.attr("CERTIFICATE_FETCH") = static_cast<int>(EventKind::kCertificateFetch);
   m.attr("CONNECTIVITY") = static_cast<int>(EventKind::kConnectivity);
   binding::register_tls(m);
+  binding::register_targets(m);
 
   nb::class_<PyChannelState>(m, "ChannelState")
       .def("get", [](PyChannelState& s) { return static_cast<int>(s.cell->state.load()); });

@@ -13,29 +13,14 @@
 #include <cstddef>
 #include <cstring>
 
+#include "io/target.h"
+
 namespace turbogrpc::internal {
 namespace {
 
 bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
-ResolvedTarget resolve_unix(const std::string& path, const std::string& original) {
-  ResolvedTarget out;
-  out.authority = "localhost";
-  sockaddr_un un{};
-  if (path.empty() || path.size() >= sizeof(un.sun_path)) {
-    out.error = "invalid unix socket path in '" + original + "'";
-    return out;
-  }
-  un.sun_family = AF_UNIX;
-  std::memcpy(un.sun_path, path.data(), path.size());
-  SocketAddress a;
-  std::memcpy(&a.storage, &un, sizeof(un));
-  a.length = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + 1);
-  out.addresses.push_back(a);
-  return out;
-}
-
-// Splits "host:port" / "[v6]:port" / "host"; returns false on a malformed bracket.
+// A listen address's host:port / [v6]:port / host; returns false on a malformed bracket.
 bool split_host_port(const std::string& s, std::string* host, std::string* port) {
   if (!s.empty() && s[0] == '[') {
     auto close = s.find(']');
@@ -57,9 +42,27 @@ bool split_host_port(const std::string& s, std::string* host, std::string* port)
   return true;
 }
 
-// `numeric_only`: no name lookup; a host name leaves `out.needs_lookup` set instead.
-ResolvedTarget resolve_inet(const std::string& hostport, const std::string& original,
-                            bool passive, bool numeric_only) {
+// getaddrinfo's answers, in its order, appended to out->addresses; or out->error.
+void lookup(const char* node, const std::string& port, const addrinfo& hints,
+            const std::string& original, ResolvedTarget* out) {
+  addrinfo* result = nullptr;
+  int rc = getaddrinfo(node, port.c_str(), &hints, &result);
+  if (rc != 0) {
+    out->error = "cannot resolve '" + original + "': " + gai_strerror(rc);
+    return;
+  }
+  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
+    SocketAddress a;
+    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
+    a.length = ai->ai_addrlen;
+    out->addresses.push_back(a);
+  }
+  freeaddrinfo(result);
+  if (out->addresses.empty()) out->error = "no addresses for '" + original + "'";
+}
+
+// A server's TCP address: "[::]" or an empty host listens dual-stack on every interface.
+ResolvedTarget resolve_listen_inet(const std::string& hostport, const std::string& original) {
   ResolvedTarget out;
   std::string host, port;
   if (!split_host_port(hostport, &host, &port)) {
@@ -67,59 +70,65 @@ ResolvedTarget resolve_inet(const std::string& hostport, const std::string& orig
     return out;
   }
   if (port.empty()) port = "443";
-  out.authority = hostport.find(':') == std::string::npos ? hostport + ":" + port : hostport;
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_family = AF_UNSPEC;
-  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0) | (numeric_only ? AI_NUMERICHOST : 0);
+  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
   const char* node = host.empty() ? nullptr : host.c_str();
-  if (passive && (host == "::" || host.empty())) {
+  if (host == "::" || host.empty()) {
     hints.ai_family = AF_INET6;  // dual-stack wildcard
     node = "::";
   }
-  if (passive && host == "localhost") node = "127.0.0.1";
-  addrinfo* result = nullptr;
-  int rc = getaddrinfo(node, port.c_str(), &hints, &result);
-  if (rc == EAI_NONAME && numeric_only) {
-    out.needs_lookup = true;
-    return out;
-  }
-  if (rc != 0) {
-    out.error = "cannot resolve '" + original + "': " + gai_strerror(rc);
-    return out;
-  }
-  for (addrinfo* ai = result; ai != nullptr; ai = ai->ai_next) {
-    SocketAddress a;
-    std::memcpy(&a.storage, ai->ai_addr, ai->ai_addrlen);
-    a.length = ai->ai_addrlen;
-    out.addresses.push_back(a);
-  }
-  freeaddrinfo(result);
-  if (out.addresses.empty()) out.error = "no addresses for '" + original + "'";
+  if (host == "localhost") node = "127.0.0.1";
+  lookup(node, port, hints, original, &out);
   return out;
 }
 
-ResolvedTarget resolve(const std::string& target, bool passive, bool numeric_only = false) {
-  if (starts_with(target, "unix:")) {
-    std::string path = target.substr(5);
-    if (starts_with(path, "//")) path = path.substr(2);  // unix:///abs → /abs
-    return resolve_unix(path, target);
+enum class Lookup { kNow, kLater };
+
+ResolvedTarget resolve_client(const std::string& target, Lookup when) {
+  ParsedTarget parsed = parse_target(target);
+  ResolvedTarget out;
+  out.authority = std::move(parsed.authority);
+  out.error = std::move(parsed.error);
+  out.addresses = std::move(parsed.addresses);
+  if (!out.error.empty() || parsed.host.empty()) return out;
+  if (when == Lookup::kLater) {
+    out.needs_lookup = true;
+    return out;
   }
-  std::string rest = target;
-  if (starts_with(rest, "dns:///")) rest = rest.substr(7);
-  else if (starts_with(rest, "dns:")) rest = rest.substr(4);
-  else if (starts_with(rest, "ipv4:")) rest = rest.substr(5);
-  else if (starts_with(rest, "ipv6:")) rest = rest.substr(5);
-  return resolve_inet(rest, target, passive, numeric_only);
+  // Every A and AAAA address of the host, in getaddrinfo's (RFC 6724) order.
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_NUMERICSERV;
+  lookup(parsed.host.c_str(), parsed.port, hints, target, &out);
+  return out;
 }
 
 }  // namespace
 
-ResolvedTarget resolve_target(const std::string& target) { return resolve(target, false); }
+ResolvedTarget resolve_target(const std::string& target) { return resolve_client(target, Lookup::kNow); }
 ResolvedTarget resolve_target_without_lookup(const std::string& target) {
-  return resolve(target, false, /*numeric_only=*/true);
+  return resolve_client(target, Lookup::kLater);
 }
-ResolvedTarget resolve_listen_address(const std::string& address) { return resolve(address, true); }
+
+ResolvedTarget resolve_listen_address(const std::string& address) {
+  if (starts_with(address, "unix:") || starts_with(address, "unix-abstract:")) {
+    ResolvedTarget out;
+    SocketAddress a;
+    std::string wrong;
+    if (parse_unix_target(address, &a, &wrong)) out.addresses.push_back(a);
+    else out.error = "invalid address '" + address + "': " + wrong;
+    return out;
+  }
+  std::string rest = address;
+  if (starts_with(rest, "dns:///")) rest = rest.substr(7);
+  else if (starts_with(rest, "dns:")) rest = rest.substr(4);
+  else if (starts_with(rest, "ipv4:")) rest = rest.substr(5);
+  else if (starts_with(rest, "ipv6:")) rest = rest.substr(5);
+  return resolve_listen_inet(rest, address);
+}
 
 SysResult start_connect(const SocketAddress& address) {
   SysResult s = sys_call([&] {
@@ -151,10 +160,13 @@ SysResult listen_socket(const SocketAddress& address, int* port, ReusePort reuse
   int fd = static_cast<int>(s.value);
   int one = 1, zero = 0;
   if (address.family() == AF_UNIX) {
-    // A stale socket file from an earlier run would make bind() fail; grpc removes it too.
+    // A stale socket file from an earlier run would make bind() fail; grpc removes it too. An
+    // abstract name (sun_path[0] == '\0') has no file: it goes with its last socket.
     const auto* un = reinterpret_cast<const sockaddr_un*>(&address.storage);
     struct stat st{};
-    if (::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) ::unlink(un->sun_path);
+    if (un->sun_path[0] != '\0' && ::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+      ::unlink(un->sun_path);
+    }
   } else {
     ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (reuse_port == ReusePort::kYes)
@@ -223,6 +235,9 @@ std::string describe_address(const sockaddr* address, socklen_t length) {
     case AF_UNIX: {
       const auto* un = reinterpret_cast<const sockaddr_un*>(address);
       size_t max = length > offsetof(sockaddr_un, sun_path) ? length - offsetof(sockaddr_un, sun_path) : 0;
+      if (max > 0 && un->sun_path[0] == '\0') {  // abstract: the name is every byte after the NUL
+        return "unix-abstract:" + percent_encode_path(std::string_view(un->sun_path + 1, max - 1));
+      }
       return std::string("unix:") + std::string(un->sun_path, strnlen(un->sun_path, max));
     }
     default:

@@ -21,21 +21,22 @@ struct SocketAddress {
 
 struct ResolvedTarget {
   std::vector<SocketAddress> addresses;  // tried in order
-  std::string authority;                 // ":authority" for requests
+  std::string authority;                 // ":authority" for requests (grpc-core's default)
   std::string error;                     // non-empty when the target could not be resolved
   bool needs_lookup = false;             // resolve_target_without_lookup met a host name
 };
 
-// Accepts "host:port", "[v6]:port", "dns:///host:port", "ipv4:a.b.c.d:port",
-// "ipv6:[addr]:port", "unix:/abs/path", "unix:///abs/path", "unix:relative".
-// A missing port means 443, as gRPC's default. Host names go through getaddrinfo.
+// A client's target, in every form gRPC names (io/target.h parses them; a malformed one comes
+// back with `error` saying what is wrong). A host name goes through getaddrinfo: all its A and
+// AAAA addresses. A missing port means 443, as gRPC's default. Blocks on the lookup.
 ResolvedTarget resolve_target(const std::string& target);
 
 // resolve_target without blocking: numeric addresses and unix sockets resolve here; for a host
 // name the result has `needs_lookup` set (io/resolver.h does those off the poller thread).
 ResolvedTarget resolve_target_without_lookup(const std::string& target);
 
-// Same forms as resolve_target, for servers: "[::]" listens dual-stack.
+// A server's address: "host:port", "[v6]:port" ("[::]" or ":port" listens dual-stack on every
+// interface), "unix:path", "unix:///abs/path", "unix-abstract:name" (parsed as targets are).
 ResolvedTarget resolve_listen_address(const std::string& address);
 
 // A nonblocking, close-on-exec socket for `address`, connect() started (EINPROGRESS is fine).
@@ -62,7 +63,7 @@ struct Listener {
 Listener listen_on_address(const std::string& address, ReusePort reuse_port);
 
 // As grpc names peers: "ipv4:127.0.0.1:5555", "ipv6:[::1]:5555" ("ipv6:[fe80::1%eth0]:5555" with
-// a scope), "unix:/path"; an IPv4-mapped IPv6 address ([::ffff:a.b.c.d], a dual-stack
+// a scope), "unix:/path", "unix-abstract:name" (percent-encoded, as grpc-core); an IPv4-mapped IPv6 address ([::ffff:a.b.c.d], a dual-stack
 // listener's IPv4 peer) is named as the IPv4 address it is.
 std::string describe_address(const sockaddr* address, socklen_t length);
 std::string peer_name(int fd);

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from typing import Optional
 
+from .. import _engine
 from ._errors import UsageError
 
 __all__ = ["authority_of", "method_path", "check_call_options"]
 
 
 def authority_of(target: str) -> str:
-    for prefix in ("dns:///", "dns:", "ipv4:", "ipv6:"):
-        if target.startswith(prefix):
-            target = target[len(prefix):].split(",", 1)[0]
-            break
-    return "localhost" if target.startswith("unix") else target
+    """The :authority ``target`` names (grpc-core's default authority), from the engine's own
+    target parser (cpp/src/io/target.h), so targets are parsed in one place; a malformed target
+    is a UsageError naming it and what is wrong, raised when the channel is made."""
+    try:
+        return _engine.target_authority(target)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def method_path(method: str | bytes) -> str:

@@ -53,12 +53,13 @@ def open_channel(target: str, options: Optional[ChannelArgumentType],
     (which connects lazily: nothing blocks here)."""
     if not isinstance(target, str):
         raise UsageError(f"target must be a str like 'localhost:50051', got {target!r}")
+    target_authority = authority_of(target)  # also refuses a malformed target, now
     generation = _engine.generation()
     default_compression = compression_value(
         compression, compression_value(option_value(options, DEFAULT_COMPRESSION_OPTION)))
     engine_options: dict[str, Union[int, str]] = channel_options(options)
     security = channel_security(credentials, target, options, engine_options)
-    authority = engine_options.get("authority") or authority_of(target)
+    authority = engine_options.get("authority") or target_authority
     forward_engine_traces()
     channel_id, engine_state = _engine.create_channel(target, engine_options, security.tls)
     return EngineChannel(target, generation, default_compression, security, str(authority),
