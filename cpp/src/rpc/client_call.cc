@@ -180,7 +180,12 @@ Status ClientCall::resolve_status(uint32_t error_code) {
     if (http_status_ != 0 && http_status_ != 200) return status_from_http(http_status_);
     return {StatusCode::kInternal, "Server closed the stream without sending trailers"};
   }
-  if (http_status_ != 200) return status_from_http(http_status_);
+  // The HTTP status decides only without a grpc-status (gRPC's status-mapping doc): a proxy's
+  // own reply may carry one (nginx's error_page recipe answers 204 with grpc-status 14).
+  if (http_status_ != 200) {
+    if (grpc_status_) return {*grpc_status_, grpc_message_};
+    return status_from_http(http_status_);
+  }
   if (!content_type_.empty() && content_type_.rfind("application/grpc", 0) != 0)
     return {StatusCode::kUnknown, "Invalid content-type '" + content_type_ + "' in the response"};
   if (!grpc_status_) {

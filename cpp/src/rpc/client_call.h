@@ -74,7 +74,9 @@ class ClientCall final : public Call {
   void on_receive_error(Status status) override;
   StatusCode unsupported_encoding_code() const override { return StatusCode::kInternal; }
   void on_message_ready() override { deliver_messages(); }
-  bool ignores_data() const override { return finished_; }
+  // A response that is not HTTP 200 is not gRPC (a proxy's error page, say): its body is not
+  // parsed as messages; the call ends by the HTTP status when the stream does.
+  bool ignores_data() const override { return finished_ || (http_status_ != 0 && http_status_ != 200); }
   void on_inbound_settled() override;
 
  private:
