@@ -42,15 +42,14 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
       shape_(command.shape),
       wait_for_ready_(waits_for_ready(command.wait_for_ready, method_config)),
       budget_(options.max_metadata_size, options.absolute_max_metadata_size) {
-  Clock::time_point now = Clock::now();
   // A negative timeout_seconds means none was given; see rpc/deadline.h for the rest.
-  if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, now);
+  if (command.timeout_seconds >= 0) deadline_ = deadline_after_seconds(command.timeout_seconds, Clock::now());
   if (method_config && method_config->timeout_seconds) {
-    auto configured = deadline_after_seconds(*method_config->timeout_seconds, now);
+    auto configured = deadline_after_seconds(*method_config->timeout_seconds, Clock::now());
     if (configured && (!deadline_ || *configured < *deadline_)) deadline_ = configured;
   }
   if (method_config && method_config->retry && options.enable_retries)
-    retry_.emplace(*method_config->retry, std::move(throttle));
+    retry_ = std::make_unique<RetryState>(*method_config->retry, std::move(throttle));
   set_send_compression(command.compression);
   retain_sent(static_cast<size_t>(std::max<int64_t>(0, options.per_rpc_retry_buffer_size)));
   if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);

@@ -92,7 +92,9 @@ class ClientCall final : public Call {
   std::optional<Clock::time_point> deadline_;
   const CallShape shape_;
   const bool wait_for_ready_;
-  std::optional<RetryState> retry_;  // set when the method has a retry policy (and retries are on)
+  // Set when the method has a retry policy (and retries are on); a pointer, so calls without
+  // one stay as small as before.
+  std::unique_ptr<RetryState> retry_;
   bool retry_due_ = false;
   Clock::duration retry_delay_{};
   std::optional<std::string> pushback_;  // grpc-retry-pushback-ms of the current attempt

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <random>
 
 namespace turbogrpc::internal {
 
@@ -17,8 +18,19 @@ bool RetryThrottle::record_failure() {
 
 void RetryThrottle::record_success() { milli_tokens_ = std::min(max_milli_, milli_tokens_ + ratio_milli_); }
 
+namespace {
+
+// The backoff jitter's source: one per thread (retries are decided on the poller thread), so a
+// call carries no generator and seeding costs nothing per call.
+std::mt19937_64& jitter_source() {
+  thread_local std::mt19937_64 source{std::random_device{}()};
+  return source;
+}
+
+}  // namespace
+
 RetryState::RetryState(const RetryPolicy& policy, std::shared_ptr<RetryThrottle> throttle)
-    : policy_(policy), throttle_(std::move(throttle)), random_(std::random_device{}()) {}
+    : policy_(policy), throttle_(std::move(throttle)) {}
 
 std::optional<Clock::duration> RetryState::after_failure(StatusCode code,
                                                          std::optional<std::string_view> pushback,
@@ -45,7 +57,7 @@ std::optional<Clock::duration> RetryState::after_failure(StatusCode code,
                                 std::pow(policy_.backoff_multiplier, backoffs_since_pushback_),
                             policy_.max_backoff_seconds);
   ++backoffs_since_pushback_;
-  double seconds = std::uniform_real_distribution<double>(0, ceiling)(random_);
+  double seconds = std::uniform_real_distribution<double>(0, ceiling)(jitter_source());
   return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
 }
 

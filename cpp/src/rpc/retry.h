@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
-#include <random>
 #include <string_view>
 
 #include "io/timer_queue.h"
@@ -51,7 +50,6 @@ class RetryState {
   const std::shared_ptr<RetryThrottle> throttle_;  // null without retryThrottling
   int attempts_ = 1;                 // including the current one
   int backoffs_since_pushback_ = 0;  // the exponent of the next backoff
-  std::mt19937_64 random_;
 };
 
 // grpc-retry-pushback-ms: a non-negative decimal int32 without leading zeros; anything else
