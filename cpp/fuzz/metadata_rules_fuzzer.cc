@@ -29,7 +29,9 @@ bool spec_reserved(std::string_view key) {
       "content-type", "te", "user-agent", "host", "connection", "keep-alive", "proxy-connection",
       "transfer-encoding", "upgrade"};
   if (!key.empty() && key[0] == ':') return true;
-  if (key.size() >= 5 && key.substr(0, 5) == "grpc-") return key != "grpc-status-details-bin";
+  // Applications may send two grpc-* keys: rich error details, and a server's retry pushback.
+  if (key.size() >= 5 && key.substr(0, 5) == "grpc-")
+    return key != "grpc-status-details-bin" && key != "grpc-retry-pushback-ms";
   for (std::string_view k : kHttpOwned) {
     if (key == k) return true;
   }

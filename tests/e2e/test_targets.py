@@ -102,27 +102,27 @@ IPV6_FORMS = {
 }
 
 
-@ours_only
-@pytest.mark.parametrize("form", list(TCP_FORMS))
-async def test_tcp_forms(form):
-    f = TCP_FORMS[form]
+async def _check_form(f: Form) -> None:
+    """Every client reaches a server listening on `f.listen` through `f.target`, sending the
+    expected :authority from the expected kind of address."""
     async with _our_server(f.listen) as port:
         seen = await _calls(f.target(port))
     for client, (authority, peer) in seen.items():
         assert authority == f.authority(port), (client, authority)
         assert peer.startswith(f.peer_prefix), (client, peer)
+
+
+@ours_only
+@pytest.mark.parametrize("form", list(TCP_FORMS))
+async def test_tcp_forms(form):
+    await _check_form(TCP_FORMS[form])
 
 
 @ours_only
 @NO_IPV6
 @pytest.mark.parametrize("form", list(IPV6_FORMS))
 async def test_ipv6_forms(form):
-    f = IPV6_FORMS[form]
-    async with _our_server(f.listen) as port:
-        seen = await _calls(f.target(port))
-    for client, (authority, peer) in seen.items():
-        assert authority == f.authority(port), (client, authority)
-        assert peer.startswith(f.peer_prefix), (client, peer)
+    await _check_form(IPV6_FORMS[form])
 
 
 @ours_only
