@@ -213,6 +213,12 @@ nb::list drain(CompletionQueue& cq) {
   return nb::steal<nb::list>(list);
 }
 
+LbPolicy lb_policy_from(const std::string& name) {
+  if (name == "pick_first") return LbPolicy::kPickFirst;
+  if (name == "round_robin") return LbPolicy::kRoundRobin;
+  throw nb::value_error(("unknown load-balancing policy '" + name + "' (pick_first, round_robin)").c_str());
+}
+
 template <typename Options>
 void read_limits(nb::dict options, Options& out) {
   for (auto [k, v] : options) {
@@ -237,6 +243,7 @@ void read_limits(nb::dict options, Options& out) {
       else if (key == "min_time_between_resolutions_ms") out.min_time_between_resolutions_ms = nb::cast<int64_t>(v);
       else if (key == "enable_retries") out.enable_retries = nb::cast<int64_t>(v) != 0;
       else if (key == "per_rpc_retry_buffer_size") out.per_rpc_retry_buffer_size = nb::cast<int64_t>(v);
+      else if (key == "lb_policy") out.lb_policy = lb_policy_from(nb::cast<std::string>(v));
     } else {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);
       else if (key == "handshake_timeout_ms") out.handshake_timeout_ms = nb::cast<int64_t>(v);

@@ -1,5 +1,5 @@
 """A backend killed under load loses no call that was retryable: two server processes behind an
-``ipv4:`` address list (pick_first), a retry policy for UNAVAILABLE, callers going on while the
+``ipv4:`` address list (pick_first, and round_robin), a retry policy for UNAVAILABLE, callers going on while the
 backend in use is SIGKILLed. The calls in flight on its connection fail UNAVAILABLE (the
 connection is gone before they were answered), go back to the channel, and are sent again once
 it has failed over to the other address. Our client and grpc.aio's (which validates the test)."""
@@ -67,15 +67,25 @@ def backends():
             process.stdout.close()
 
 
+@pytest.mark.parametrize("policy", ["pick_first", "round_robin"])
 @pytest.mark.parametrize("client", ["grpc"] if GRPC_ONLY else ["ours", "grpc"])
-async def test_killing_the_backend_in_use_loses_no_retryable_call(client, backends):
+async def test_killing_the_backend_in_use_loses_no_retryable_call(client, policy, backends):
     (first, first_port), (_, second_port) = backends
     pairing = Pairing(f"{client}-{client}")
     target = f"ipv4:127.0.0.1:{first_port},127.0.0.1:{second_port}"
     answered, failed = [], []
-    async with pairing.connect(target, [("grpc.service_config", RETRY)]) as channel:
+    options = [("grpc.service_config", RETRY), ("grpc.lb_policy_name", policy)]
+    async with pairing.connect(target, options) as channel:
         echo = channel.unary_unary("/test.Svc/Echo")
-        assert await echo(b"x", timeout=5) == b"first"  # pick_first: the first address
+        if policy == "pick_first":
+            assert await echo(b"x", timeout=5) == b"first"  # the first address
+        else:  # both subchannels READY: calls are in flight on both when one is killed
+            seen = set()
+            for _ in range(200):
+                seen.add(await echo(b"x", timeout=5))
+                if len(seen) == 2:
+                    break
+            assert seen == {b"first", b"second"}, seen
 
         async def caller(until):
             while time.monotonic() < until:

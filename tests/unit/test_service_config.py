@@ -31,12 +31,53 @@ def test_method_config_fields_reach_the_engine_form():
 
 def test_parts_not_implemented_are_named():
     _, unsupported = parse({
-        "loadBalancingConfig": [{"round_robin": {}}], "healthCheckConfig": {"serviceName": ""},
+        "loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}],
+        "healthCheckConfig": {"serviceName": ""},
         "methodConfig": [{"name": [{}], "hedgingPolicy": {"maxAttempts": 2}}]})
     assert any("hedgingPolicy" in part for part in unsupported)
-    assert any("'round_robin'" in part for part in unsupported)
+    assert any("shuffleAddressList" in part for part in unsupported)
     assert any("healthCheckConfig" in part for part in unsupported)
     assert parse({"loadBalancingPolicy": "pick_first"})[1] == []
+
+
+@pytest.mark.parametrize("config, policy", [
+    ({}, None),
+    ({"loadBalancingConfig": [{"round_robin": {}}]}, "round_robin"),
+    ({"loadBalancingConfig": [{"pick_first": {}}]}, "pick_first"),
+    # A24: the first policy the client implements; unknown ones before it are passed over.
+    ({"loadBalancingConfig": [{"ring_hash_experimental": {}}, {"round_robin": {}},
+                              {"pick_first": {}}]}, "round_robin"),
+    ({"loadBalancingPolicy": "ROUND_ROBIN"}, "round_robin"),
+    # loadBalancingConfig wins over the deprecated field.
+    ({"loadBalancingConfig": [{"pick_first": {}}], "loadBalancingPolicy": "round_robin"},
+     "pick_first"),
+])
+def test_the_load_balancing_policy_is_picked(config, policy):
+    engine, unsupported = parse(config)
+    assert engine["lb_policy"] == policy and unsupported == []
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"loadBalancingConfig": [{"grpclb": {}}, {"xds": {}}]}, "names no policy turbogrpc implements"),
+    ({"loadBalancingConfig": {"round_robin": {}}}, "must be a list"),
+    ({"loadBalancingConfig": [{"round_robin": []}]}, "must map to an object"),
+    ({"loadBalancingPolicy": "grpclb"}, "not a policy turbogrpc implements"),
+    ({"loadBalancingPolicy": 3}, "must be a string"),
+])
+def test_a_load_balancing_config_naming_nothing_usable_is_refused(config, message):
+    with pytest.raises(aio.UsageError, match=message):
+        parse(config)
+
+
+def test_the_config_policy_overrides_lb_policy_name_and_an_unknown_name_is_warned():
+    from turbogrpc._core._options import channel_options
+    config = json.dumps({"loadBalancingConfig": [{"pick_first": {}}]})
+    engine = channel_options([("grpc.lb_policy_name", "round_robin"), ("grpc.service_config", config)])
+    assert engine["lb_policy"] == "pick_first" and "lb_policy" not in engine["service_config"]
+    assert channel_options([("grpc.lb_policy_name", "round_robin")])["lb_policy"] == "round_robin"
+    with pytest.warns(aio.UnsupportedOptionWarning, match=re.escape("'ring_hash': only pick_first")):
+        engine = channel_options([("grpc.lb_policy_name", "ring_hash")])
+    assert "lb_policy" not in engine  # pick_first, as grpc-core falls back to
 
 
 def test_the_channel_warns_once_naming_them():

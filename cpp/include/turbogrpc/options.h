@@ -19,6 +19,11 @@ namespace turbogrpc {
 constexpr int64_t kDefaultMaxMetadataSize = 8 * 1024;
 constexpr int64_t kDefaultAbsoluteMaxMetadataSize = 16 * 1024;
 
+// How a channel spreads calls over its target's addresses (grpc.lb_policy_name, or the service
+// config's loadBalancingConfig): pick_first uses one connection, failing over in order;
+// round_robin connects to every address and sends calls to the ready ones in turn.
+enum class LbPolicy { kPickFirst, kRoundRobin };
+
 struct ChannelOptions {
   int64_t max_receive_message_length = 4 * 1024 * 1024;  // -1 = unlimited
   int64_t max_send_message_length = -1;                  // -1 = unlimited
@@ -52,6 +57,7 @@ struct ChannelOptions {
   // A host name is looked up again (connection lost, GOAWAY, every address failed) at most
   // this often (grpc.dns_min_time_between_resolutions_ms; grpc's default 30 s).
   int64_t min_time_between_resolutions_ms = 30'000;
+  LbPolicy lb_policy = LbPolicy::kPickFirst;
   // The service config (grpc.service_config; null: none): per-method timeouts, wait_for_ready,
   // message limits and retry policies, and retry throttling.
   std::shared_ptr<const ServiceConfig> service_config;

@@ -23,17 +23,8 @@ const char* state_name(ConnectivityState state) {
   return "?";
 }
 
-long long millis_since(Clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
-}
-
-BackoffSettings backoff_settings(const ChannelOptions& options) {
-  BackoffSettings s;
-  s.initial = std::chrono::milliseconds(std::max<int64_t>(1, options.initial_reconnect_backoff_ms));
-  s.max = std::chrono::milliseconds(std::max<int64_t>(1, options.max_reconnect_backoff_ms));
-  s.min_connect_timeout =
-      std::chrono::milliseconds(std::max<int64_t>(1, options.min_reconnect_backoff_ms));
-  return s;
+bool same_address(const SocketAddress& a, const SocketAddress& b) {
+  return a.length == b.length && std::memcmp(&a.storage, &b.storage, a.length) == 0;
 }
 }  // namespace
 
@@ -45,8 +36,8 @@ Channel::Channel(TransportContext& context, uint64_t id, std::string target, Cha
       options_(std::move(options)),
       tls_resumption_(options_.tls ? std::make_shared<TlsResumption>() : nullptr),
       state_cell_(std::move(state)),
-      backoff_(backoff_settings(options_)),
-      keepalive_time_ms_(options_.keepalive_time_ms) {
+      keepalive_time_ms_(options_.keepalive_time_ms),
+      lookup_backoff_(reconnect_backoff_settings(options_)) {
   user_agent_ = options_.user_agent.empty() ? kUserAgent : options_.user_agent + " " + kUserAgent;
   if (state_cell_) state_cell_->state.store(state_);
   if (options_.service_config && options_.service_config->retry_throttling)
@@ -54,6 +45,10 @@ Channel::Channel(TransportContext& context, uint64_t id, std::string target, Cha
 }
 
 Channel::~Channel() = default;
+
+void Channel::trace(const std::string& line) const {
+  trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": " + line);
+}
 
 void Channel::set_state(ConnectivityState state) {
   if (state == state_) return;
@@ -72,6 +67,34 @@ void Channel::set_state(ConnectivityState state) {
     event.connectivity = state;
     w.cq->push(std::move(event));
   }
+}
+
+ConnectivityState Channel::aggregate_state() const {
+  bool connecting = false, idle = false;
+  for (const auto& sub : subchannels_) {
+    switch (sub->state()) {
+      case ConnectivityState::kReady: return ConnectivityState::kReady;
+      case ConnectivityState::kConnecting: connecting = true; break;
+      case ConnectivityState::kIdle: idle = true; break;
+      default: break;
+    }
+  }
+  if (connecting) return ConnectivityState::kConnecting;
+  // A lookup keeps a failing channel in TRANSIENT_FAILURE (sticky, as pick_first's passes).
+  if (resolving_)
+    return state_ == ConnectivityState::kTransientFailure ? state_ : ConnectivityState::kConnecting;
+  if (idle) return ConnectivityState::kIdle;
+  if (subchannels_.empty() && !lookup_failed_) return ConnectivityState::kIdle;
+  return ConnectivityState::kTransientFailure;
+}
+
+size_t Channel::ready_subchannels() const {
+  return std::count_if(subchannels_.begin(), subchannels_.end(),
+                       [](const auto& sub) { return sub->state() == ConnectivityState::kReady; });
+}
+
+void Channel::on_subchannel_state() {
+  if (state_ != ConnectivityState::kShutdown) set_state(aggregate_state());
 }
 
 void Channel::watch(std::shared_ptr<CompletionQueue> cq, uint64_t token, ConnectivityState last_seen) {
@@ -137,8 +160,8 @@ void Channel::release_call(uint64_t call_id, Metadata&& metadata) {
 
 void Channel::submit(std::unique_ptr<ClientCall> call) {
   last_call_ = Clock::now();
-  if (state_ == ConnectivityState::kReady) {
-    active_->start_call(std::move(call), addresses_.authority, user_agent_);
+  if (ClientConnection* connection = pick()) {
+    connection->start_call(std::move(call), authority_, user_agent_);
     return;
   }
   if (state_ == ConnectivityState::kTransientFailure && !call->wait_for_ready()) {
@@ -150,16 +173,26 @@ void Channel::submit(std::unique_ptr<ClientCall> call) {
   if (state_ == ConnectivityState::kIdle) start_connecting();
 }
 
+ClientConnection* Channel::pick() {
+  size_t n = subchannels_.size();
+  if (!round_robin()) return n == 0 ? nullptr : subchannels_[0]->ready_connection();
+  for (size_t i = 0; i < n; ++i) {
+    size_t at = (next_pick_ + i) % n;
+    if (ClientConnection* connection = subchannels_[at]->ready_connection()) {
+      next_pick_ = (at + 1) % n;
+      return connection;
+    }
+  }
+  return nullptr;
+}
+
 void Channel::connect_if_idle() {
   if (state_ == ConnectivityState::kIdle) start_connecting();
 }
 
 void Channel::start_connecting() {
-  if (state_ == ConnectivityState::kShutdown || active_ != nullptr || resolving_) return;
-  attempt_ = backoff_.begin_attempt(Clock::now());
-  address_index_ = 0;
-  // Sticky TRANSIENT_FAILURE (as grpc's pick_first): retries do not show CONNECTING.
-  if (state_ != ConnectivityState::kTransientFailure) set_state(ConnectivityState::kConnecting);
+  if (state_ == ConnectivityState::kShutdown || resolving_) return;
+  connecting_wanted_ = true;
   // A name is looked up again after a lost connection, a GOAWAY or a failed pass (its
   // addresses may have moved), but not more often than grpc.dns_min_time_between_resolutions_ms:
   // until then the last addresses serve.
@@ -171,105 +204,130 @@ void Channel::start_connecting() {
       stale_ = false;
       last_lookup_ = now;
       resolving_ = true;
-      if (tracing(Trace::kChannel))
-        trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": resolving '" + target_ + "'");
+      if (tracing(Trace::kChannel)) trace("resolving '" + target_ + "'");
+      on_subchannel_state();  // CONNECTING while the name is looked up
       context_.resolver().start(id_, target_);
       return;
     }
     if (!use_addresses(std::move(found))) return;
   }
-  dial_next();
-}
-
-bool Channel::use_addresses(ResolvedTarget result) {
-  addresses_ = std::move(result);
-  address_index_ = 0;
-  if (!options_.authority.empty()) addresses_.authority = options_.authority;
-  resolved_ = addresses_.error.empty();
-  if (!resolved_) {
-    last_connect_error_ = addresses_.error;
-    all_addresses_failed();
-  }
-  return resolved_;
+  connect_wanted();
 }
 
 void Channel::on_resolved(ResolvedTarget result) {
   resolving_ = false;
-  if (state_ == ConnectivityState::kShutdown || active_ != nullptr) return;
-  if (use_addresses(std::move(result))) dial_next();
+  if (state_ == ConnectivityState::kShutdown) return;
+  if (use_addresses(std::move(result))) connect_wanted();
+  on_subchannel_state();
 }
 
-void Channel::dial_next() {
-  while (address_index_ < addresses_.addresses.size()) {
-    const SocketAddress& address = addresses_.addresses[address_index_];
-    attempt_started_ = Clock::now();
-    SysResult s = start_connect(address);
-    if (tracing(Trace::kChannel)) {
-      trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": connecting to " +
-                                      describe_address(address.get(), address.length) +
-                                      (s.ok() ? "" : " failed: " + s.message()));
-    }
-    if (s.ok()) {
-      auto connection = std::make_unique<ClientConnection>(context_, *this, static_cast<int>(s.value));
-      active_ = connection.get();
-      context_.adopt(std::move(connection));
-      return;
-    }
-    last_connect_error_ = s.message();
-    ++address_index_;
+bool Channel::use_addresses(ResolvedTarget result) {
+  if (result.error.empty() && result.addresses.empty()) result.error = "the name has no addresses";
+  if (!result.error.empty()) {
+    last_connect_error_ = result.error;
+    stale_ = true;
+    if (!subchannels_.empty()) return true;  // the last addresses serve until a lookup works
+    resolved_ = false;
+    lookup_failed_ = true;
+    Clock::time_point retry_at = lookup_backoff_.begin_attempt(Clock::now()).retry_at;
+    on_subchannel_state();  // TRANSIENT_FAILURE
+    fail_pending(unavailable(), /*keep_wait_for_ready=*/true);
+    lookup_retry_at_ = retry_at;
+    context_.timers().add(retry_at, TimerKind::kChannelReconnect, id_);
+    return false;
   }
-  all_addresses_failed();
+  resolved_ = true;
+  lookup_failed_ = false;
+  lookup_backoff_.reset();
+  authority_ = options_.authority.empty() ? result.authority : options_.authority;
+  update_subchannels(std::move(result.addresses));
+  return true;
 }
 
-void Channel::on_connected(ClientConnection* connection) {
-  if (connection != active_) return;
-  if (tracing(Trace::kChannel)) {
-    trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": connected to " +
-                                    connection->peer() + " in " +
-                                    std::to_string(millis_since(attempt_started_)) + " ms");
+void Channel::update_subchannels(std::vector<SocketAddress> addresses) {
+  std::erase_if(retired_, [](const auto& sub) { return sub->unused(); });
+  if (!round_robin()) {
+    if (subchannels_.empty()) {
+      subchannels_.push_back(std::make_unique<Subchannel>(*this, context_, std::move(addresses)));
+    } else {
+      subchannels_[0]->set_addresses(std::move(addresses));
+    }
+    return;
   }
-  address_index_ = 0;
-  backoff_.reset();
-  set_state(ConnectivityState::kReady);
+  std::vector<std::unique_ptr<Subchannel>> next;
+  for (const SocketAddress& address : addresses) {
+    auto kept = std::find_if(subchannels_.begin(), subchannels_.end(), [&](const auto& sub) {
+      return sub && same_address(sub->addresses().front(), address);
+    });
+    if (kept != subchannels_.end()) {
+      next.push_back(std::move(*kept));
+    } else {
+      next.push_back(std::make_unique<Subchannel>(*this, context_, std::vector<SocketAddress>{address}));
+    }
+  }
+  for (auto& dropped : subchannels_) {
+    if (!dropped) continue;
+    dropped->go_idle();
+    if (!dropped->unused()) retired_.push_back(std::move(dropped));
+  }
+  subchannels_ = std::move(next);
+  // Each channel starts its rotation somewhere else, so many clients do not all begin on the
+  // first address.
+  next_pick_ = static_cast<size_t>(Clock::now().time_since_epoch().count()) % subchannels_.size();
+}
+
+void Channel::connect_wanted() {
+  if (!connecting_wanted_) return;
+  Clock::time_point now = Clock::now();
+  for (auto& sub : subchannels_) {
+    ConnectivityState s = sub->state();
+    if (s == ConnectivityState::kIdle || (s == ConnectivityState::kTransientFailure && sub->retry_at() <= now)) {
+      sub->connect();
+    }
+  }
+}
+
+void Channel::on_subchannel_ready(Subchannel& /*subchannel*/) {
   submit_pending();
   schedule_idle_check(Clock::now());
 }
 
+void Channel::on_subchannel_failed(Subchannel& subchannel) {
+  last_connect_error_ = subchannel.last_error();
+  stale_ = true;  // the next attempt may look the name up again: its addresses may have moved
+  context_.timers().add(subchannel.retry_at(), TimerKind::kChannelReconnect, id_);
+  if (state_ == ConnectivityState::kTransientFailure) fail_pending(unavailable(), /*keep_wait_for_ready=*/true);
+}
+
+void Channel::on_subchannel_lost(Subchannel& /*subchannel*/) {
+  stale_ = true;
+  // round_robin keeps every address connected; pick_first reconnects when calls wait.
+  if (round_robin() || !pending_.empty()) start_connecting();
+}
+
+void Channel::on_reconnect_timer() {
+  if (state_ == ConnectivityState::kShutdown) return;
+  // Retried whether or not calls wait, so the channel becomes READY when the server is back.
+  Clock::time_point now = Clock::now();
+  bool due = lookup_failed_ && subchannels_.empty() && lookup_retry_at_ <= now;
+  for (const auto& sub : subchannels_)
+    due = due || (sub->state() == ConnectivityState::kTransientFailure && sub->retry_at() <= now);
+  if (!due) return;
+  connecting_wanted_ = true;
+  start_connecting();
+}
+
 std::string Channel::tls_server_name() const {
   if (!options_.tls_server_name.empty()) return options_.tls_server_name;
-  const std::string& authority = addresses_.authority;
+  const std::string& authority = authority_;
   if (!authority.empty() && authority.front() == '[') return authority.substr(1, authority.find(']') - 1);
   size_t colon = authority.rfind(':');
   return colon == std::string::npos || authority.find(':') != colon ? authority : authority.substr(0, colon);
 }
 
-void Channel::on_connect_failed(ClientConnection* connection, const std::string& reason) {
-  if (connection != active_) return;
-  if (tracing(Trace::kChannel)) {
-    trace_line(Trace::kChannel, "channel " + std::to_string(id_) + ": connect attempt failed after " +
-                                    std::to_string(millis_since(attempt_started_)) + " ms: " + reason);
-  }
-  active_ = nullptr;
-  last_connect_error_ = reason;
-  connection->close({StatusCode::kUnavailable, last_connect_error_});
-  ++address_index_;
-  dial_next();
-}
-
 Status Channel::unavailable() const {
   return {StatusCode::kUnavailable, "failed to connect to all addresses of '" + target_ +
                                         "'; last error: " + last_connect_error_};
-}
-
-void Channel::all_addresses_failed() {
-  address_index_ = 0;
-  stale_ = true;  // the next attempt may look the name up again: its addresses may have moved
-  set_state(ConnectivityState::kTransientFailure);
-  fail_pending(unavailable(), /*keep_wait_for_ready=*/true);
-  if (!reconnect_scheduled_) {
-    reconnect_scheduled_ = true;
-    context_.timers().add(attempt_.retry_at, TimerKind::kChannelReconnect, id_);
-  }
 }
 
 void Channel::fail_pending(const Status& status, bool keep_wait_for_ready) {
@@ -291,12 +349,6 @@ void Channel::fail_pending(const Status& status, bool keep_wait_for_ready) {
   for (auto& call : later) retry_later(std::move(call));
 }
 
-void Channel::on_reconnect_timer() {
-  reconnect_scheduled_ = false;
-  // Retried whether or not calls wait, so the channel becomes READY when the server is back.
-  if (state_ == ConnectivityState::kTransientFailure) start_connecting();
-}
-
 void Channel::schedule_idle_check(Clock::time_point from) {
   if (options_.idle_timeout_ms <= 0 || idle_check_scheduled_) return;
   idle_check_scheduled_ = true;
@@ -307,39 +359,34 @@ void Channel::schedule_idle_check(Clock::time_point from) {
 void Channel::on_idle_timer() {
   idle_check_scheduled_ = false;
   if (state_ != ConnectivityState::kReady) return;
-  Clock::time_point quiet_since = std::max(last_call_, active_->last_stream_change());
+  Clock::time_point quiet_since = last_call_;
+  size_t streams = 0;
+  for (const auto& sub : subchannels_) {
+    streams += sub->active_streams();
+    quiet_since = std::max(quiet_since, sub->last_stream_change());
+  }
   auto idle = std::chrono::milliseconds(options_.idle_timeout_ms);
-  if (active_->active_streams() > 0 || Clock::now() - quiet_since < idle) {
-    schedule_idle_check(active_->active_streams() > 0 ? Clock::now() : quiet_since);
+  if (streams > 0 || Clock::now() - quiet_since < idle) {
+    schedule_idle_check(streams > 0 ? Clock::now() : quiet_since);
     return;
   }
-  ClientConnection* connection = active_;
-  active_ = nullptr;
-  draining_.push_back(connection);
-  set_state(ConnectivityState::kIdle);
-  connection->shut_down();
+  connecting_wanted_ = false;
+  for (auto& sub : subchannels_) sub->go_idle();
+  on_subchannel_state();  // IDLE
 }
 
 void Channel::submit_pending() {
   auto pending = std::move(pending_);
   pending_.clear();
   for (auto& call : pending) {
-    if (!call->finished()) active_->start_call(std::move(call), addresses_.authority, user_agent_);
+    if (call->finished()) continue;
+    ClientConnection* connection = pick();
+    if (connection == nullptr) {
+      pending_.push_back(std::move(call));
+      continue;
+    }
+    connection->start_call(std::move(call), authority_, user_agent_);
   }
-}
-
-void Channel::on_connection_closed(ClientConnection* connection, const Status& reason) {
-  draining_.erase(std::remove(draining_.begin(), draining_.end(), connection), draining_.end());
-  if (connection != active_) return;
-  if (state_ != ConnectivityState::kReady) {  // closed before the server's SETTINGS
-    on_connect_failed(connection, connection->peer().empty() ? reason.details
-                                                             : connection->peer() + ": " + reason.details);
-    return;
-  }
-  active_ = nullptr;
-  stale_ = true;
-  set_state(ConnectivityState::kIdle);
-  if (!pending_.empty()) start_connecting();
 }
 
 KeepaliveSettings Channel::keepalive_settings() const {
@@ -356,19 +403,6 @@ void Channel::on_too_many_pings() {
   if (keepalive_time_ms_ > 0) keepalive_time_ms_ = std::min(kMaxKeepaliveMs, keepalive_time_ms_ * 2);
 }
 
-void Channel::on_goaway(ClientConnection* connection) {
-  if (connection != active_) return;
-  if (state_ != ConnectivityState::kReady) {
-    on_connect_failed(connection, connection->peer() + ": the server sent GOAWAY before it was ready");
-    return;
-  }
-  active_ = nullptr;
-  draining_.push_back(connection);
-  stale_ = true;
-  set_state(ConnectivityState::kIdle);
-  if (!pending_.empty()) start_connecting();
-}
-
 void Channel::close() {
   if (state_ == ConnectivityState::kShutdown) return;
   set_state(ConnectivityState::kShutdown);
@@ -377,11 +411,8 @@ void Channel::close() {
   held_.clear();
   for (auto& r : retrying_) r.call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
   retrying_.clear();
-  std::vector<ClientConnection*> connections = draining_;
-  if (active_ != nullptr) connections.push_back(active_);
-  active_ = nullptr;
-  draining_.clear();
-  for (ClientConnection* c : connections) c->close_for_channel({StatusCode::kCancelled, "Channel closed!"});
+  for (auto& sub : subchannels_) sub->close({StatusCode::kCancelled, "Channel closed!"});
+  for (auto& sub : retired_) sub->close({StatusCode::kCancelled, "Channel closed!"});
 }
 
 }  // namespace turbogrpc::internal

@@ -1,11 +1,15 @@
 // Channel: the engine side of one client channel — gRPC's connectivity state machine (IDLE,
-// CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN), resolving its target, dialling its
-// addresses in order (pick_first) with the connection-backoff rules, holding calls until a
-// connection is ready, going IDLE after its idle timeout, and replacing connections that fail
-// or drain (GOAWAY). Poller thread only.
+// CONNECTING, READY, TRANSIENT_FAILURE, SHUTDOWN) over its subchannels (transport/subchannel.h),
+// resolving its target, holding calls until a subchannel is ready, picking one per call by its
+// load-balancing policy, and going IDLE after its idle timeout. Poller thread only.
 //
-//   IDLE ──call / try_to_connect──► CONNECTING ──server's SETTINGS──► READY
-//     ▲                               │  every address failed             │ lost, GOAWAY,
+// pick_first: one subchannel over every address, in order. round_robin: one per address, each
+// connected at once and again whenever it is lost; calls go to the READY ones in turn.
+// The channel's state aggregates its subchannels' as grpc's: READY if any is, else CONNECTING
+// if any is (or the name is being looked up), else IDLE if any is, else TRANSIENT_FAILURE.
+//
+//   IDLE ──call / try_to_connect──► CONNECTING ──a subchannel READY──► READY
+//     ▲                               │  every subchannel failed          │ lost, GOAWAY,
 //     │                               ▼                                   │ idle timeout
 //     └───────────────────────── TRANSIENT_FAILURE ◄─┐                     ▼
 //                                 │ backoff over: try again; stays   ──► IDLE (CONNECTING at
@@ -24,6 +28,7 @@
 #include "tls/tls_stream.h"
 #include "transport/backoff.h"
 #include "transport/keepalive.h"
+#include "transport/subchannel.h"
 #include "turbogrpc/completion_queue.h"
 #include "turbogrpc/connectivity.h"
 #include "turbogrpc/options.h"
@@ -45,8 +50,6 @@ class Channel {
   // TLS: the name the server's certificate must carry, and this channel's resumable session.
   std::string tls_server_name() const;
   const std::shared_ptr<TlsResumption>& tls_resumption() const { return tls_resumption_; }
-  // When the connection being attempted must be ready by (its connect timer).
-  Clock::time_point connect_deadline() const { return attempt_.connect_deadline; }
   // What its connections ping with (off unless grpc.keepalive_time_ms is set).
   KeepaliveSettings keepalive_settings() const;
 
@@ -56,6 +59,8 @@ class Channel {
     return options_.service_config ? options_.service_config->find(method) : nullptr;
   }
   const std::shared_ptr<RetryThrottle>& retry_throttle() const { return retry_throttle_; }
+  // How many of its subchannels are READY (tests and traces).
+  size_t ready_subchannels() const;
 
   void start_call(std::unique_ptr<ClientCall> call);
   // A call whose attempt failed and whose retry policy sends it again (ClientCall::retry_due):
@@ -73,18 +78,22 @@ class Channel {
   // Cancels every call and closes every connection: SHUTDOWN, for good.
   void close();
 
-  // From its connections and the engine's timers.
-  void on_connected(ClientConnection* connection);  // the server's first SETTINGS arrived
-  // The connection failed before it was ready (`reason`: connect(), TLS, timeout, closed).
-  void on_connect_failed(ClientConnection* connection, const std::string& reason);
-  void on_connection_closed(ClientConnection* connection, const Status& reason);
-  void on_goaway(ClientConnection* connection);
+  // From its subchannels' connections and the engine's timers.
   // The server sent GOAWAY ENHANCE_YOUR_CALM "too_many_pings": later connections ping half as
   // often (as grpc does).
   void on_too_many_pings();
   void on_reconnect_timer();
   void on_idle_timer();
   void on_resolved(ResolvedTarget result);  // a host-name lookup finished (io/resolver.h)
+
+  // From its subchannels.
+  void on_subchannel_state();  // a subchannel's state changed: the channel's may too
+  void on_subchannel_ready(Subchannel& subchannel);
+  void on_subchannel_failed(Subchannel& subchannel);  // every address failed
+  void on_subchannel_lost(Subchannel& subchannel);  // READY → IDLE: closed, or GOAWAY
+  const std::string& authority() const { return authority_; }
+  const std::string& user_agent() const { return user_agent_; }
+  void trace(const std::string& line) const;  // a kChannel trace line naming this channel
 
  private:
   struct Watcher {
@@ -93,46 +102,55 @@ class Channel {
   };
 
   void set_state(ConnectivityState state);
+  ConnectivityState aggregate_state() const;
   // IDLE or TRANSIENT_FAILURE → a new pass over the addresses (CONNECTING, or sticky
   // TRANSIENT_FAILURE), resolving the target first when needed.
   void start_connecting();
-  void dial_next();  // dials addresses_ from address_index_ on
-  // Starts `call` on the ready connection, keeps it until one is, or fails it fast.
-  void submit(std::unique_ptr<ClientCall> call);
+  // Subchannels the policy wants connecting now connect (after a lookup, if one is due).
+  void connect_wanted();
   bool use_addresses(ResolvedTarget result);
-  void all_addresses_failed();
+  // One subchannel per address (round_robin) or one over all (pick_first), keeping those
+  // whose address is still there.
+  void update_subchannels(std::vector<SocketAddress> addresses);
+  // The next READY subchannel's connection by the policy (null: none is ready).
+  ClientConnection* pick();
+  // Starts `call` on a ready subchannel, keeps it until one is, or fails it fast.
+  void submit(std::unique_ptr<ClientCall> call);
   void fail_pending(const Status& status, bool keep_wait_for_ready);
   void submit_pending();
   void schedule_idle_check(Clock::time_point from);
   Status unavailable() const;
+  bool round_robin() const { return options_.lb_policy == LbPolicy::kRoundRobin; }
 
   TransportContext& context_;  // the owner; outlives this
   const uint64_t id_;
   const std::string target_;
   const ChannelOptions options_;
   std::string user_agent_;
+  std::string authority_;
   const std::shared_ptr<TlsResumption> tls_resumption_;  // null without TLS
   const std::shared_ptr<ChannelStateCell> state_cell_;  // may be null
 
   ConnectivityState state_ = ConnectivityState::kIdle;
   std::vector<Watcher> watchers_;
-  ConnectionBackoff backoff_;
-  ConnectionBackoff::Attempt attempt_{};  // the current (or last) pass over the addresses
   Clock::time_point last_call_ = Clock::now();  // when a call last started (idle timeout)
   int64_t keepalive_time_ms_;  // options_'s, doubled by each "too_many_pings"
-  Clock::time_point attempt_started_{};  // when the address being dialled was dialled (trace)
 
-  bool resolved_ = false;   // addresses_ is usable (false: the name must be looked up first)
-  bool stale_ = false;      // addresses_ may be out of date: look the name up again when allowed
+  bool resolved_ = false;   // the subchannels' addresses are usable (false: look the name up)
+  bool stale_ = false;      // they may be out of date: look the name up again when allowed
   Clock::time_point last_lookup_{};  // when the last lookup started (the re-resolution rate limit)
   bool resolving_ = false;  // a lookup is running on the resolver
-  ResolvedTarget addresses_;
-  size_t address_index_ = 0;
+  bool lookup_failed_ = false;  // the last lookup failed and no addresses are known
+  ConnectionBackoff lookup_backoff_;  // when a failed first lookup is tried again
+  Clock::time_point lookup_retry_at_{};
+  bool connecting_wanted_ = false;  // since a call or try_to_connect, until the idle timeout
   std::string last_connect_error_;
 
-  ClientConnection* active_ = nullptr;  // connecting or ready; owned by the transport context
-  std::vector<ClientConnection*> draining_;  // got GOAWAY or went idle; finishing their streams
-  std::vector<std::unique_ptr<ClientCall>> pending_;  // waiting for a ready connection
+  std::vector<std::unique_ptr<Subchannel>> subchannels_;
+  // Dropped by a re-resolution while their connections drain; freed once unused.
+  std::vector<std::unique_ptr<Subchannel>> retired_;
+  size_t next_pick_ = 0;  // round_robin: where the next pick starts
+  std::vector<std::unique_ptr<ClientCall>> pending_;  // waiting for a ready subchannel
   std::vector<std::unique_ptr<ClientCall>> held_;  // waiting for their call credentials
   struct RetryingCall {
     Clock::time_point due;
@@ -140,7 +158,6 @@ class Channel {
   };
   std::vector<RetryingCall> retrying_;  // waiting for their next attempt (retry_later)
   std::shared_ptr<RetryThrottle> retry_throttle_;  // null without retryThrottling
-  bool reconnect_scheduled_ = false;  // a kChannelReconnect timer for attempt_.retry_at
   bool idle_check_scheduled_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include "io/address.h"
 #include "io/trace.h"
 #include "transport/channel.h"
+#include "transport/subchannel.h"
 
 namespace turbogrpc::internal {
 namespace {
@@ -20,13 +21,13 @@ bool too_many_pings(const nghttp2_goaway& goaway) {
 }
 }  // namespace
 
-ClientConnection::ClientConnection(TransportContext& context, Channel& channel, int fd)
+ClientConnection::ClientConnection(TransportContext& context, Subchannel& subchannel, int fd)
     : Connection(context, fd, Http2Role::kClient,
-                 http2_settings(channel.options().absolute_max_metadata_size, -1)),
-      channel_(channel) {
+                 http2_settings(subchannel.options().absolute_max_metadata_size, -1)),
+      subchannel_(subchannel) {
   connecting_ = true;
   watch(EPOLLOUT);
-  context.timers().add(channel.connect_deadline(), TimerKind::kConnectDeadline, id());
+  context.timers().add(subchannel.connect_deadline(), TimerKind::kConnectDeadline, id());
 }
 
 void ClientConnection::on_connection_timer(TimerKind kind) {
@@ -34,22 +35,22 @@ void ClientConnection::on_connection_timer(TimerKind kind) {
   std::string what = connecting_ ? "connect() timed out"
                      : handshaking() ? "TLS handshake timed out"
                                      : "no HTTP/2 SETTINGS from the server in time";
-  channel_.on_connect_failed(this, (peer_.empty() ? std::string() : peer_ + ": ") + what);
+  subchannel_.on_connect_failed(this, (peer_.empty() ? std::string() : peer_ + ": ") + what);
 }
 
 void ClientConnection::on_connect_writable() {
   int err = connect_error(fd_);
   if (err != 0) {
     connecting_ = false;
-    channel_.on_connect_failed(this, std::string(std::strerror(err)));  // may close us
+    subchannel_.on_connect_failed(this, std::string(std::strerror(err)));  // may close us
     return;
   }
   connecting_ = false;
   peer_ = peer_name(fd_);
   watch(EPOLLIN);
-  if (const auto& tls = channel_.options().tls) {
+  if (const auto& tls = subchannel_.channel().options().tls) {
     // HTTP/2 waits for the handshake; the channel hears of us when it is done.
-    start_tls(TlsStream::client(*tls, channel_.tls_server_name(), channel_.tls_resumption()));
+    start_tls(TlsStream::client(*tls, subchannel_.channel().tls_server_name(), subchannel_.channel().tls_resumption()));
     return;
   }
   mark_dirty();  // the preface and SETTINGS go out with the first flush
@@ -60,7 +61,7 @@ void ClientConnection::on_handshake_done() {
 }
 
 void ClientConnection::on_handshake_failed(const std::string& reason) {
-  channel_.on_connect_failed(this, peer_ + ": TLS handshake failed: " + reason);  // closes us
+  subchannel_.on_connect_failed(this, peer_ + ": TLS handshake failed: " + reason);  // closes us
 }
 
 ClientCall* ClientConnection::call_of(int32_t stream_id) {
@@ -97,7 +98,7 @@ void ClientConnection::start_call(std::unique_ptr<ClientCall> call, const std::s
     call->fail_attempt({StatusCode::kUnavailable,
                         std::string("Cannot start a stream: ") + nghttp2_strerror(stream_id)},
                        "submit_request failed");
-    if (call->retry_due()) channel_.retry_later(std::move(call));
+    if (call->retry_due()) subchannel_.channel().retry_later(std::move(call));
     return;
   }
   call->attach(this, stream_id);
@@ -150,8 +151,8 @@ int ClientConnection::on_frame(const nghttp2_frame* frame) {
     case NGHTTP2_SETTINGS:
       if ((frame->hd.flags & NGHTTP2_FLAG_ACK) == 0 && !settings_received_) {
         settings_received_ = true;
-        start_keepalive(channel_.keepalive_settings());
-        channel_.on_connected(this);  // READY: pending calls start here
+        start_keepalive(subchannel_.channel().keepalive_settings());
+        subchannel_.on_connected(this);  // READY: pending calls start here
       }
       break;
     case NGHTTP2_GOAWAY:
@@ -160,8 +161,8 @@ int ClientConnection::on_frame(const nghttp2_frame* frame) {
       }
       // No new streams here; those above last_stream_id are closed by nghttp2 (REFUSED_STREAM).
       goaway_received_ = true;
-      if (too_many_pings(frame->goaway)) channel_.on_too_many_pings();
-      channel_.on_goaway(this);
+      if (too_many_pings(frame->goaway)) subchannel_.channel().on_too_many_pings();
+      subchannel_.on_goaway(this);
       break;
     default:
       break;
@@ -178,7 +179,7 @@ std::unique_ptr<Call> ClientConnection::take_refused(std::unique_ptr<Call> call)
   }
   client->prepare_transparent_retry();
   call.release();
-  channel_.retry_call(std::unique_ptr<ClientCall>(client));
+  subchannel_.channel().retry_call(std::unique_ptr<ClientCall>(client));
   return nullptr;
 }
 
@@ -186,11 +187,11 @@ void ClientConnection::take_for_retry(std::unique_ptr<Call>& call) {
   auto* client = static_cast<ClientCall*>(call.get());
   if (!client->retry_due()) return;
   call.release();
-  channel_.retry_later(std::unique_ptr<ClientCall>(client));
+  subchannel_.channel().retry_later(std::unique_ptr<ClientCall>(client));
 }
 
 void ClientConnection::on_closed(const Status& reason) {
-  channel_.on_connection_closed(this, reason);
+  subchannel_.on_connection_closed(this, reason);
 }
 
 }  // namespace turbogrpc::internal

@@ -1,4 +1,4 @@
-// ClientConnection: a connection a channel dialled — the nonblocking connect, request
+// ClientConnection: a connection a subchannel dialled — the nonblocking connect, request
 // submission, and routing of response frames to their ClientCalls. Poller thread only.
 #pragma once
 
@@ -9,12 +9,12 @@
 
 namespace turbogrpc::internal {
 
-class Channel;
+class Subchannel;
 
 class ClientConnection final : public Connection {
  public:
   // `fd` has a nonblocking connect() in progress.
-  ClientConnection(TransportContext& context, Channel& channel, int fd);
+  ClientConnection(TransportContext& context, Subchannel& subchannel, int fd);
 
   // Connected, handshaken, and the server's first SETTINGS arrived (as grpc-go, READY waits
   // for the server's preface: a port that accepts and says nothing is not a server).
@@ -48,7 +48,7 @@ class ClientConnection final : public Connection {
  private:
   ClientCall* call_of(int32_t stream_id);
 
-  Channel& channel_;
+  Subchannel& subchannel_;
   bool settings_received_ = false;
   bool goaway_received_ = false;
 };

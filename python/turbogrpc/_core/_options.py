@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any, Optional, Union
 
 from ._errors import UnsupportedOptionWarning, UsageError
-from ._service_config import parse_service_config
+from ._service_config import LB_POLICIES, parse_service_config
 from ._typing import ChannelArgumentType
 
 __all__ = ["ChannelArgumentType", "channel_options", "server_options", "option_value",
@@ -51,6 +51,7 @@ _CHANNEL_KEYS = {
     "grpc.dns_min_time_between_resolutions_ms": "min_time_between_resolutions_ms",
     "grpc.enable_retries": "enable_retries",
     "grpc.per_rpc_retry_buffer_size": "per_rpc_retry_buffer_size",
+    "grpc.lb_policy_name": "lb_policy",
 }
 _SERVER_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
@@ -69,7 +70,7 @@ _SERVER_KEYS = {
     "grpc.http2.min_ping_interval_without_data_ms": "min_ping_interval_without_data_ms",
     "grpc.http2.max_ping_strikes": "max_ping_strikes",
 }
-_STRING_VALUED = ("authority", "user_agent")
+_STRING_VALUED = ("authority", "user_agent", "lb_policy")
 
 HONOURED, NO_OP, UNSUPPORTED = "honoured", "accepted no-op", "not supported"
 
@@ -139,7 +140,7 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.dns_enable_srv_queries": (_no_op_if(0), _N),
     "grpc.service_config": (_H, _N),
     "grpc.service_config_disable_resolution": (_N, _N),
-    "grpc.lb_policy_name": (_no_op_if("pick_first"), _N),
+    "grpc.lb_policy_name": (_H, _N),
     "grpc.lb.ring_hash.ring_size_cap": (_N, _N),
     "grpc.grpclb_call_timeout_ms": (_N, _N),
     "grpc.grpclb_fallback_timeout_ms": (_N, _N),
@@ -236,6 +237,10 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
             if unsupported:
                 ignored = (ignored or []) + [f"{name} ({'; '.join(unsupported)})"]
             continue
+        if key == "lb_policy" and value not in LB_POLICIES:
+            # grpc-core logs an unknown policy name and uses pick_first; so do we, but loudly.
+            ignored = (ignored or []) + [f"{name} ({value!r}: only {', '.join(LB_POLICIES)})"]
+            continue
         if key in _STRING_VALUED:
             if not isinstance(value, str):
                 raise UsageError(f"option {name!r} takes a str, got {value!r}")
@@ -244,6 +249,12 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
         elif value < 0:
             value = -1  # grpcio: any negative length means unlimited
         result[key] = value
+    # The service config's policy wins over grpc.lb_policy_name (as grpc-core chooses).
+    config = result.get("service_config")
+    if config is not None:
+        config_policy = config.pop("lb_policy")
+        if config_policy is not None:
+            result["lb_policy"] = config_policy
     if ignored:
         _warn_ignored(ignored, what)
     return result

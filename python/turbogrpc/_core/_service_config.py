@@ -5,8 +5,9 @@ channel is created; a config that is not valid raises UsageError there, naming w
 
 Honoured: methodConfig's name matching, timeout, waitForReady, maxRequestMessageBytes,
 maxResponseMessageBytes, retryPolicy; retryThrottling; loadBalancingConfig/loadBalancingPolicy
-naming pick_first. Parsed but not implemented (the channel's UnsupportedOptionWarning names them):
-hedgingPolicy, healthCheckConfig, other load-balancing policies (docs/service_config.md).
+naming pick_first or round_robin. Parsed but not implemented (the channel's
+UnsupportedOptionWarning names them): hedgingPolicy, healthCheckConfig, pick_first's
+shuffleAddressList (docs/service_config.md).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Optional
 from ._errors import UsageError
 from ._status import StatusCode
 
-__all__ = ["parse_service_config", "MAX_ATTEMPTS"]
+__all__ = ["parse_service_config", "MAX_ATTEMPTS", "LB_POLICIES"]
 
 # maxAttempts above this is treated as this (A6: a client-side cap, grpc's default 5).
 MAX_ATTEMPTS = 5
@@ -26,6 +27,8 @@ MAX_ATTEMPTS = 5
 # A proto3 JSON Duration: seconds with up to 9 fractional digits, then "s".
 _DURATION = re.compile(r"^(-?)(\d+)(?:\.(\d{1,9}))?s$")
 _CODES = {code.name: code.value[0] for code in StatusCode}
+# The load-balancing policies the engine implements (ChannelOptions::lb_policy).
+LB_POLICIES = ("pick_first", "round_robin")
 
 
 class _Invalid(Exception):
@@ -34,7 +37,8 @@ class _Invalid(Exception):
 
 def parse_service_config(text: Any) -> tuple[dict[str, Any], list[str]]:
     """The engine's service config for the JSON ``text``, and the parts of it turbogrpc does
-    not implement (for the channel's UnsupportedOptionWarning); UsageError when it is not valid."""
+    not implement (for the channel's UnsupportedOptionWarning); UsageError when it is not valid.
+    The config's load-balancing policy, if it names one, is under ``"lb_policy"``."""
     if not isinstance(text, str):
         raise UsageError(f"option 'grpc.service_config' takes a JSON str, got {text!r}")
     try:
@@ -47,12 +51,12 @@ def parse_service_config(text: Any) -> tuple[dict[str, Any], list[str]]:
             raise _Invalid("the service config must be a JSON object")
         methods = _method_configs(config.get("methodConfig"), unsupported)
         throttling = _retry_throttling(config.get("retryThrottling"))
-        _load_balancing(config, unsupported)
+        lb_policy = _load_balancing(config, unsupported)
         if config.get("healthCheckConfig") is not None:
             unsupported.append("healthCheckConfig (client-side health checking)")
     except _Invalid as exc:
         raise UsageError(f"invalid service config: {exc}") from None
-    return {"methods": methods, "retry_throttling": throttling}, unsupported
+    return {"methods": methods, "retry_throttling": throttling, "lb_policy": lb_policy}, unsupported
 
 
 def _method_configs(entries: Any, unsupported: list[str]) -> list[tuple[Any, ...]]:
@@ -140,24 +144,39 @@ def _retry_throttling(throttling: Any) -> Optional[tuple[float, float]]:
     return float(tokens), round(float(ratio), 3)  # grpc keeps three decimals of the ratio
 
 
-def _load_balancing(config: dict[str, Any], unsupported: list[str]) -> None:
-    """pick_first is what the channel does; a config that picks another policy is reported."""
+def _load_balancing(config: dict[str, Any], unsupported: list[str]) -> Optional[str]:
+    """The policy the config picks (None: it names none). As gRPC's proposal A24, the first
+    policy of loadBalancingConfig that the client implements is used, and a list naming none
+    it implements makes the config invalid; the deprecated loadBalancingPolicy is read when
+    loadBalancingConfig is absent."""
     policies = config.get("loadBalancingConfig")
     if policies is not None:
         if not isinstance(policies, list) or not all(
                 isinstance(p, dict) and len(p) == 1 for p in policies):
             raise _Invalid("loadBalancingConfig must be a list of {policy_name: config} objects")
-        names = [next(iter(p)) for p in policies]
-        if names and names[0] != "pick_first":
-            unsupported.append(f"loadBalancingConfig {names[0]!r} (only pick_first is implemented)")
-        return
+        for entry in policies:
+            name, settings = next(iter(entry.items()))
+            if name not in LB_POLICIES:
+                continue
+            if not isinstance(settings, dict):
+                raise _Invalid(f"loadBalancingConfig {name!r} must map to an object")
+            if name == "pick_first" and settings.get("shuffleAddressList"):
+                unsupported.append("loadBalancingConfig pick_first.shuffleAddressList")
+            return str(name)
+        if policies:
+            names = [next(iter(p)) for p in policies]
+            raise _Invalid(f"loadBalancingConfig names no policy turbogrpc implements "
+                           f"({', '.join(LB_POLICIES)}): {names}")
+        return None
     policy = config.get("loadBalancingPolicy")
     if policy is None:
-        return
+        return None
     if not isinstance(policy, str):
         raise _Invalid(f"loadBalancingPolicy must be a string, got {policy!r}")
-    if policy.lower() != "pick_first":
-        unsupported.append(f"loadBalancingPolicy {policy!r} (only pick_first is implemented)")
+    if policy.lower() not in LB_POLICIES:
+        raise _Invalid(f"loadBalancingPolicy {policy!r} is not a policy turbogrpc implements "
+                       f"({', '.join(LB_POLICIES)})")
+    return policy.lower()
 
 
 def _status_code(code: Any, where: str) -> int:

@@ -1,0 +1,167 @@
+#include "transport/subchannel.h"
+
+#include <algorithm>
+
+#include "io/trace.h"
+#include "transport/channel.h"
+#include "transport/client_connection.h"
+#include "transport/transport_context.h"
+
+namespace turbogrpc::internal {
+namespace {
+long long millis_since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+}
+}  // namespace
+
+BackoffSettings reconnect_backoff_settings(const ChannelOptions& options) {
+  BackoffSettings s;
+  s.initial = std::chrono::milliseconds(std::max<int64_t>(1, options.initial_reconnect_backoff_ms));
+  s.max = std::chrono::milliseconds(std::max<int64_t>(1, options.max_reconnect_backoff_ms));
+  s.min_connect_timeout =
+      std::chrono::milliseconds(std::max<int64_t>(1, options.min_reconnect_backoff_ms));
+  return s;
+}
+
+Subchannel::Subchannel(Channel& channel, TransportContext& context, std::vector<SocketAddress> addresses)
+    : channel_(channel),
+      context_(context),
+      addresses_(std::move(addresses)),
+      backoff_(reconnect_backoff_settings(channel.options())) {}
+
+Subchannel::~Subchannel() = default;
+
+const ChannelOptions& Subchannel::options() const { return channel_.options(); }
+
+void Subchannel::set_state(ConnectivityState state) {
+  if (state == state_) return;
+  state_ = state;
+  channel_.on_subchannel_state();
+}
+
+void Subchannel::connect() {
+  if (active_ != nullptr || state_ == ConnectivityState::kShutdown) return;
+  attempt_ = backoff_.begin_attempt(Clock::now());
+  address_index_ = 0;
+  // Sticky TRANSIENT_FAILURE (as grpc's pick_first): retries do not show CONNECTING.
+  if (state_ != ConnectivityState::kTransientFailure) set_state(ConnectivityState::kConnecting);
+  dial_next();
+}
+
+void Subchannel::fail(const std::string& reason) {
+  if (active_ != nullptr) return;
+  attempt_ = backoff_.begin_attempt(Clock::now());
+  last_connect_error_ = reason;
+  all_addresses_failed();
+}
+
+void Subchannel::dial_next() {
+  while (address_index_ < addresses_.size()) {
+    const SocketAddress& address = addresses_[address_index_];
+    attempt_started_ = Clock::now();
+    SysResult s = start_connect(address);
+    if (tracing(Trace::kChannel)) {
+      channel_.trace("connecting to " + describe_address(address.get(), address.length) +
+                     (s.ok() ? "" : " failed: " + s.message()));
+    }
+    if (s.ok()) {
+      auto connection = std::make_unique<ClientConnection>(context_, *this, static_cast<int>(s.value));
+      active_ = connection.get();
+      context_.adopt(std::move(connection));
+      return;
+    }
+    last_connect_error_ = s.message();
+    ++address_index_;
+  }
+  all_addresses_failed();
+}
+
+void Subchannel::all_addresses_failed() {
+  address_index_ = 0;
+  set_state(ConnectivityState::kTransientFailure);
+  channel_.on_subchannel_failed(*this);
+}
+
+void Subchannel::on_connected(ClientConnection* connection) {
+  if (connection != active_) return;
+  if (tracing(Trace::kChannel)) {
+    channel_.trace("connected to " + connection->peer() + " in " + std::to_string(millis_since(attempt_started_)) +
+                   " ms");
+  }
+  address_index_ = 0;
+  backoff_.reset();
+  set_state(ConnectivityState::kReady);
+  channel_.on_subchannel_ready(*this);
+}
+
+void Subchannel::on_connect_failed(ClientConnection* connection, const std::string& reason) {
+  if (connection != active_) return;
+  if (tracing(Trace::kChannel)) {
+    channel_.trace("connect attempt failed after " + std::to_string(millis_since(attempt_started_)) +
+                   " ms: " + reason);
+  }
+  active_ = nullptr;
+  last_connect_error_ = reason;
+  connection->close({StatusCode::kUnavailable, last_connect_error_});
+  ++address_index_;
+  dial_next();
+}
+
+void Subchannel::on_connection_closed(ClientConnection* connection, const Status& reason) {
+  draining_.erase(std::remove(draining_.begin(), draining_.end(), connection), draining_.end());
+  if (connection != active_) return;
+  if (state_ != ConnectivityState::kReady) {  // closed before the server's SETTINGS
+    on_connect_failed(connection, connection->peer().empty() ? reason.details
+                                                             : connection->peer() + ": " + reason.details);
+    return;
+  }
+  active_ = nullptr;
+  lost();
+}
+
+void Subchannel::on_goaway(ClientConnection* connection) {
+  if (connection != active_) return;
+  if (state_ != ConnectivityState::kReady) {
+    on_connect_failed(connection, connection->peer() + ": the server sent GOAWAY before it was ready");
+    return;
+  }
+  active_ = nullptr;
+  draining_.push_back(connection);
+  lost();
+}
+
+void Subchannel::lost() {
+  set_state(ConnectivityState::kIdle);
+  channel_.on_subchannel_lost(*this);
+}
+
+size_t Subchannel::active_streams() const {
+  return ready_connection() != nullptr ? active_->active_streams() : 0;
+}
+
+Clock::time_point Subchannel::last_stream_change() const {
+  return ready_connection() != nullptr ? active_->last_stream_change() : Clock::time_point{};
+}
+
+void Subchannel::go_idle() {
+  ClientConnection* connection = active_;
+  active_ = nullptr;
+  address_index_ = 0;
+  if (connection != nullptr) {
+    draining_.push_back(connection);
+    connection->shut_down();
+  }
+  // Quietly: going idle is the channel's decision, not a loss to react to.
+  state_ = ConnectivityState::kIdle;
+}
+
+void Subchannel::close(const Status& reason) {
+  std::vector<ClientConnection*> connections = std::move(draining_);
+  draining_.clear();
+  if (active_ != nullptr) connections.push_back(active_);
+  active_ = nullptr;
+  state_ = ConnectivityState::kShutdown;
+  for (ClientConnection* c : connections) c->close_for_channel(reason);
+}
+
+}  // namespace turbogrpc::internal
