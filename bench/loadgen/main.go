@@ -5,7 +5,7 @@
 //	loadgen stream   --target HOST:PORT --streams K --duration SEC --warmup SEC --size 100
 //	loadgen pingpong --target HOST:PORT --count N --warmup N --size 100
 //	loadgen hold     --target HOST:PORT --streams N [--connections C] [--open-timeout SEC]
-//	loadgen server   --port P [--host 127.0.0.1]
+//	loadgen server   --port P [--host 127.0.0.1] [--name N --fail-every K --fail-code C --delay-ms D --health]  (test backends: tests/e2e/test_go_backends.py)
 //
 // Every client mode also takes --tls-ca FILE: TLS (ALPN h2) instead of plaintext, trusting that
 // root. Every client mode prints exactly one JSON object on stdout at the end (hold prints
