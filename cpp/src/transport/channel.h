@@ -56,6 +56,7 @@ class Channel {
     return options_.service_config ? options_.service_config->find(method) : nullptr;
   }
   const std::shared_ptr<RetryThrottle>& retry_throttle() const { return retry_throttle_; }
+  const std::shared_ptr<RetryBufferBudget>& retry_buffer() const { return retry_buffer_; }
 
   void start_call(std::unique_ptr<ClientCall> call);
   // A call whose attempt failed and whose retry policy sends it again (ClientCall::retry_due):
@@ -140,6 +141,7 @@ class Channel {
   };
   std::vector<RetryingCall> retrying_;  // waiting for their next attempt (retry_later)
   std::shared_ptr<RetryThrottle> retry_throttle_;  // null without retryThrottling
+  std::shared_ptr<RetryBufferBudget> retry_buffer_;  // grpc.retry_buffer_size, shared by its calls
   bool reconnect_scheduled_ = false;  // a kChannelReconnect timer for attempt_.retry_at
   bool idle_check_scheduled_ = false;
 };
