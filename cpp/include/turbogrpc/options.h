@@ -63,9 +63,12 @@ struct ChannelOptions {
   std::shared_ptr<const ServiceConfig> service_config;
   // Configured retries (grpc.enable_retries, on by default as grpcio). A call keeps up to
   // per_rpc_retry_buffer_size bytes of what it sent so it can send it again (grpc's default
-  // 256 KiB); a call that sent more is committed and not retried.
+  // 256 KiB); a call that sent more is committed and not retried. The calls with a retry
+  // policy keep at most retry_buffer_size bytes together (grpc.retry_buffer_size, as grpc-js
+  // and grpc-java: 16 MiB; < 0: unlimited); one that would go over commits as well.
   bool enable_retries = true;
   int64_t per_rpc_retry_buffer_size = 256 * 1024;
+  int64_t retry_buffer_size = 16 * 1024 * 1024;
 };
 
 constexpr int64_t kDefaultMaxConcurrentStreams = 100;

@@ -127,7 +127,8 @@ void EngineCore::execute(Command& command) {
           const MethodConfig* method_config = channel ? channel->method_config(cmd.method) : nullptr;
           auto call = std::make_unique<ClientCall>(
               std::move(cmd), channel ? channel->options() : defaults, method_config,
-              channel ? channel->retry_throttle() : nullptr, calls_, &codec_);
+              channel ? channel->retry_throttle() : nullptr, calls_, &codec_,
+              channel ? channel->retry_buffer() : nullptr);
           if (it == channels_.end()) {
             call->fail({StatusCode::kCancelled, "Channel closed!"}, "unknown channel");
           } else {

@@ -29,7 +29,8 @@ bool waits_for_ready(WaitForReady asked, const MethodConfig* config) {
 
 ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options,
                        const MethodConfig* method_config, std::shared_ptr<RetryThrottle> throttle,
-                       CallRegistry& registry, CodecOffload* offload)
+                       CallRegistry& registry, CodecOffload* offload,
+                       std::shared_ptr<RetryBufferBudget> retry_buffer)
     : Call(command.call_id, std::move(command.cq),
            tighter_limit(options.max_receive_message_length,
                          method_config ? method_config->max_response_bytes : std::nullopt),
@@ -49,9 +50,12 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
     if (configured && (!deadline_ || *configured < *deadline_)) deadline_ = configured;
   }
   if (method_config && method_config->retry && options.enable_retries)
-    retry_ = std::make_unique<RetryState>(*method_config->retry, std::move(throttle));
+    retry_ = std::make_unique<RetryState>(*method_config->retry, std::move(throttle), std::move(retry_buffer));
   set_send_compression(command.compression);
-  retain_sent(static_cast<size_t>(std::max<int64_t>(0, options.per_rpc_retry_buffer_size)));
+  // Only a call with a retry policy counts against the channel's retry buffer: the others keep
+  // their requests just until the response starts (transparent retries), at no extra cost.
+  retain_sent(static_cast<size_t>(std::max<int64_t>(0, options.per_rpc_retry_buffer_size)),
+              retry_ ? RetainBudget::kShared : RetainBudget::kOwn);
   if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);
 }
 
@@ -277,6 +281,7 @@ void ClientCall::fail(const Status& status, std::string debug_error) {
 
 void ClientCall::complete(Status status, std::string debug_error) {
   finished_ = true;
+  if (retry_) stop_retaining();  // its share of the channel's retry buffer goes back now
   leave_registry();
   Event e;
   e.call_id = id_;

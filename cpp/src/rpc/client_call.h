@@ -17,10 +17,12 @@ namespace turbogrpc::internal {
 class ClientCall final : public Call {
  public:
   // `method_config`: the service config's entry for the call's method (may be null); its
-  // timeout, wait_for_ready, message limits and retry policy apply. `throttle`: the channel's
-  // retry throttle (may be null).
+  // timeout, wait_for_ready, message limits and retry policy apply. `throttle` and
+  // `retry_buffer`: the channel's retry throttle and retry buffer (either may be null); only a
+  // call with a retry policy uses them.
   ClientCall(StartCallCommand&& command, const ChannelOptions& options, const MethodConfig* method_config,
-             std::shared_ptr<RetryThrottle> throttle, CallRegistry& registry, CodecOffload* offload);
+             std::shared_ptr<RetryThrottle> throttle, CallRegistry& registry, CodecOffload* offload,
+             std::shared_ptr<RetryBufferBudget> retry_buffer = nullptr);
 
   const std::string& method() const { return method_; }
   const Metadata& request_metadata() const { return metadata_; }
@@ -78,6 +80,9 @@ class ClientCall final : public Call {
   // parsed as messages; the call ends by the HTTP status when the stream does.
   bool ignores_data() const override { return finished_ || (http_status_ != 0 && http_status_ != 200); }
   void on_inbound_settled() override;
+  // What a call with a retry policy keeps for replay counts against the channel's retry buffer.
+  bool retained_grows(size_t bytes) override { return retry_->hold_buffer(bytes); }
+  void retained_dropped() override { retry_->release_buffer(); }
 
  private:
   void queue(std::string&& message, bool end_of_stream, bool compress, bool ack_wakes);

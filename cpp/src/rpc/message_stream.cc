@@ -61,7 +61,8 @@ void MessageStream::take_outbound(size_t length, std::string& out) {
     out_offset_ += take;
     length -= take;
     if (out_offset_ == kFrameHeaderSize + m.payload.size()) {
-      if (retaining_ && sent_bytes_ + m.payload.size() <= retain_limit_) {
+      size_t kept = sent_bytes_ + m.payload.size();
+      if (retaining_ && kept <= retain_limit_ && (!retain_shared_ || retained_grows(kept))) {
         sent_bytes_ += m.payload.size();
         sent_.push_back(std::move(m));
       } else {
@@ -81,6 +82,7 @@ void MessageStream::stop_retaining() {
     sent_.pop_front();
   }
   sent_bytes_ = 0;
+  if (retain_shared_) retained_dropped();
 }
 
 void MessageStream::rewind_outbound() {

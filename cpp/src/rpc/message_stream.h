@@ -58,10 +58,13 @@ class MessageStream {
 
   // Client: keeps what has been sent, up to `limit` bytes, so that a stream the server refused
   // can be sent again whole on another connection (transparent retry). Beyond the limit, or
-  // once stop_retaining() (the call committed), sent messages are freed as usual.
-  void retain_sent(size_t limit) {
+  // once stop_retaining() (the call committed), sent messages are freed as usual. kShared: what
+  // is kept also counts against a budget shared with other streams (retained_grows / dropped).
+  enum class RetainBudget { kOwn, kShared };
+  void retain_sent(size_t limit, RetainBudget budget = RetainBudget::kOwn) {
     retain_limit_ = limit;
     retaining_ = true;
+    retain_shared_ = budget == RetainBudget::kShared;
   }
   void stop_retaining();
   bool retaining() const { return retaining_; }
@@ -97,6 +100,10 @@ class MessageStream {
   size_t unsent_bytes() const { return unsent_bytes_ - reserved_bytes_; }
   // Received messages still being decompressed off the poller (they come before anything else).
   bool inbound_waiting() const { return !staged_in_.empty(); }
+  // retain_sent(kShared) only: the stream would keep `bytes` in all; false refuses them (it then
+  // stops retaining). And: it keeps nothing any more.
+  virtual bool retained_grows(size_t bytes) { return true; }
+  virtual void retained_dropped() {}
   // The data source reached the end of what we will send: server calls send trailers here.
   virtual void on_outbound_end(uint32_t* data_flags) {}
   // A complete message arrived / a received message cannot be accepted (over-size, bad flags,
@@ -166,6 +173,7 @@ class MessageStream {
   size_t sent_bytes_ = 0;
   size_t retain_limit_ = 0;
   bool retaining_ = false;
+  bool retain_shared_ = false;  // RetainBudget::kShared: the hooks above are called
 
   // A message staged behind (de)compression off the poller; `ready` once its result is in.
   struct StagedMessage {

@@ -29,8 +29,27 @@ std::mt19937_64& jitter_source() {
 
 }  // namespace
 
-RetryState::RetryState(const RetryPolicy& policy, std::shared_ptr<RetryThrottle> throttle)
-    : policy_(policy), throttle_(std::move(throttle)) {}
+bool RetryBufferBudget::take(size_t bytes) {
+  if (limit_ >= 0 && used_ + bytes > static_cast<size_t>(limit_)) return false;
+  used_ += bytes;
+  return true;
+}
+
+RetryState::RetryState(const RetryPolicy& policy, std::shared_ptr<RetryThrottle> throttle,
+                       std::shared_ptr<RetryBufferBudget> buffer)
+    : policy_(policy), throttle_(std::move(throttle)), buffer_(std::move(buffer)) {}
+
+bool RetryState::hold_buffer(size_t bytes) {
+  if (!buffer_ || bytes <= buffer_held_) return true;
+  if (!buffer_->take(bytes - buffer_held_)) return false;
+  buffer_held_ = bytes;
+  return true;
+}
+
+void RetryState::release_buffer() {
+  if (buffer_) buffer_->give_back(buffer_held_);
+  buffer_held_ = 0;
+}
 
 std::optional<Clock::duration> RetryState::after_failure(StatusCode code,
                                                          std::optional<std::string_view> pushback,

@@ -3,6 +3,8 @@
 // again. Poller thread only.
 #pragma once
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -30,10 +32,31 @@ class RetryThrottle {
   int64_t milli_tokens_;
 };
 
+// grpc.retry_buffer_size, one per channel: the bytes its calls with a retry policy hold for
+// replay, together. A call that would take it over the limit commits instead (gRPC A6's
+// per-channel buffer limit; grpc-core has none, grpc-java and grpc-js do).
+class RetryBufferBudget {
+ public:
+  explicit RetryBufferBudget(int64_t limit) : limit_(limit) {}  // limit < 0: unlimited
+  // Takes `bytes` if they fit under the limit; false (nothing taken) otherwise.
+  bool take(size_t bytes);
+  void give_back(size_t bytes) { used_ -= std::min(bytes, used_); }
+  size_t used() const { return used_; }
+
+ private:
+  const int64_t limit_;
+  size_t used_ = 0;
+};
+
 // A call's retry bookkeeping under its method's retryPolicy.
 class RetryState {
  public:
-  RetryState(const RetryPolicy& policy, std::shared_ptr<RetryThrottle> throttle);
+  // `buffer`: the channel's retry buffer (null: only the per-call limit applies).
+  RetryState(const RetryPolicy& policy, std::shared_ptr<RetryThrottle> throttle,
+             std::shared_ptr<RetryBufferBudget> buffer = nullptr);
+  ~RetryState() { release_buffer(); }
+  RetryState(const RetryState&) = delete;
+  RetryState& operator=(const RetryState&) = delete;
 
   // The attempt failed with `code` before the call committed; `pushback` is the server's
   // grpc-retry-pushback-ms (nullopt when absent; `pushback_repeated` when sent more than once).
@@ -45,9 +68,18 @@ class RetryState {
   // Attempts made before the current one (the grpc-previous-rpc-attempts header; 0: none).
   int previous_attempts() const { return attempts_ - 1; }
 
+  // The call keeps `bytes` for replay: its share of the channel's retry buffer grows to cover
+  // them (it never shrinks while the call may retry: after a rewind the same bytes are sent
+  // again). False, and the share unchanged, when the buffer has no room (the call commits).
+  bool hold_buffer(size_t bytes);
+  // The call keeps nothing for replay any more (it committed or finished): its share goes back.
+  void release_buffer();
+
  private:
   const RetryPolicy policy_;
   const std::shared_ptr<RetryThrottle> throttle_;  // null without retryThrottling
+  const std::shared_ptr<RetryBufferBudget> buffer_;  // null: no channel-wide limit
+  size_t buffer_held_ = 0;           // this call's share of buffer_
   int attempts_ = 1;                 // including the current one
   int backoffs_since_pushback_ = 0;  // the exponent of the next backoff
 };

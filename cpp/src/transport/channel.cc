@@ -42,6 +42,7 @@ Channel::Channel(TransportContext& context, uint64_t id, std::string target, Cha
   if (state_cell_) state_cell_->state.store(state_);
   if (options_.service_config && options_.service_config->retry_throttling)
     retry_throttle_ = std::make_shared<RetryThrottle>(*options_.service_config->retry_throttling);
+  retry_buffer_ = std::make_shared<RetryBufferBudget>(options_.retry_buffer_size);
 }
 
 Channel::~Channel() = default;

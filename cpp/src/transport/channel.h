@@ -61,6 +61,7 @@ class Channel {
   const std::shared_ptr<RetryThrottle>& retry_throttle() const { return retry_throttle_; }
   // How many of its subchannels are READY (tests and traces).
   size_t ready_subchannels() const;
+  const std::shared_ptr<RetryBufferBudget>& retry_buffer() const { return retry_buffer_; }
 
   void start_call(std::unique_ptr<ClientCall> call);
   // A call whose attempt failed and whose retry policy sends it again (ClientCall::retry_due):
@@ -158,6 +159,7 @@ class Channel {
   };
   std::vector<RetryingCall> retrying_;  // waiting for their next attempt (retry_later)
   std::shared_ptr<RetryThrottle> retry_throttle_;  // null without retryThrottling
+  std::shared_ptr<RetryBufferBudget> retry_buffer_;  // grpc.retry_buffer_size, shared by its calls
   bool idle_check_scheduled_ = false;
 };
 

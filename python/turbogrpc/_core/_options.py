@@ -1,7 +1,8 @@
 """grpc-style ``options`` (a sequence of ``(name, value)``) turned into the engine's dicts.
 
-Every option grpc-core knows is classified here, per channel and per server (docs/options.md is
-the same table for readers; a unit test keeps the two equal):
+Every option grpc-core knows (and grpc-js's grpc.retry_buffer_size) is classified here, per
+channel and per server (docs/options.md is the same table for readers; a unit test keeps the
+two equal):
 
 - honoured: converted for the engine below, or read where it applies (``option_value``);
 - accepted no-op: it only tunes grpc-core's own machinery (HPACK tables, read chunk sizes,
@@ -52,6 +53,7 @@ _CHANNEL_KEYS = {
     "grpc.enable_retries": "enable_retries",
     "grpc.per_rpc_retry_buffer_size": "per_rpc_retry_buffer_size",
     "grpc.lb_policy_name": "lb_policy",
+    "grpc.retry_buffer_size": "retry_buffer_size",
 }
 _SERVER_KEYS = {
     "grpc.max_receive_message_length": "max_receive_message_length",
@@ -152,6 +154,8 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.enable_retries": (_H, _N),
     "grpc.experimental.enable_hedging": (_no_op_if(0), _N),
     "grpc.per_rpc_retry_buffer_size": (_H, _N),
+    # not grpc-core's (grpcio ignores it): grpc-js's and grpc-java's channel-wide retry buffer
+    "grpc.retry_buffer_size": (_H, _N),
     "grpc.enable_http_proxy": (_no_op_if(0), _N),
     "grpc.http_proxy": (_U, _N),
     "grpc.address_http_proxy": (_U, _N),
