@@ -15,7 +15,6 @@ import grpc
 import pytest
 
 from e2e.helpers import code_name, md_values, ours_only
-from e2e.test_round_robin import ipv4_list
 
 
 
@@ -197,6 +196,10 @@ async def test_retries_turned_off_turn_hedging_off(our_client_pairing):
     async with our_client_pairing.env(server.handlers(), channel_options=options) as env:
         assert await env.uu("Unary")(b"a", timeout=5) == b"a@0"
     assert server.counts() == [[]]
+
+
+def ipv4_list(handles) -> str:
+    return "ipv4:" + ",".join(f"127.0.0.1:{h.port}" for h in handles)
 
 
 def p99(latencies: list[float]) -> float:
