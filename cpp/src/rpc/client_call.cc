@@ -20,8 +20,9 @@ int64_t tighter_limit(int64_t channel_limit, const std::optional<int64_t>& metho
   return channel_limit < 0 ? *method_limit : std::min(channel_limit, *method_limit);
 }
 
-// Hedged calls (de)compress on the poller: an attempt's queued messages must all be framed
-// when a later attempt is refilled from the replay buffer, none left in flight elsewhere.
+// The call hedges: its method has a hedging policy and retries are on. Hedged calls
+// (de)compress on the poller, so that an attempt refilled from the replay buffer has no
+// message still in flight to the codec worker.
 bool hedges(const ChannelOptions& options, const MethodConfig* config) {
   return config != nullptr && config->hedging && !config->retry && options.enable_retries;
 }

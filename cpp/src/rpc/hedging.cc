@@ -176,7 +176,7 @@ bool Hedging::attempt_ended(ClientCall& attempt, const Status& status) {
 }
 
 void Hedging::commit(ClientCall& attempt) {
-  if (!replaying()) return;
+  if (!replaying() || attempt.finished_) return;  // a cancelled loser's late headers change nothing
   committed_ = true;
   register_attempt(attempt);  // first, so it gets the read credit of the one registered
   cancel_others(attempt);
