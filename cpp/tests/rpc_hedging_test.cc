@@ -227,6 +227,22 @@ TEST_F(HedgedCall, AnAttemptFailingAloneGoesAgainAfterThePushback) {
   EXPECT_EQ(events[0].status.code, StatusCode::kUnavailable);
 }
 
+TEST_F(HedgedCall, APushbackPutsOffTheNextHedgeDueSooner) {
+  start();
+  host_.run_wakes();  // attempt 1; attempt 2 due half a second after it
+  ASSERT_EQ(host_.attempts.size(), 2u);
+  respond(attempt(0), false, StatusCode::kUnavailable, "2000");
+  ASSERT_EQ(host_.wakes.size(), 2u);
+  EXPECT_GE(host_.wakes.back().first - host_.wakes.front().first, std::chrono::milliseconds(1400));
+  auto sooner = host_.wakes.front();
+  host_.wakes.erase(host_.wakes.begin());
+  sooner.second.lock()->on_wake(sooner.first);
+  EXPECT_EQ(host_.attempts.size(), 2u) << "the old schedule's wakeup starts nothing";
+  host_.run_wakes();
+  EXPECT_EQ(host_.attempts.size(), 3u);
+  EXPECT_EQ(attempt(2).previous_attempts(), 2);
+}
+
 TEST_F(HedgedCall, StreamingWritesReachEveryAttemptAndReadsFollowTheWinner) {
   start(CallShape::kStreaming);
   SendMessageCommand first;

@@ -171,6 +171,8 @@ bool Hedging::attempt_ended(ClientCall& attempt, const Status& status) {
     return true;
   }
   abandon(attempt, Reset::kNo);
+  // A pushback puts off the next hedge even if the schedule had it sooner (A6).
+  if (after.verdict == HedgeDecisions::Verdict::kNextAfter) next_due_.reset();
   schedule_next(Clock::now() + after.delay);
   return true;
 }
