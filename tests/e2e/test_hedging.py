@@ -165,6 +165,17 @@ async def test_server_pushback_delays_the_next_hedge_or_stops_them(our_client_pa
 
 
 @ours_only
+async def test_a_large_compressed_request_reaches_the_hedge_whole(our_client_pairing):
+    """Compressed on the poller for hedged calls (no codec worker): same bytes on every attempt."""
+    server = Attempts(slow_first())
+    request = b"hedge " * 20_000
+    async with our_client_pairing.env(server.handlers(), channel_options=hedging_config()) as env:
+        answer = await env.uu("Unary")(request, timeout=5, compression=grpc.Compression.Gzip)
+    assert answer == request + b"@1"
+    assert server.counts() == [[], ["1"]]
+
+
+@ours_only
 async def test_request_streams_are_replayed_to_the_hedges(our_client_pairing):
     server = Attempts(slow_first())
     async with our_client_pairing.env(server.handlers(), channel_options=hedging_config(delay="0.05s")) as env:
