@@ -52,13 +52,6 @@ void Subchannel::connect() {
   dial_next();
 }
 
-void Subchannel::fail(const std::string& reason) {
-  if (active_ != nullptr) return;
-  attempt_ = backoff_.begin_attempt(Clock::now());
-  last_connect_error_ = reason;
-  all_addresses_failed();
-}
-
 void Subchannel::dial_next() {
   while (address_index_ < addresses_.size()) {
     const SocketAddress& address = addresses_[address_index_];

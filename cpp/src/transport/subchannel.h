@@ -58,8 +58,6 @@ class Subchannel {
 
   // A pass over the addresses, from IDLE or TRANSIENT_FAILURE; nothing if one is under way.
   void connect();
-  // A pass that cannot start: the name did not resolve (`reason`). TRANSIENT_FAILURE.
-  void fail(const std::string& reason);
   // Streams in flight on the ready connection, and when that number last changed.
   size_t active_streams() const;
   Clock::time_point last_stream_change() const;
