@@ -61,11 +61,12 @@ class LoopTransportContext final : public TransportContext {
       if (t.kind == TimerKind::kCallDeadline) {
         if (Call* call = calls_.find(t.id)) call->on_deadline();
       } else if (t.kind == TimerKind::kChannelReconnect || t.kind == TimerKind::kChannelIdle ||
-                 t.kind == TimerKind::kChannelRetry) {
+                 t.kind == TimerKind::kChannelRetry || t.kind == TimerKind::kChannelHealth) {
         if (channel_ != nullptr && channel_id_ == t.id) {
           if (t.kind == TimerKind::kChannelReconnect) channel_->on_reconnect_timer();
           else if (t.kind == TimerKind::kChannelIdle) channel_->on_idle_timer();
-          else channel_->on_retry_timer();
+          else if (t.kind == TimerKind::kChannelRetry) channel_->on_retry_timer();
+          else channel_->on_health_timer();
         }
       } else if (Connection* c = connection_with_id(t.id)) {
         c->on_timer(t.kind);
@@ -84,7 +85,7 @@ class LoopTransportContext final : public TransportContext {
     return nullptr;
   }
   size_t live_connections() const { return connections_.size(); }
-  // The channel that gets the kChannelReconnect / kChannelIdle / kChannelRetry timers set under `id`.
+  // The channel that gets the kChannel* timers set under `id`.
   void route_channel_timers(uint64_t id, Channel* channel) {
     channel_id_ = id;
     channel_ = channel;

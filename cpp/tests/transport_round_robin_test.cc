@@ -1,6 +1,7 @@
 // round_robin on real loopback servers, without Python or an EngineCore: one subchannel per
-// address, calls rotating over the READY ones, and a new resolution keeping the subchannels
-// of addresses still listed while the dropped ones drain.
+// address, calls rotating over the READY ones, a new resolution keeping the subchannels of
+// addresses still listed while the dropped ones drain, and health watches (A17) keeping calls
+// off a backend that is not SERVING.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "io/address.h"
 #include "rpc/client_call.h"
 #include "transport/channel.h"
+#include "transport/health_watch.h"
 #include "transport/server.h"
 #include "loop_transport_context.h"
 
@@ -30,6 +32,8 @@ struct Replica {
   std::shared_ptr<CompletionQueue> cq = std::make_shared<CompletionQueue>();
   std::unique_ptr<Server> server;
   int calls = 0;  // answered
+  int health = 1;  // what its health service answers a Watch with (SERVING)
+  std::vector<uint64_t> watches;  // the Watch calls it holds open
 };
 
 class RoundRobinTest : public ::testing::Test {
@@ -50,8 +54,10 @@ class RoundRobinTest : public ::testing::Test {
     }
   }
 
-  void make_channel(const std::string& target, std::shared_ptr<const ServiceConfig> config = nullptr) {
+  void make_channel(const std::string& target, std::optional<std::string> health_service = std::nullopt,
+                    std::shared_ptr<const ServiceConfig> config = nullptr) {
     ChannelOptions options;
+    options.health_check_service = health_service;
     options.service_config = std::move(config);
     options.lb_policy = LbPolicy::kRoundRobin;
     options.initial_reconnect_backoff_ms = 100;
@@ -105,11 +111,26 @@ class RoundRobinTest : public ::testing::Test {
   void answer(Replica& r) {
     for (Event& e : r.cq->drain()) {
       if (e.kind != EventKind::kServerCall) continue;
+      if (e.method == "/grpc.health.v1.Health/Watch") {
+        r.watches.push_back(e.call_id);
+        tell_health(r);
+        continue;
+      }
       FinishCommand finish;
       finish.call_id = e.call_id;
       finish.message = "pong";
       if (Call* call = context_.calls().find(e.call_id)) call->finish(std::move(finish));
       ++r.calls;
+    }
+  }
+
+  // Every open Watch on `r` hears its current status.
+  void tell_health(Replica& r) {
+    for (uint64_t id : r.watches) {
+      SendMessageCommand message;
+      message.call_id = id;
+      message.message = std::string("\x08") + static_cast<char>(r.health);
+      if (Call* call = context_.calls().find(id)) call->send(std::move(message));
     }
   }
 
@@ -179,7 +200,7 @@ TEST_F(RoundRobinTest, AHedgeGoesToAReplicaTheCallHasNoAttemptOn) {
   auto hedged = std::make_shared<MethodConfig>();
   hedged->hedging = HedgingPolicy{3, 0, {}};  // all three attempts at once
   config->fallback = hedged;
-  make_channel(ipv4_list(), config);
+  make_channel(ipv4_list(), std::nullopt, config);
   channel_->connect_if_idle();
   ASSERT_TRUE(run_until([&] { return channel_->ready_subchannels() == 3; }));
   // The hedged call's first attempt, then a plain call on the next replica: by rotation alone
@@ -206,6 +227,47 @@ TEST_F(RoundRobinTest, AHedgeGoesToAReplicaTheCallHasNoAttemptOn) {
   }));
   for (size_t i = 0; i < seen.size(); ++i)
     EXPECT_EQ(std::count(seen[i].begin(), seen[i].end(), "hedged"), 1) << "replica " << i;
+}
+
+TEST_F(RoundRobinTest, HealthWatchesKeepCallsOffANotServingBackend) {
+  start_replicas(3);
+  replicas_[1]->health = 2;  // NOT_SERVING
+  make_channel(ipv4_list(), "test.Echo");
+  channel_->connect_if_idle();
+  ASSERT_TRUE(run_until([&] {
+    for (auto& r : replicas_) answer(*r);
+    return channel_->ready_subchannels() == 2;
+  }));
+  call_and_wait(30);
+  EXPECT_EQ(replicas_[0]->calls, 15);
+  EXPECT_EQ(replicas_[1]->calls, 0);
+  EXPECT_EQ(replicas_[2]->calls, 15);
+
+  replicas_[1]->health = 1;  // SERVING again: back in the rotation, on the same connection
+  tell_health(*replicas_[1]);
+  ASSERT_TRUE(run_until([&] { return channel_->ready_subchannels() == 3; }));
+  call_and_wait(30);
+  EXPECT_EQ(replicas_[1]->calls, 10);
+
+  for (auto& r : replicas_) r->health = 2;  // none serving: TRANSIENT_FAILURE, fail fast
+  for (auto& r : replicas_) tell_health(*r);
+  ASSERT_TRUE(run_until([&] { return channel_->state() == State::kTransientFailure; }));
+}
+
+TEST(HealthMessages, RequestsAndResponsesInProtobufWireFormat) {
+  EXPECT_EQ(encode_health_request(""), "");
+  EXPECT_EQ(encode_health_request("a.B"), std::string("\x0a\x03" "a.B"));
+  std::string long_name(200, 'x');  // a two-byte length varint
+  EXPECT_EQ(encode_health_request(long_name).substr(0, 3), std::string("\x0a\xc8\x01"));
+  EXPECT_EQ(decode_health_status(""), 0);  // UNKNOWN: proto3's default
+  EXPECT_EQ(decode_health_status(std::string("\x08\x01")), 1);
+  EXPECT_EQ(decode_health_status(std::string("\x08\x03")), 3);
+  // Unknown fields of every wire type are skipped; the last status wins.
+  EXPECT_EQ(decode_health_status(std::string("\x10\x05\x1a\x02zz\x08\x02\x25\x00\x00\x00\x00\x08\x01", 15)), 1);
+  EXPECT_EQ(decode_health_status(std::string("\x08")), -1);         // truncated varint
+  EXPECT_EQ(decode_health_status(std::string("\x1a\x05zz")), -1);  // length past the end
+  EXPECT_EQ(decode_health_status(std::string("\x0b")), -1);         // wire type 3 (groups)
+  EXPECT_EQ(decode_health_status(std::string("\x09\x00")), -1);    // fixed64 past the end
 }
 
 }  // namespace

@@ -219,8 +219,6 @@ async def until_left_out(client, unary, name: str, timeout: float = 5.0):
         await asyncio.sleep(0.05)
 
 
-@pytest.mark.xfail(not GRPC_ONLY, strict=True,
-                   reason="round_robin health checking not implemented yet (issue 16)")
 async def test_health_checked_round_robin_skips_a_not_serving_backend(client, go_backends):
     backends = go_backends.start_three("--health")
     health_checked = service_config(**ROUND_ROBIN, healthCheckConfig={"serviceName": SERVICE})

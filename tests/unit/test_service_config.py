@@ -58,8 +58,28 @@ def test_parts_not_implemented_are_named():
         "methodConfig": [{"name": [{}], "hedgingPolicy": {"maxAttempts": 2}}]})
     assert not any("hedgingPolicy" in part for part in unsupported)
     assert any("shuffleAddressList" in part for part in unsupported)
-    assert any("healthCheckConfig" in part for part in unsupported)
+    assert not any("healthCheckConfig" in part for part in unsupported)
     assert parse({"loadBalancingPolicy": "pick_first"})[1] == []
+
+
+@pytest.mark.parametrize("config, service", [
+    ({}, None), ({"healthCheckConfig": {}}, ""), ({"healthCheckConfig": {"serviceName": "a.B"}}, "a.B")])
+def test_the_health_checked_service_is_read(config, service):
+    assert parse(config)[0]["health_check_service"] == service
+
+
+@pytest.mark.parametrize("config", [{"healthCheckConfig": []},
+                                    {"healthCheckConfig": {"serviceName": 3}}])
+def test_a_malformed_health_check_config_is_refused(config):
+    with pytest.raises(aio.UsageError, match="healthCheckConfig"):
+        parse(config)
+
+
+def test_health_checking_goes_to_the_channel_unless_inhibited():
+    from turbogrpc._core._options import channel_options
+    config = ("grpc.service_config", json.dumps({"healthCheckConfig": {"serviceName": "s"}}))
+    assert channel_options([config])["health_check_service"] == "s"
+    assert "health_check_service" not in channel_options([config, ("grpc.inhibit_health_checking", 1)])
 
 
 @pytest.mark.parametrize("config, policy", [
@@ -103,8 +123,8 @@ def test_the_config_policy_overrides_lb_policy_name_and_an_unknown_name_is_warne
 
 
 def test_the_channel_warns_once_naming_them():
-    config = json.dumps({"healthCheckConfig": {"serviceName": ""}})
-    with pytest.warns(aio.UnsupportedOptionWarning, match=re.escape("healthCheckConfig")):
+    config = json.dumps({"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]})
+    with pytest.warns(aio.UnsupportedOptionWarning, match=re.escape("shuffleAddressList")):
         from turbogrpc._core._options import channel_options
         channel_options([("grpc.service_config", config)])
 

@@ -4,6 +4,7 @@
 // pushed without a wakeup waits for the next drain that something else causes.
 #pragma once
 
+#include <functional>
 #include <mutex>
 #include <vector>
 
@@ -14,6 +15,10 @@ namespace turbogrpc {
 class CompletionQueue {
  public:
   CompletionQueue();  // throws std::system_error if no eventfd can be made
+  // A queue the engine drains itself (a call it makes on its own behalf, e.g. a health watch):
+  // where the eventfd would be signalled, `on_ready` runs instead, on the pushing thread (the
+  // poller), at most once between two drains. It must not drain from inside (defer instead).
+  explicit CompletionQueue(std::function<void()> on_ready);
   ~CompletionQueue();
   CompletionQueue(const CompletionQueue&) = delete;
   CompletionQueue& operator=(const CompletionQueue&) = delete;
@@ -35,6 +40,7 @@ class CompletionQueue {
 
  private:
   const int fd_;  // immutable after construction
+  const std::function<void()> on_ready_;  // null: signal fd_
 
   std::mutex mu_;
   std::vector<Event> events_;  // guarded by mu_

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "turbogrpc/service_config.h"
@@ -58,6 +59,10 @@ struct ChannelOptions {
   // this often (grpc.dns_min_time_between_resolutions_ms; grpc's default 30 s).
   int64_t min_time_between_resolutions_ms = 30'000;
   LbPolicy lb_policy = LbPolicy::kPickFirst;
+  // Client-side health checking (the service config's healthCheckConfig.serviceName, gRPC's
+  // A17): round_robin sends calls only to backends whose grpc.health.v1 Watch for this
+  // service says SERVING. Unset: no health checking.
+  std::optional<std::string> health_check_service;
   // The service config (grpc.service_config; null: none): per-method timeouts, wait_for_ready,
   // message limits and retry policies, and retry throttling.
   std::shared_ptr<const ServiceConfig> service_config;

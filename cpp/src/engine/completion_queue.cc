@@ -8,6 +8,9 @@ namespace turbogrpc {
 
 CompletionQueue::CompletionQueue() : fd_(internal::make_wakeup_fd()) {}
 
+CompletionQueue::CompletionQueue(std::function<void()> on_ready)
+    : fd_(internal::make_wakeup_fd()), on_ready_(std::move(on_ready)) {}
+
 CompletionQueue::~CompletionQueue() { ::close(fd_); }
 
 void CompletionQueue::push(Event event, bool wake) {
@@ -18,7 +21,11 @@ void CompletionQueue::push(Event event, bool wake) {
     // One signal per batch: the consumer drains everything per wake-up.
     if (wake && !signalled_) signal = signalled_ = true;
   }
-  if (signal) internal::signal_wakeup_fd(fd_);
+  if (signal && on_ready_) {
+    on_ready_();
+  } else if (signal) {
+    internal::signal_wakeup_fd(fd_);
+  }
 }
 
 std::vector<Event> CompletionQueue::drain() {

@@ -196,7 +196,8 @@ void EngineCore::run_timers() {
         case TimerKind::kCallDeadline: return calls_.find(id) != nullptr;
         case TimerKind::kChannelReconnect:
         case TimerKind::kChannelIdle:
-        case TimerKind::kChannelRetry: return channels_.count(id) != 0;
+        case TimerKind::kChannelRetry:
+        case TimerKind::kChannelHealth: return channels_.count(id) != 0;
         case TimerKind::kConnectDeadline:
         case TimerKind::kConnectionHandshake:
         case TimerKind::kConnectionIdle:
@@ -224,6 +225,9 @@ void EngineCore::run_timers() {
         break;
       case TimerKind::kChannelRetry:
         if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_retry_timer();
+        break;
+      case TimerKind::kChannelHealth:
+        if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_health_timer();
         break;
       case TimerKind::kConnectDeadline:
       case TimerKind::kConnectionHandshake:

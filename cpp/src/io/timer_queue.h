@@ -18,6 +18,7 @@ enum class TimerKind : uint8_t {
   kChannelReconnect,     // id: channel; its backoff is over
   kChannelIdle,          // id: channel; it may have had no call for its idle timeout
   kChannelRetry,         // id: channel; a call's next attempt may be due (retry_later)
+  kChannelHealth,        // id: channel; a subchannel's health watch has news or may start again
   kConnectDeadline,      // id: connection (client); connected, handshaken and SETTINGS by now?
   kConnectionHandshake,  // id: connection; the peer's preface and SETTINGS are due
   kConnectionIdle,       // id: connection; it may have been idle for the allowed time

@@ -334,6 +334,17 @@ void Channel::on_subchannel_failed(Subchannel& subchannel) {
   if (state_ == ConnectivityState::kTransientFailure) fail_pending(unavailable(), /*keep_wait_for_ready=*/true);
 }
 
+void Channel::on_subchannel_unhealthy(Subchannel& subchannel) {
+  last_connect_error_ = subchannel.health_error();
+  if (state_ == ConnectivityState::kTransientFailure) fail_pending(unavailable(), /*keep_wait_for_ready=*/true);
+}
+
+void Channel::on_health_timer() {
+  if (state_ == ConnectivityState::kShutdown) return;
+  Clock::time_point now = Clock::now();
+  for (auto& sub : subchannels_) sub->poll_health(now);
+}
+
 void Channel::on_subchannel_lost(Subchannel& /*subchannel*/) {
   stale_ = true;
   // round_robin keeps every address connected; pick_first reconnects when calls wait.

@@ -97,6 +97,14 @@ class Channel final : public HedgeHost {
   void on_subchannel_ready(Subchannel& subchannel);
   void on_subchannel_failed(Subchannel& subchannel);  // every address failed
   void on_subchannel_lost(Subchannel& subchannel);  // READY → IDLE: closed, or GOAWAY
+  void on_subchannel_unhealthy(Subchannel& subchannel);  // its health watch said not SERVING
+  void on_health_timer();  // the subchannels' health watches have news or restarts due
+  // The service its subchannels' health watches ask about (null: no health checking, which
+  // round_robin alone does: A17's pick_first never checks).
+  const std::string* health_check_service() const {
+    return round_robin() && options_.health_check_service ? &*options_.health_check_service : nullptr;
+  }
+  uint64_t id() const { return id_; }
   const std::string& authority() const { return authority_; }
   const std::string& user_agent() const { return user_agent_; }
   void trace(const std::string& line) const;  // a kChannel trace line naming this channel

@@ -27,7 +27,11 @@ Subchannel::Subchannel(Channel& channel, TransportContext& context, std::vector<
     : channel_(channel),
       context_(context),
       addresses_(std::move(addresses)),
-      backoff_(reconnect_backoff_settings(channel.options())) {}
+      backoff_(reconnect_backoff_settings(channel.options())) {
+  if (const std::string* service = channel.health_check_service()) {
+    health_ = std::make_unique<HealthWatch>(context, channel.id(), *service, channel.options());
+  }
+}
 
 Subchannel::~Subchannel() = default;
 
@@ -46,13 +50,6 @@ void Subchannel::connect() {
   // Sticky TRANSIENT_FAILURE (as grpc's pick_first): retries do not show CONNECTING.
   if (state_ != ConnectivityState::kTransientFailure) set_state(ConnectivityState::kConnecting);
   dial_next();
-}
-
-void Subchannel::fail(const std::string& reason) {
-  if (active_ != nullptr) return;
-  attempt_ = backoff_.begin_attempt(Clock::now());
-  last_connect_error_ = reason;
-  all_addresses_failed();
 }
 
 void Subchannel::dial_next() {
@@ -90,8 +87,42 @@ void Subchannel::on_connected(ClientConnection* connection) {
   }
   address_index_ = 0;
   backoff_.reset();
+  connected_ = true;
+  if (health_) {  // READY once the health service says SERVING (poll_health)
+    health_->start(connection, channel_.authority(), channel_.user_agent());
+    return;
+  }
   set_state(ConnectivityState::kReady);
   channel_.on_subchannel_ready(*this);
+}
+
+void Subchannel::poll_health(Clock::time_point now) {
+  if (!health_ || !health_->poll(now) || !connected_) return;
+  switch (health_->verdict()) {
+    case HealthWatch::Verdict::kServing:
+    case HealthWatch::Verdict::kUnchecked:
+      set_state(ConnectivityState::kReady);
+      channel_.on_subchannel_ready(*this);
+      break;
+    case HealthWatch::Verdict::kNotServing:
+      last_connect_error_ = health_->last_error();
+      set_state(ConnectivityState::kTransientFailure);
+      channel_.on_subchannel_unhealthy(*this);
+      break;
+    case HealthWatch::Verdict::kPending:
+      if (state_ != ConnectivityState::kTransientFailure) set_state(ConnectivityState::kConnecting);
+      break;
+  }
+}
+
+const std::string& Subchannel::health_error() const {
+  static const std::string kNone;
+  return health_ ? health_->last_error() : kNone;
+}
+
+void Subchannel::disconnected() {
+  connected_ = false;
+  if (health_) health_->stop();
 }
 
 void Subchannel::on_connect_failed(ClientConnection* connection, const std::string& reason) {
@@ -110,7 +141,7 @@ void Subchannel::on_connect_failed(ClientConnection* connection, const std::stri
 void Subchannel::on_connection_closed(ClientConnection* connection, const Status& reason) {
   draining_.erase(std::remove(draining_.begin(), draining_.end(), connection), draining_.end());
   if (connection != active_) return;
-  if (state_ != ConnectivityState::kReady) {  // closed before the server's SETTINGS
+  if (!connected_) {  // closed before the server's SETTINGS
     on_connect_failed(connection, connection->peer().empty() ? reason.details
                                                              : connection->peer() + ": " + reason.details);
     return;
@@ -121,7 +152,7 @@ void Subchannel::on_connection_closed(ClientConnection* connection, const Status
 
 void Subchannel::on_goaway(ClientConnection* connection) {
   if (connection != active_) return;
-  if (state_ != ConnectivityState::kReady) {
+  if (!connected_) {
     on_connect_failed(connection, connection->peer() + ": the server sent GOAWAY before it was ready");
     return;
   }
@@ -131,31 +162,40 @@ void Subchannel::on_goaway(ClientConnection* connection) {
 }
 
 void Subchannel::lost() {
+  disconnected();
   set_state(ConnectivityState::kIdle);
   channel_.on_subchannel_lost(*this);
 }
 
 size_t Subchannel::active_streams() const {
-  return ready_connection() != nullptr ? active_->active_streams() : 0;
+  if (!connected_) return 0;
+  size_t streams = active_->active_streams();
+  size_t watching = health_ ? static_cast<size_t>(health_->streams()) : 0;  // not a call
+  return streams > watching ? streams - watching : 0;
 }
 
 Clock::time_point Subchannel::last_stream_change() const {
-  return ready_connection() != nullptr ? active_->last_stream_change() : Clock::time_point{};
+  return connected_ ? active_->last_stream_change() : Clock::time_point{};
 }
 
 void Subchannel::go_idle() {
+  bool was_connected = connected_;
+  if (connected_) disconnected();
   ClientConnection* connection = active_;
   active_ = nullptr;
   address_index_ = 0;
-  if (connection != nullptr) {
+  if (connection != nullptr && was_connected) {
     draining_.push_back(connection);
-    connection->shut_down();
+    connection->shut_down();  // GOAWAY: its calls finish first
+  } else if (connection != nullptr) {
+    connection->close({StatusCode::kUnavailable, "subchannel no longer wanted"});  // still connecting
   }
   // Quietly: going idle is the channel's decision, not a loss to react to.
   state_ = ConnectivityState::kIdle;
 }
 
 void Subchannel::close(const Status& reason) {
+  disconnected();
   std::vector<ClientConnection*> connections = std::move(draining_);
   draining_.clear();
   if (active_ != nullptr) connections.push_back(active_);

@@ -4,6 +4,9 @@
 // address. The Channel decides when a subchannel connects and which one a call goes to; the
 // subchannel tells it what happened. Poller thread only.
 //
+// With health checking (A17), a connected subchannel is READY only while its health watch says
+// SERVING (TRANSIENT_FAILURE otherwise), and CONNECTING until the first answer.
+//
 //   IDLE ──connect()──► CONNECTING ──server's SETTINGS──► READY
 //     ▲                   │ every address failed             │ lost, GOAWAY, go_idle()
 //     │                   ▼                                  ▼
@@ -12,6 +15,7 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,6 +23,7 @@
 #include "rpc/client_call.h"
 #include "tls/tls_stream.h"
 #include "transport/backoff.h"
+#include "transport/health_watch.h"
 #include "transport/keepalive.h"
 #include "turbogrpc/connectivity.h"
 #include "turbogrpc/options.h"
@@ -53,8 +58,6 @@ class Subchannel {
 
   // A pass over the addresses, from IDLE or TRANSIENT_FAILURE; nothing if one is under way.
   void connect();
-  // A pass that cannot start: the name did not resolve (`reason`). TRANSIENT_FAILURE.
-  void fail(const std::string& reason);
   // Streams in flight on the ready connection, and when that number last changed.
   size_t active_streams() const;
   Clock::time_point last_stream_change() const;
@@ -63,6 +66,9 @@ class Subchannel {
   void go_idle();
   // The channel is closed: every connection closes at once, its calls ending with `reason`.
   void close(const Status& reason);
+  // The health watch's news (the channel's kChannelHealth timer): may change the state.
+  void poll_health(Clock::time_point now);
+  const std::string& health_error() const;
 
   // From its connections.
   Channel& channel() { return channel_; }
@@ -79,6 +85,7 @@ class Subchannel {
   void dial_next();  // dials addresses_ from address_index_ on
   void all_addresses_failed();
   void lost();  // READY → IDLE: the connection closed or the server sent GOAWAY
+  void disconnected();  // the connection is no longer usable: stop what runs on it
 
   Channel& channel_;  // the owner; outlives this
   TransportContext& context_;
@@ -90,6 +97,8 @@ class Subchannel {
   Clock::time_point attempt_started_{};  // when the address being dialled was dialled (trace)
   std::string last_connect_error_;
   ClientConnection* active_ = nullptr;  // connecting or ready; owned by the transport context
+  bool connected_ = false;  // active_ got the server's SETTINGS (READY unless health says not)
+  std::unique_ptr<HealthWatch> health_;  // null: no health checking
   std::vector<ClientConnection*> draining_;  // got GOAWAY or went idle; finishing their streams
 };
 

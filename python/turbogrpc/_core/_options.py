@@ -150,7 +150,7 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.priority_failover_timeout_ms": (_N, _N),
     "grpc.TEST_ONLY_DO_NOT_USE_IN_PROD.xds_bootstrap_config": (_U, _N),
     "grpc.use_local_subchannel_pool": (_N, _N),
-    "grpc.inhibit_health_checking": (_N, _N),
+    "grpc.inhibit_health_checking": (_H, _N),
     "grpc.enable_retries": (_H, _N),
     "grpc.experimental.enable_hedging": (_no_op_if(0), _N),
     "grpc.per_rpc_retry_buffer_size": (_H, _N),
@@ -222,11 +222,14 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
     if isinstance(options, dict):
         options = options.items()
     ignored: Optional[list[str]] = None
+    inhibit_health_checking = False
     for item in options:
         try:
             name, value = item
         except (TypeError, ValueError):
             raise UsageError(f"{what} options must be (name, value) pairs, got {item!r}") from None
+        if name == "grpc.inhibit_health_checking":  # read with the service config, below
+            inhibit_health_checking = bool(value)
         key = known.get(name)
         if key is None:
             classification = OPTIONS.get(name)
@@ -259,6 +262,9 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
         config_policy = config.pop("lb_policy")
         if config_policy is not None:
             result["lb_policy"] = config_policy
+        health_check_service = config.pop("health_check_service")
+        if health_check_service is not None and not inhibit_health_checking:
+            result["health_check_service"] = health_check_service
     if ignored:
         _warn_ignored(ignored, what)
     return result

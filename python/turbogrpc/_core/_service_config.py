@@ -5,9 +5,10 @@ channel is created; a config that is not valid raises UsageError there, naming w
 
 Honoured: methodConfig's name matching, timeout, waitForReady, maxRequestMessageBytes,
 maxResponseMessageBytes, retryPolicy, hedgingPolicy; retryThrottling;
-loadBalancingConfig/loadBalancingPolicy naming pick_first or round_robin. Parsed but not
-implemented (the channel's UnsupportedOptionWarning names them): healthCheckConfig, pick_first's
-shuffleAddressList (docs/service_config.md).
+loadBalancingConfig/loadBalancingPolicy naming pick_first or round_robin; healthCheckConfig
+(round_robin checks, pick_first does not, as gRPC's A17). Parsed but not implemented (the
+channel's UnsupportedOptionWarning names them): pick_first's shuffleAddressList
+(docs/service_config.md).
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ class _Invalid(Exception):
 def parse_service_config(text: Any) -> tuple[dict[str, Any], list[str]]:
     """The engine's service config for the JSON ``text``, and the parts of it turbogrpc does
     not implement (for the channel's UnsupportedOptionWarning); UsageError when it is not valid.
-    The config's load-balancing policy, if it names one, is under ``"lb_policy"``."""
+    The config's load-balancing policy, if it names one, is under ``"lb_policy"``, and its
+    health-checked service under ``"health_check_service"``: channel options, not the engine's
+    service config (_options moves them)."""
     if not isinstance(text, str):
         raise UsageError(f"option 'grpc.service_config' takes a JSON str, got {text!r}")
     try:
@@ -52,11 +55,23 @@ def parse_service_config(text: Any) -> tuple[dict[str, Any], list[str]]:
         methods = _method_configs(config.get("methodConfig"), unsupported)
         throttling = _retry_throttling(config.get("retryThrottling"))
         lb_policy = _load_balancing(config, unsupported)
-        if config.get("healthCheckConfig") is not None:
-            unsupported.append("healthCheckConfig (client-side health checking)")
+        health_check_service = _health_check(config.get("healthCheckConfig"))
     except _Invalid as exc:
         raise UsageError(f"invalid service config: {exc}") from None
-    return {"methods": methods, "retry_throttling": throttling, "lb_policy": lb_policy}, unsupported
+    return {"methods": methods, "retry_throttling": throttling, "lb_policy": lb_policy,
+            "health_check_service": health_check_service}, unsupported
+
+
+def _health_check(config: Any) -> Optional[str]:
+    """healthCheckConfig.serviceName (A17; "" asks about the server as a whole), or None."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise _Invalid("healthCheckConfig must be an object")
+    name = config.get("serviceName", "")
+    if not isinstance(name, str):
+        raise _Invalid(f"healthCheckConfig.serviceName must be a string, got {name!r}")
+    return name
 
 
 def _method_configs(entries: Any, unsupported: list[str]) -> list[tuple[Any, ...]]:
