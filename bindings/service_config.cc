@@ -35,6 +35,18 @@ RetryPolicy retry_policy_from(nb::handle value) {
   return policy;
 }
 
+HedgingPolicy hedging_policy_from(nb::handle value) {
+  auto [attempts, delay, codes] = nb::cast<std::tuple<int, double, std::vector<int>>>(value);
+  HedgingPolicy policy;
+  policy.max_attempts = attempts;
+  policy.delay_seconds = delay;
+  for (int code : codes) {
+    if (code < 0 || code > 16) throw nb::value_error(("status code out of range: " + std::to_string(code)).c_str());
+    policy.non_fatal_codes.add(static_cast<StatusCode>(code));
+  }
+  return policy;
+}
+
 }  // namespace
 
 std::shared_ptr<const ServiceConfig> service_config_from(nb::handle config) {
@@ -42,13 +54,14 @@ std::shared_ptr<const ServiceConfig> service_config_from(nb::handle config) {
   nb::dict fields = nb::cast<nb::dict>(config);
   for (nb::handle entry : nb::cast<nb::list>(fields["methods"])) {
     nb::tuple t = nb::cast<nb::tuple>(entry);
-    if (t.size() != 6) throw nb::value_error("a method config entry has 6 fields");
+    if (t.size() != 7) throw nb::value_error("a method config entry has 7 fields");
     auto method = std::make_shared<MethodConfig>();
     method->timeout_seconds = optional_of<double>(t[1]);
     method->wait_for_ready = optional_of<bool>(t[2]);
     method->max_request_bytes = optional_of<int64_t>(t[3]);
     method->max_response_bytes = optional_of<int64_t>(t[4]);
     if (!t[5].is_none()) method->retry = retry_policy_from(t[5]);
+    if (!t[6].is_none()) method->hedging = hedging_policy_from(t[6]);
     // The first entry naming a method wins (the parser refuses duplicates anyway).
     for (auto [service, name] : nb::cast<std::vector<std::tuple<std::string, std::string>>>(t[0])) {
       if (service.empty()) {

@@ -1,9 +1,11 @@
 // The service config in the seam: what python/turbogrpc/_core/_service_config.py made of the
 // JSON (validated there) → the engine's ServiceConfig. Shape (docs/seam.md):
-//   {"methods": [(names, timeout, wait_for_ready, max_request_bytes, max_response_bytes, retry)],
+//   {"methods": [(names, timeout, wait_for_ready, max_request_bytes, max_response_bytes, retry,
+//                 hedging)],
 //    "retry_throttling": (max_tokens, token_ratio) | None}
 // names: [(service, method)] ("" for any); retry: (max_attempts, initial_backoff_s,
-// max_backoff_s, multiplier, [code numbers]) | None; other absent fields None.
+// max_backoff_s, multiplier, [code numbers]) | None; hedging: (max_attempts, delay_s,
+// [non-fatal code numbers]) | None; other absent fields None.
 #pragma once
 
 #include <nanobind/nanobind.h>

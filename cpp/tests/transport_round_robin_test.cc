@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -53,9 +54,11 @@ class RoundRobinTest : public ::testing::Test {
     }
   }
 
-  void make_channel(const std::string& target, std::optional<std::string> health_service = std::nullopt) {
+  void make_channel(const std::string& target, std::optional<std::string> health_service = std::nullopt,
+                    std::shared_ptr<const ServiceConfig> config = nullptr) {
     ChannelOptions options;
     options.health_check_service = health_service;
+    options.service_config = std::move(config);
     options.lb_policy = LbPolicy::kRoundRobin;
     options.initial_reconnect_backoff_ms = 100;
     options.max_reconnect_backoff_ms = 200;
@@ -189,6 +192,41 @@ TEST_F(RoundRobinTest, StaysReadyWhileOneAddressIsDownAndSendsItNothing) {
   EXPECT_EQ(channel_->state(), State::kReady);
   call_and_wait(20);
   for (const auto& r : replicas_) EXPECT_EQ(r->calls, 10);
+}
+
+TEST_F(RoundRobinTest, AHedgeGoesToAReplicaTheCallHasNoAttemptOn) {
+  start_replicas(3);
+  auto config = std::make_shared<ServiceConfig>();
+  auto hedged = std::make_shared<MethodConfig>();
+  hedged->hedging = HedgingPolicy{3, 0, {}};  // all three attempts at once
+  config->fallback = hedged;
+  make_channel(ipv4_list(), std::nullopt, config);
+  channel_->connect_if_idle();
+  ASSERT_TRUE(run_until([&] { return channel_->ready_subchannels() == 3; }));
+  // The hedged call's first attempt, then a plain call on the next replica: by rotation alone
+  // the hedged call's third attempt would land where its first is.
+  for (const char* who : {"hedged", "plain"}) {
+    StartCallCommand command = unary_call_command(kChannelId, context_.new_id(), client_cq_, kMethod);
+    command.metadata.emplace_back("who", who);
+    const MethodConfig* method = std::string(who) == "hedged" ? channel_->method_config(kMethod) : nullptr;
+    channel_->start_call(std::make_unique<ClientCall>(std::move(command), options_, method, nullptr,
+                                                      context_.calls(), nullptr));
+  }
+  std::vector<std::vector<std::string>> seen(replicas_.size());  // "who" of each server call
+  size_t calls = 0;
+  ASSERT_TRUE(run_until([&] {
+    for (size_t i = 0; i < replicas_.size(); ++i) {
+      for (Event& e : replicas_[i]->cq->drain()) {
+        if (e.kind != EventKind::kServerCall) continue;
+        ++calls;
+        for (const auto& [key, value] : e.initial_metadata)
+          if (key == "who") seen[i].push_back(value);
+      }
+    }
+    return calls == 4;
+  }));
+  for (size_t i = 0; i < seen.size(); ++i)
+    EXPECT_EQ(std::count(seen[i].begin(), seen[i].end(), "hedged"), 1) << "replica " << i;
 }
 
 TEST_F(RoundRobinTest, HealthWatchesKeepCallsOffANotServingBackend) {

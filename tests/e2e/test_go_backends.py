@@ -233,8 +233,8 @@ async def test_health_checked_round_robin_skips_a_not_serving_backend(client, go
         await until_each_answers(client, unary, backends)
 
 
-# grpc C-core (grpc.aio) never implemented hedging, so this fails in grpc-only mode too.
-@pytest.mark.xfail(strict=True, reason="hedging not implemented yet (issue 16)")
+# grpc C-core (grpc.aio) never implemented hedging, so this fails in grpc-only mode.
+@pytest.mark.xfail(GRPC_ONLY, strict=True, reason="grpc.aio's client does not implement hedging")
 async def test_hedging_answers_before_the_slow_replica_would(client, go_backends):
     backends = [go_backends.start("slow", "--delay-ms", "300"),
                 go_backends.start("fast1"), go_backends.start("fast2")]

@@ -24,9 +24,31 @@ def test_method_config_fields_reach_the_engine_form():
         {"name": [{}]}], "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.12345}})
     assert unsupported == []
     first, default = engine["methods"]
-    assert first == ([("s", "m"), ("t", "")], 1.5, True, 1024, 7, (5, 1e-9, 2.0, 1.5, [14, 4]))
-    assert default == ([("", "")], None, None, None, None, None)
+    assert first == ([("s", "m"), ("t", "")], 1.5, True, 1024, 7, (5, 1e-9, 2.0, 1.5, [14, 4]), None)
+    assert default == ([("", "")], None, None, None, None, None, None)
     assert engine["retry_throttling"] == (10.0, 0.123)
+
+
+def test_hedging_policy_reaches_the_engine_form():
+    engine, unsupported = parse({"methodConfig": [{"name": [{}], "hedgingPolicy": {
+        "maxAttempts": 7, "hedgingDelay": "0.25s", "nonFatalStatusCodes": ["UNAVAILABLE", 13]}}]})
+    assert unsupported == []
+    assert engine["methods"][0][6] == (5, 0.25, [14, 13])  # maxAttempts capped as retries'
+    engine, _ = parse({"methodConfig": [{"name": [{}], "hedgingPolicy": {"maxAttempts": "2"}}]})
+    assert engine["methods"][0][6] == (2, 0.0, [])  # no delay: every attempt at once
+
+
+@pytest.mark.parametrize("policy, message", [
+    ({}, "maxAttempts must be an integer of at least 2"),
+    ({"maxAttempts": 1}, "maxAttempts must be an integer of at least 2"),
+    ({"maxAttempts": 2, "hedgingDelay": "-1s"}, "hedgingDelay must be a duration"),
+    ({"maxAttempts": 2, "nonFatalStatusCodes": "UNAVAILABLE"}, "must be a list"),
+    ({"maxAttempts": 2, "nonFatalStatusCodes": ["NOPE"]}, "unknown status code 'NOPE'"),
+    ([], "hedgingPolicy must be an object"),
+])
+def test_a_bad_hedging_policy_is_refused(policy, message):
+    with pytest.raises(aio.UsageError, match=re.escape(message)):
+        parse({"methodConfig": [{"name": [{}], "hedgingPolicy": policy}]})
 
 
 def test_parts_not_implemented_are_named():
@@ -34,7 +56,7 @@ def test_parts_not_implemented_are_named():
         "loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}],
         "healthCheckConfig": {"serviceName": ""},
         "methodConfig": [{"name": [{}], "hedgingPolicy": {"maxAttempts": 2}}]})
-    assert any("hedgingPolicy" in part for part in unsupported)
+    assert not any("hedgingPolicy" in part for part in unsupported)
     assert any("shuffleAddressList" in part for part in unsupported)
     assert not any("healthCheckConfig" in part for part in unsupported)
     assert parse({"loadBalancingPolicy": "pick_first"})[1] == []
@@ -101,8 +123,8 @@ def test_the_config_policy_overrides_lb_policy_name_and_an_unknown_name_is_warne
 
 
 def test_the_channel_warns_once_naming_them():
-    config = json.dumps({"methodConfig": [{"name": [{}], "hedgingPolicy": {}}]})
-    with pytest.warns(aio.UnsupportedOptionWarning, match=re.escape("hedgingPolicy")):
+    config = json.dumps({"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]})
+    with pytest.warns(aio.UnsupportedOptionWarning, match=re.escape("shuffleAddressList")):
         from turbogrpc._core._options import channel_options
         channel_options([("grpc.service_config", config)])
 

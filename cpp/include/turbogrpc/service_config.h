@@ -33,6 +33,14 @@ struct RetryPolicy {
   StatusCodeSet retryable_codes;
 };
 
+// hedgingPolicy: the same call sent up to max_attempts times, hedging_delay apart, until one
+// attempt commits (rpc/hedging.h). Exclusive with retryPolicy in one entry.
+struct HedgingPolicy {
+  int max_attempts = 2;  // all attempts, the first included; capped at 5 by the parser
+  double delay_seconds = 0;  // between attempts; 0: all at once
+  StatusCodeSet non_fatal_codes;  // a failure with one of these lets the others go on
+};
+
 // One methodConfig entry: what applies to the calls of the methods it names.
 struct MethodConfig {
   std::optional<double> timeout_seconds;      // the call's deadline is the earlier of both
@@ -40,6 +48,7 @@ struct MethodConfig {
   std::optional<int64_t> max_request_bytes;   // the smaller of this and the channel's limit
   std::optional<int64_t> max_response_bytes;  // likewise
   std::optional<RetryPolicy> retry;
+  std::optional<HedgingPolicy> hedging;
 };
 
 // retryThrottling: retries stop while too many calls fail (see rpc/retry.h).

@@ -12,13 +12,16 @@ namespace turbogrpc::internal {
 
 class Call : public MessageStream {
  public:
+  // kNo: a hedged call's later attempt, which shares the id of the one registered.
+  enum class Registered : uint8_t { kYes, kNo };
   Call(uint64_t id, std::shared_ptr<CompletionQueue> cq, int64_t max_receive_size,
-       int64_t max_send_size, CallRegistry& registry, CodecOffload* offload)
+       int64_t max_send_size, CallRegistry& registry, CodecOffload* offload,
+       Registered registered = Registered::kYes)
       : MessageStream(id, std::move(cq), max_receive_size, max_send_size, offload),
         registry_(registry) {
-    registry_.add(id, this);
+    if (registered == Registered::kYes) registry_.add(id, this);
   }
-  ~Call() override { registry_.remove(id_); }
+  ~Call() override { registry_.remove(id_, this); }
 
   virtual void send(SendMessageCommand&& command) = 0;
   virtual void half_close() {}
@@ -35,7 +38,7 @@ class Call : public MessageStream {
 
  protected:
   // The call is done as far as the consumer is concerned: commands are ignored from here on.
-  void leave_registry() { registry_.remove(id_); }
+  void leave_registry() { registry_.remove(id_, this); }
 
   CallRegistry& registry_;
 };

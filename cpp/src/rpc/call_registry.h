@@ -12,8 +12,14 @@ class Call;
 
 class CallRegistry {
  public:
+  // Registers `call` under `id`, replacing whichever call had it (a hedged call's attempts
+  // share one id and take turns).
   void add(uint64_t id, Call* call) { calls_[id] = call; }
-  void remove(uint64_t id) { calls_.erase(id); }
+  // Removes `id` if `call` has it (another attempt of the same call may have it by now).
+  void remove(uint64_t id, const Call* call) {
+    auto it = calls_.find(id);
+    if (it != calls_.end() && it->second == call) calls_.erase(it);
+  }
   Call* find(uint64_t id) const {
     auto it = calls_.find(id);
     return it == calls_.end() ? nullptr : it->second;

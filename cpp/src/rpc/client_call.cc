@@ -20,6 +20,13 @@ int64_t tighter_limit(int64_t channel_limit, const std::optional<int64_t>& metho
   return channel_limit < 0 ? *method_limit : std::min(channel_limit, *method_limit);
 }
 
+// The call hedges: its method has a hedging policy and retries are on. Hedged calls
+// (de)compress on the poller, so that an attempt refilled from the replay buffer has no
+// message still in flight to the codec worker.
+bool hedges(const ChannelOptions& options, const MethodConfig* config) {
+  return config != nullptr && config->hedging && !config->retry && options.enable_retries;
+}
+
 bool waits_for_ready(WaitForReady asked, const MethodConfig* config) {
   if (asked != WaitForReady::kDefault) return asked == WaitForReady::kYes;
   return config != nullptr && config->wait_for_ready.value_or(false);
@@ -36,7 +43,7 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
                          method_config ? method_config->max_response_bytes : std::nullopt),
            tighter_limit(options.max_send_message_length,
                          method_config ? method_config->max_request_bytes : std::nullopt),
-           registry, offload),
+           registry, hedges(options, method_config) ? nullptr : offload),
       method_(std::move(command.method)),
       metadata_(std::move(command.metadata)),
       awaits_metadata_(command.awaits_metadata),
@@ -51,6 +58,27 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
   }
   if (method_config && method_config->retry && options.enable_retries)
     retry_ = std::make_unique<RetryState>(*method_config->retry, std::move(throttle), std::move(retry_buffer));
+  if (hedges(options, method_config)) {
+    HedgeSeed seed;
+    seed.id = id_;
+    seed.cq = cq_;
+    seed.registry = &registry;
+    seed.max_receive_size = tighter_limit(options.max_receive_message_length, method_config->max_response_bytes);
+    seed.max_send_size = max_send_size_;
+    seed.max_metadata_size = options.max_metadata_size;
+    seed.absolute_max_metadata_size = options.absolute_max_metadata_size;
+    seed.per_rpc_buffer = static_cast<size_t>(std::max<int64_t>(0, options.per_rpc_retry_buffer_size));
+    seed.method = method_;
+    seed.metadata = metadata_;
+    seed.deadline = deadline_;
+    seed.shape = shape_;
+    seed.wait_for_ready = wait_for_ready_;
+    seed.compression = command.compression;
+    hedging_ = std::make_shared<Hedging>(*method_config->hedging, std::move(throttle), std::move(retry_buffer),
+                                         std::move(seed));
+    hedging_->add(*this);
+    attempt_index_ = hedging_->decisions().start_attempt();
+  }
   set_send_compression(command.compression);
   // Only a call with a retry policy counts against the channel's retry buffer: the others keep
   // their requests just until the response starts (transparent retries), at no extra cost.
@@ -59,7 +87,29 @@ ClientCall::ClientCall(StartCallCommand&& command, const ChannelOptions& options
   if (shape_ == CallShape::kUnary) queue(std::move(command.message).value_or(std::string()), true, true, true);
 }
 
+ClientCall::ClientCall(std::shared_ptr<Hedging> hedging, int attempt_index)
+    : Call(hedging->seed().id, hedging->seed().cq, hedging->seed().max_receive_size,
+           hedging->seed().max_send_size, *hedging->seed().registry, nullptr, Registered::kNo),
+      method_(hedging->seed().method),
+      metadata_(hedging->seed().metadata),
+      awaits_metadata_(false),
+      deadline_(hedging->seed().deadline),
+      shape_(hedging->seed().shape),
+      wait_for_ready_(hedging->seed().wait_for_ready),
+      hedging_(std::move(hedging)),
+      attempt_index_(attempt_index),
+      budget_(hedging_->seed().max_metadata_size, hedging_->seed().absolute_max_metadata_size) {
+  set_send_compression(hedging_->seed().compression);
+  retain_sent(hedging_->seed().per_rpc_buffer, RetainBudget::kOwn);  // for a transparent retry
+  hedging_->add(*this);
+}
+
+ClientCall::~ClientCall() {
+  if (hedging_) hedging_->unlink(*this);
+}
+
 void ClientCall::add_metadata(Metadata&& metadata) {
+  if (hedging_) hedging_->seed().metadata.insert(hedging_->seed().metadata.end(), metadata.begin(), metadata.end());
   for (auto& entry : metadata) metadata_.push_back(std::move(entry));
   awaits_metadata_ = false;
 }
@@ -72,6 +122,16 @@ void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress,
     if (!unary) push_write_done(false);
     return;
   }
+  if (hedging_ && hedging_->replaying()) {
+    if (max_send_size_ >= 0 && static_cast<int64_t>(message.size()) > max_send_size_) {
+      fail(send_limit_status(message.size()), "send limit");
+      return;
+    }
+    hedging_->on_send(std::move(message), end_of_stream, compress);
+    // In the replay buffer now; its limits bound what the application can queue this way.
+    if (!unary && !finished_) push_write_done(true);
+    return;
+  }
   if (!queue_message(std::move(message), compress)) {
     fail(send_limit_status(message.size()), "send limit");
     return;
@@ -80,8 +140,16 @@ void ClientCall::queue(std::string&& message, bool end_of_stream, bool compress,
   if (!unary) owe_write_done(ack_wakes);
 }
 
+void ClientCall::queue_on_attempt(std::string&& message, bool end_of_stream, bool compress) {
+  if (finished_ || outbound_closed()) return;
+  queue_message(std::move(message), compress);  // the size was checked once, for all attempts
+  if (end_of_stream) close_outbound();
+}
+
 void ClientCall::half_close() {
-  if (!finished_ && !outbound_closed()) close_outbound();
+  if (finished_ || outbound_closed()) return;
+  if (hedging_ && hedging_->replaying()) hedging_->on_half_close();
+  else close_outbound();
 }
 
 void ClientCall::cancel(const Status& status) { fail(status, "cancelled by the application"); }
@@ -96,6 +164,7 @@ void ClientCall::begin_headers(bool trailers_block, bool end_stream) {
   if (!committed_ && !in_trailers_) {
     committed_ = true;  // response headers: the application may see them, so no retry from here on
     stop_retaining();
+    if (hedging_) hedging_->commit(*this);
   }
   budget_.start_block();
 }
@@ -120,9 +189,9 @@ void ClientCall::on_header(std::string_view name, std::string_view value) {
     grpc_message_ = percent_decode(value);
     return;
   }
-  if (name == "grpc-retry-pushback-ms" && retry_) {  // also left in the trailing metadata
-    pushback_repeated_ = pushback_.has_value();
-    pushback_ = std::string(value);
+  if (name == "grpc-retry-pushback-ms" && (retry_ || hedging_)) {  // also left in the trailing metadata
+    pushback_repeated_ = pushback_ != nullptr;
+    pushback_ = std::make_unique<std::string>(value);
   }
   if (name == "grpc-encoding") {
     set_receive_encoding(value);
@@ -242,6 +311,10 @@ void ClientCall::fail_attempt(const Status& status, std::string debug_error) {
 }
 
 void ClientCall::end_attempt(Status status, std::string debug_error) {
+  if (hedging_) {
+    if (!committed_ && hedging_->attempt_ended(*this, status)) return;
+    if (committed_ && status.ok()) hedging_->decisions().on_success();
+  }
   if (retry_ && !status.ok() && !committed_ && retaining()) {
     std::optional<std::string_view> pushback;
     if (pushback_) pushback = *pushback_;
@@ -257,7 +330,8 @@ void ClientCall::end_attempt(Status status, std::string debug_error) {
 
 void ClientCall::prepare_retry() {
   detach();
-  rewind_outbound();
+  if (hedging_) hedging_->refill(*this);
+  else rewind_outbound();
   retry_due_ = false;
   // Nothing of the failed attempt's response reached the application (it had not committed).
   in_trailers_ = trailers_seen_ = false;
@@ -281,6 +355,7 @@ void ClientCall::fail(const Status& status, std::string debug_error) {
 
 void ClientCall::complete(Status status, std::string debug_error) {
   finished_ = true;
+  if (hedging_) hedging_->on_complete(*this);  // the others are cancelled; this one is registered
   if (retry_) stop_retaining();  // its share of the channel's retry buffer goes back now
   leave_registry();
   Event e;

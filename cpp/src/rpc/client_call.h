@@ -8,6 +8,7 @@
 
 #include "io/timer_queue.h"
 #include "rpc/call.h"
+#include "rpc/hedging.h"
 #include "rpc/metadata_budget.h"
 #include "rpc/retry.h"
 #include "turbogrpc/service_config.h"
@@ -23,6 +24,10 @@ class ClientCall final : public Call {
   ClientCall(StartCallCommand&& command, const ChannelOptions& options, const MethodConfig* method_config,
              std::shared_ptr<RetryThrottle> throttle, CallRegistry& registry, CodecOffload* offload,
              std::shared_ptr<RetryBufferBudget> retry_buffer = nullptr);
+  // A later attempt of a hedged call: the first one's request, `attempt_index` as its
+  // grpc-previous-rpc-attempts. Not in the registry until it is the call's front.
+  ClientCall(std::shared_ptr<Hedging> hedging, int attempt_index);
+  ~ClientCall() override;
 
   const std::string& method() const { return method_; }
   const Metadata& request_metadata() const { return metadata_; }
@@ -70,7 +75,11 @@ class ClientCall final : public Call {
   // the call ends with `status` unless its retry policy sends it again (retry_due()).
   void fail_attempt(const Status& status, std::string debug_error);
   // Attempts before this one (sent as grpc-previous-rpc-attempts; 0 on the first).
-  int previous_attempts() const { return retry_ ? retry_->previous_attempts() : 0; }
+  int previous_attempts() const {
+    return hedging_ ? attempt_index_ : retry_ ? retry_->previous_attempts() : 0;
+  }
+  // The call's hedging (null: not hedged); the channel tells it when an attempt is sent.
+  Hedging* hedging() const { return hedging_.get(); }
 
  protected:
   void on_receive_error(Status status) override;
@@ -85,7 +94,11 @@ class ClientCall final : public Call {
   void retained_dropped() override { retry_->release_buffer(); }
 
  private:
+  friend class Hedging;  // drives its attempts' streams
+
   void queue(std::string&& message, bool end_of_stream, bool compress, bool ack_wakes);
+  // Queues one message on this attempt's stream alone (no kWriteDone owed): hedging's fan-out.
+  void queue_on_attempt(std::string&& message, bool end_of_stream, bool compress);
   Status resolve_status(uint32_t error_code);
   // The attempt is over with `status`: another attempt becomes due, or the call completes.
   void end_attempt(Status status, std::string debug_error);
@@ -102,8 +115,13 @@ class ClientCall final : public Call {
   std::unique_ptr<RetryState> retry_;
   bool retry_due_ = false;
   Clock::duration retry_delay_{};
-  std::optional<std::string> pushback_;  // grpc-retry-pushback-ms of the current attempt
+  // Set when the method has a hedging policy (and retries are on), shared by its attempts.
+  std::shared_ptr<Hedging> hedging_;
+  // grpc-retry-pushback-ms of the current attempt (rare: a pointer keeps the call small).
+  std::unique_ptr<std::string> pushback_;
   bool pushback_repeated_ = false;
+  bool hedge_submitted_ = false;  // this attempt was sent (Hedging::on_attempt_submitted)
+  int attempt_index_ = 0;  // hedged: this attempt's grpc-previous-rpc-attempts
 
   // Response state
   bool in_trailers_ = false;        // the header block being read goes to trailing metadata

@@ -102,6 +102,24 @@ void MessageStream::rewind_outbound() {
   data_deferred_ = false;
 }
 
+void MessageStream::discard_outbound() {
+  while (!out_.empty()) {
+    recycle_message_buffer(std::move(out_.front().payload));
+    out_.pop_front();
+  }
+  while (!sent_.empty()) {
+    recycle_message_buffer(std::move(sent_.front().payload));
+    sent_.pop_front();
+  }
+  sent_bytes_ = 0;
+  out_offset_ = 0;
+  unsent_bytes_ = 0;
+  reserved_bytes_ = 0;
+  outbound_closed_ = false;
+  end_of_stream_sent_ = false;
+  data_deferred_ = false;
+}
+
 bool MessageStream::queue_message(std::string&& payload, bool compress) {
   if (max_send_size_ >= 0 && static_cast<int64_t>(payload.size()) > max_send_size_) return false;
   bool compressing = compress && send_compression_ != Compression::kNone;

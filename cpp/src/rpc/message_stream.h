@@ -70,6 +70,10 @@ class MessageStream {
   bool retaining() const { return retaining_; }
   // Puts everything sent back in front of what is unsent, for a new stream (retaining() only).
   void rewind_outbound();
+  // Drops everything queued or sent, and reopens the outbound side, for a new stream that is
+  // filled again from elsewhere (a hedged call's replay buffer). Only without an offload: no
+  // message may be in flight to compression.
+  void discard_outbound();
 
   // DATA payload from the peer. Returns the bytes of stream window to give back now (the
   // connection's window is the connection's business).

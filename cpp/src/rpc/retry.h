@@ -25,6 +25,8 @@ class RetryThrottle {
   // Counts a failure; true when retries are throttled from now on.
   bool record_failure();
   void record_success();
+  // Retries (and hedged attempts) are not sent now.
+  bool throttled() const { return milli_tokens_ <= max_milli_ / 2; }
 
  private:
   const int64_t max_milli_;

@@ -147,6 +147,31 @@ void Channel::on_retry_timer() {
     return true;
   });
   for (auto& call : due) submit(std::move(call));
+  wake_hedges();
+}
+
+void Channel::start_hedge(std::unique_ptr<ClientCall> attempt) {
+  if (state_ == ConnectivityState::kShutdown) {
+    attempt->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
+    return;
+  }
+  submit(std::move(attempt));
+}
+
+void Channel::wake_hedging_at(Clock::time_point due, std::weak_ptr<Hedging> hedging) {
+  context_.timers().add(due, TimerKind::kChannelRetry, id_);
+  hedge_wakes_.push_back({due, std::move(hedging)});
+}
+
+void Channel::wake_hedges() {
+  Clock::time_point now = Clock::now();
+  std::vector<std::shared_ptr<Hedging>> due;
+  std::erase_if(hedge_wakes_, [&](HedgeWake& w) {
+    if (w.due > now) return w.hedging.expired();
+    if (auto hedging = w.hedging.lock()) due.push_back(std::move(hedging));
+    return true;
+  });
+  for (auto& hedging : due) hedging->on_wake(now);
 }
 
 void Channel::release_call(uint64_t call_id, Metadata&& metadata) {
@@ -161,7 +186,9 @@ void Channel::release_call(uint64_t call_id, Metadata&& metadata) {
 
 void Channel::submit(std::unique_ptr<ClientCall> call) {
   last_call_ = Clock::now();
-  if (ClientConnection* connection = pick()) {
+  Hedging* hedging = call->hedging();
+  if (hedging != nullptr) hedging->on_attempt_submitted(*call, *this);
+  if (ClientConnection* connection = hedging ? pick_for_hedge(*hedging) : pick()) {
     connection->start_call(std::move(call), authority_, user_agent_);
     return;
   }
@@ -185,6 +212,13 @@ ClientConnection* Channel::pick() {
     }
   }
   return nullptr;
+}
+
+ClientConnection* Channel::pick_for_hedge(const Hedging& hedging) {
+  ClientConnection* connection = pick();
+  for (size_t i = 1; connection != nullptr && hedging.has_attempt_on(connection) && i < subchannels_.size(); ++i)
+    connection = pick();
+  return connection;
 }
 
 void Channel::connect_if_idle() {
@@ -423,6 +457,7 @@ void Channel::close() {
   held_.clear();
   for (auto& r : retrying_) r.call->fail({StatusCode::kCancelled, "Channel closed!"}, "channel closed");
   retrying_.clear();
+  hedge_wakes_.clear();  // their attempts end with the connections and lists above
   for (auto& sub : subchannels_) sub->close({StatusCode::kCancelled, "Channel closed!"});
   for (auto& sub : retired_) sub->close({StatusCode::kCancelled, "Channel closed!"});
 }

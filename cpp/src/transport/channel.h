@@ -24,6 +24,7 @@
 
 #include "io/address.h"
 #include "rpc/client_call.h"
+#include "rpc/hedging.h"
 #include "rpc/retry.h"
 #include "tls/tls_stream.h"
 #include "transport/backoff.h"
@@ -38,12 +39,12 @@ namespace turbogrpc::internal {
 class TransportContext;
 class ClientConnection;
 
-class Channel {
+class Channel final : public HedgeHost {
  public:
   // `state`: where the state is published for other threads (may be null).
   Channel(TransportContext& context, uint64_t id, std::string target, ChannelOptions options,
           std::shared_ptr<ChannelStateCell> state = nullptr);
-  ~Channel();
+  ~Channel() override;
 
   const ChannelOptions& options() const { return options_; }
   ConnectivityState state() const { return state_; }
@@ -68,6 +69,10 @@ class Channel {
   // held until its delay is over, then sent again.
   void retry_later(std::unique_ptr<ClientCall> call);
   void on_retry_timer();
+  // Hedged calls (rpc/hedging.h): another attempt goes out like any call; a hedging's wakeup
+  // rides on the retry timer.
+  void start_hedge(std::unique_ptr<ClientCall> attempt) override;
+  void wake_hedging_at(Clock::time_point due, std::weak_ptr<Hedging> hedging) override;
   // A call whose stream was refused goes again, on the ready connection or the next one.
   void retry_call(std::unique_ptr<ClientCall> call) { submit(std::move(call)); }
   // A call held for its credentials' metadata (ClientCall::awaits_metadata) gets it and starts.
@@ -123,10 +128,14 @@ class Channel {
   void update_subchannels(std::vector<SocketAddress> addresses);
   // The next READY subchannel's connection by the policy (null: none is ready).
   ClientConnection* pick();
+  // pick() for an attempt of a hedged call: a connection none of its other attempts is on,
+  // if one is READY (a hedge is there to get past a slow replica, not to wait on it again).
+  ClientConnection* pick_for_hedge(const Hedging& hedging);
   // Starts `call` on a ready subchannel, keeps it until one is, or fails it fast.
   void submit(std::unique_ptr<ClientCall> call);
   void fail_pending(const Status& status, bool keep_wait_for_ready);
   void submit_pending();
+  void wake_hedges();  // the hedgings whose wakeup is due (from on_retry_timer)
   void schedule_idle_check(Clock::time_point from);
   Status unavailable() const;
   bool round_robin() const { return options_.lb_policy == LbPolicy::kRoundRobin; }
@@ -166,6 +175,11 @@ class Channel {
     std::unique_ptr<ClientCall> call;
   };
   std::vector<RetryingCall> retrying_;  // waiting for their next attempt (retry_later)
+  struct HedgeWake {
+    Clock::time_point due;
+    std::weak_ptr<Hedging> hedging;
+  };
+  std::vector<HedgeWake> hedge_wakes_;  // wake_hedging_at
   std::shared_ptr<RetryThrottle> retry_throttle_;  // null without retryThrottling
   std::shared_ptr<RetryBufferBudget> retry_buffer_;  // grpc.retry_buffer_size, shared by its calls
   bool idle_check_scheduled_ = false;

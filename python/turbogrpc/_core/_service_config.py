@@ -4,10 +4,11 @@ channel is created; a config that is not valid raises UsageError there, naming w
 (grpc-go's rules: the whole config is refused, not the bad part alone).
 
 Honoured: methodConfig's name matching, timeout, waitForReady, maxRequestMessageBytes,
-maxResponseMessageBytes, retryPolicy; retryThrottling; loadBalancingConfig/loadBalancingPolicy
-naming pick_first or round_robin; healthCheckConfig (round_robin checks, pick_first does not,
-as gRPC's A17). Parsed but not implemented (the channel's UnsupportedOptionWarning names them):
-hedgingPolicy, pick_first's shuffleAddressList (docs/service_config.md).
+maxResponseMessageBytes, retryPolicy, hedgingPolicy; retryThrottling;
+loadBalancingConfig/loadBalancingPolicy naming pick_first or round_robin; healthCheckConfig
+(round_robin checks, pick_first does not, as gRPC's A17). Parsed but not implemented (the
+channel's UnsupportedOptionWarning names them): pick_first's shuffleAddressList
+(docs/service_config.md).
 """
 
 from __future__ import annotations
@@ -86,10 +87,9 @@ def _method_configs(entries: Any, unsupported: list[str]) -> list[tuple[Any, ...
             raise _Invalid(f"{where} must be an object")
         names = _names(entry.get("name"), where, seen)
         retry = _retry_policy(entry.get("retryPolicy"), where)
-        if entry.get("hedgingPolicy") is not None:
-            if retry is not None:
-                raise _Invalid(f"{where} has both retryPolicy and hedgingPolicy")
-            unsupported.append(f"{where}.hedgingPolicy (hedging)")
+        hedging = _hedging_policy(entry.get("hedgingPolicy"), where)
+        if hedging is not None and retry is not None:
+            raise _Invalid(f"{where} has both retryPolicy and hedgingPolicy")
         wait_for_ready = entry.get("waitForReady")
         if wait_for_ready is not None and not isinstance(wait_for_ready, bool):
             raise _Invalid(f"{where}.waitForReady must be true or false, got {wait_for_ready!r}")
@@ -99,7 +99,7 @@ def _method_configs(entries: Any, unsupported: list[str]) -> list[tuple[Any, ...
                     wait_for_ready,
                     _byte_count(entry.get("maxRequestMessageBytes"), f"{where}.maxRequestMessageBytes"),
                     _byte_count(entry.get("maxResponseMessageBytes"), f"{where}.maxResponseMessageBytes"),
-                    retry))
+                    retry, hedging))
     return out
 
 
@@ -142,7 +142,29 @@ def _retry_policy(policy: Any, where: str) -> Optional[tuple[Any, ...]]:
     if not isinstance(codes, list) or not codes:
         raise _Invalid(f"{where}.retryableStatusCodes must be a non-empty list of status codes")
     return (min(attempts, MAX_ATTEMPTS), initial, maximum, float(multiplier),
-            [_status_code(code, where) for code in codes])
+            [_status_code(code, f"{where}.retryableStatusCodes") for code in codes])
+
+
+def _hedging_policy(policy: Any, where: str) -> Optional[tuple[Any, ...]]:
+    """(maxAttempts capped, hedgingDelay in seconds, nonFatalStatusCodes), or None."""
+    if policy is None:
+        return None
+    where += ".hedgingPolicy"
+    if not isinstance(policy, dict):
+        raise _Invalid(f"{where} must be an object")
+    attempts = policy.get("maxAttempts")
+    if isinstance(attempts, str) and attempts.isdigit():
+        attempts = int(attempts)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 2:
+        raise _Invalid(f"{where}.maxAttempts must be an integer of at least 2, got {attempts!r}")
+    delay = policy.get("hedgingDelay")
+    seconds = 0.0 if delay is None else _duration(delay, f"{where}.hedgingDelay")
+    # A6 calls the list required; grpc-go and grpc-java accept it absent (every code fatal).
+    codes = policy.get("nonFatalStatusCodes", [])
+    if not isinstance(codes, list):
+        raise _Invalid(f"{where}.nonFatalStatusCodes must be a list of status codes")
+    return (min(attempts, MAX_ATTEMPTS), seconds,
+            [_status_code(code, f"{where}.nonFatalStatusCodes") for code in codes])
 
 
 def _retry_throttling(throttling: Any) -> Optional[tuple[float, float]]:
@@ -198,7 +220,7 @@ def _status_code(code: Any, where: str) -> int:
         return _CODES[code]
     if isinstance(code, int) and not isinstance(code, bool) and 0 <= code <= 16:
         return code
-    raise _Invalid(f"{where}.retryableStatusCodes: unknown status code {code!r}")
+    raise _Invalid(f"{where}: unknown status code {code!r}")
 
 
 def _duration(value: Any, where: str) -> float:
