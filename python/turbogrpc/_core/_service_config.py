@@ -122,17 +122,22 @@ def _names(names: Any, where: str, seen: set[tuple[str, str]]) -> list[tuple[str
     return out
 
 
+def _max_attempts(attempts: Any, where: str) -> int:
+    """maxAttempts of a retry or hedging policy (proto3 JSON may quote an integer)."""
+    if isinstance(attempts, str) and attempts.isdigit():
+        attempts = int(attempts)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 2:
+        raise _Invalid(f"{where}.maxAttempts must be an integer of at least 2, got {attempts!r}")
+    return attempts
+
+
 def _retry_policy(policy: Any, where: str) -> Optional[tuple[Any, ...]]:
     if policy is None:
         return None
     where += ".retryPolicy"
     if not isinstance(policy, dict):
         raise _Invalid(f"{where} must be an object")
-    attempts = policy.get("maxAttempts")
-    if isinstance(attempts, str) and attempts.isdigit():
-        attempts = int(attempts)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 2:
-        raise _Invalid(f"{where}.maxAttempts must be an integer of at least 2, got {attempts!r}")
+    attempts = _max_attempts(policy.get("maxAttempts"), where)
     initial = _positive_duration(policy.get("initialBackoff"), f"{where}.initialBackoff")
     maximum = _positive_duration(policy.get("maxBackoff"), f"{where}.maxBackoff")
     multiplier = policy.get("backoffMultiplier")
@@ -152,11 +157,7 @@ def _hedging_policy(policy: Any, where: str) -> Optional[tuple[Any, ...]]:
     where += ".hedgingPolicy"
     if not isinstance(policy, dict):
         raise _Invalid(f"{where} must be an object")
-    attempts = policy.get("maxAttempts")
-    if isinstance(attempts, str) and attempts.isdigit():
-        attempts = int(attempts)
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 2:
-        raise _Invalid(f"{where}.maxAttempts must be an integer of at least 2, got {attempts!r}")
+    attempts = _max_attempts(policy.get("maxAttempts"), where)
     delay = policy.get("hedgingDelay")
     seconds = 0.0 if delay is None else _duration(delay, f"{where}.hedgingDelay")
     # A6 calls the list required; grpc-go and grpc-java accept it absent (every code fatal).
