@@ -2,7 +2,8 @@
 again every hedgingDelay until one attempt commits (response headers, or an OK or fatal end);
 the others are cancelled. Attempts counted in grpc-previous-rpc-attempts, maxAttempts honoured
 (capped at 5), non-fatal codes start the next attempt at once, fatal ones end the call, pushback
-delays or stops the hedges, request streams are replayed, ``grpc.enable_retries`` 0 turns it off.
+delays or stops the hedges, request streams are replayed, ``grpc.enable_retries`` or
+``grpc.experimental.enable_hedging`` 0 turns it off.
 Our client only (grpc.aio's never implemented hedging), against both servers."""
 
 from __future__ import annotations
@@ -201,9 +202,10 @@ async def test_a_response_stream_commits_on_its_first_headers(our_client_pairing
 
 
 @ours_only
-async def test_retries_turned_off_turn_hedging_off(our_client_pairing):
+@pytest.mark.parametrize("switch", ["grpc.enable_retries", "grpc.experimental.enable_hedging"])
+async def test_retries_or_hedging_turned_off_turn_hedging_off(our_client_pairing, switch):
     server = Attempts(slow_first(0.3))
-    options = hedging_config(delay="0.05s") + [("grpc.enable_retries", 0)]
+    options = hedging_config(delay="0.05s") + [(switch, 0)]
     async with our_client_pairing.env(server.handlers(), channel_options=options) as env:
         assert await env.uu("Unary")(b"a", timeout=5) == b"a@0"
     assert server.counts() == [[]]

@@ -132,3 +132,12 @@ def test_the_channel_warns_once_naming_them():
 def test_a_non_string_is_refused():
     with pytest.raises(aio.UsageError, match="takes a JSON str"):
         parse_service_config({"methodConfig": []})
+
+
+def test_enable_hedging_0_drops_the_hedging_policies():
+    from turbogrpc._core._options import channel_options
+    config = ("grpc.service_config", json.dumps({"methodConfig": [{
+        "name": [{}], "hedgingPolicy": {"maxAttempts": 3, "hedgingDelay": "0.1s"}}]}))
+    assert channel_options([config])["service_config"]["methods"][0][-1] is not None
+    off = channel_options([config, ("grpc.experimental.enable_hedging", 0)])
+    assert off["service_config"]["methods"][0][-1] is None

@@ -152,7 +152,7 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.use_local_subchannel_pool": (_N, _N),
     "grpc.inhibit_health_checking": (_H, _N),
     "grpc.enable_retries": (_H, _N),
-    "grpc.experimental.enable_hedging": (_no_op_if(0), _N),
+    "grpc.experimental.enable_hedging": (_H, _N),
     "grpc.per_rpc_retry_buffer_size": (_H, _N),
     # not grpc-core's (grpcio ignores it): grpc-js's and grpc-java's channel-wide retry buffer
     "grpc.retry_buffer_size": (_H, _N),
@@ -223,6 +223,7 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
         options = options.items()
     ignored: Optional[list[str]] = None
     inhibit_health_checking = False
+    enable_hedging = True  # the service config's hedgingPolicy is what asks for hedging
     for item in options:
         try:
             name, value = item
@@ -230,6 +231,8 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
             raise UsageError(f"{what} options must be (name, value) pairs, got {item!r}") from None
         if name == "grpc.inhibit_health_checking":  # read with the service config, below
             inhibit_health_checking = bool(value)
+        if name == "grpc.experimental.enable_hedging":
+            enable_hedging = bool(value)
         key = known.get(name)
         if key is None:
             classification = OPTIONS.get(name)
@@ -262,6 +265,8 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
         config_policy = config.pop("lb_policy")
         if config_policy is not None:
             result["lb_policy"] = config_policy
+        if not enable_hedging:  # the last element of each method entry is its hedging policy
+            config["methods"] = [entry[:-1] + (None,) for entry in config["methods"]]
         health_check_service = config.pop("health_check_service")
         if health_check_service is not None and not inhibit_health_checking:
             result["health_check_service"] = health_check_service
