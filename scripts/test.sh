@@ -25,7 +25,7 @@ echo "== Engine fuzzers (libFuzzer + ASan + UBSan, 10 s per target; ~2.5 min wit
 bash scripts/fuzz.sh 10
 
 echo "== Python tests (pytest)"
-python3 -m coverage run --data-file=build/python.coverage --source=turbogrpc -m pytest tests -q -p no:cacheprovider "$@"
+python3 -m coverage run --data-file=build/python.coverage --source=turbogrpc -m pytest tests -q -p no:cacheprovider --durations=30 "$@"
 python3 -m coverage report --data-file=build/python.coverage --fail-under=92
 # ... and no module under 85% (coverage's own gate judges only the total).
 python3 -m coverage json --data-file=build/python.coverage -o build/python-coverage.json -q

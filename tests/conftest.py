@@ -33,6 +33,11 @@ def pytest_configure(config):
         "allow_error_logs(*patterns): the test expects ERROR records from turbogrpc loggers "
         "(all of them, or only those whose message matches one of the regex patterns)",
     )
+    config.addinivalue_line(
+        "markers",
+        "body_timeout(seconds): a longer limit than TURBOGRPC_TEST_TIMEOUT for a test body that "
+        "is slow by design (thousands of calls through grpc.aio on the debug-mode stock loop)",
+    )
 
 
 # Tests in files owned elsewhere that log ERROR on purpose: (file under tests/, test function)
@@ -132,6 +137,11 @@ def pytest_pycollect_makeitem(collector, name, obj):
     return None
 
 
+def _body_timeout(item) -> float:
+    marker = item.get_closest_marker("body_timeout")
+    return max(TEST_TIMEOUT, float(marker.args[0])) if marker else TEST_TIMEOUT
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
     fn = pyfuncitem.obj
@@ -139,9 +149,10 @@ def pytest_pyfunc_call(pyfuncitem):
         return None
     kind = pyfuncitem.funcargs["loop_kind"]
     kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-    faulthandler.dump_traceback_later(TEST_TIMEOUT + WATCHDOG_SLACK, exit=True, file=sys.stderr)
+    timeout = _body_timeout(pyfuncitem)
+    faulthandler.dump_traceback_later(timeout + WATCHDOG_SLACK, exit=True, file=sys.stderr)
     try:
-        run_in_fresh_loop(kind, fn, **kwargs)
+        run_in_fresh_loop(kind, fn, timeout=timeout, **kwargs)
     finally:
         faulthandler.cancel_dump_traceback_later()
     return True
