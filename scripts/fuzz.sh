@@ -17,8 +17,8 @@ parallel=1
 if [ "${1:-}" = "-j" ]; then parallel="$2"; shift 2; fi
 seconds="${1:-10}"
 shift || true
-all_targets=(deframer metadata_rules timeout percent_encoding base64 compression server_connection
-             client_connection tls_server)
+all_targets=(deframer metadata_rules timeout percent_encoding base64 compression health_status
+             server_connection client_connection tls_server)
 targets=("$@")
 ((${#targets[@]})) || targets=("${all_targets[@]}")
 
@@ -28,7 +28,7 @@ max_len() {
     server_connection|client_connection|tls_server) echo 16384 ;;
     deframer|compression) echo 4096 ;;
     percent_encoding|base64) echo 1024 ;;
-    metadata_rules) echo 256 ;;
+    metadata_rules|health_status) echo 256 ;;
     timeout) echo 32 ;;
     *) echo "fuzz.sh: unknown target $1 (have: ${all_targets[*]})" >&2; return 1 ;;
   esac

@@ -264,10 +264,13 @@ TEST(HealthMessages, RequestsAndResponsesInProtobufWireFormat) {
   EXPECT_EQ(decode_health_status(std::string("\x08\x03")), 3);
   // Unknown fields of every wire type are skipped; the last status wins.
   EXPECT_EQ(decode_health_status(std::string("\x10\x05\x1a\x02zz\x08\x02\x25\x00\x00\x00\x00\x08\x01", 15)), 1);
-  EXPECT_EQ(decode_health_status(std::string("\x08")), -1);         // truncated varint
-  EXPECT_EQ(decode_health_status(std::string("\x1a\x05zz")), -1);  // length past the end
-  EXPECT_EQ(decode_health_status(std::string("\x0b")), -1);         // wire type 3 (groups)
-  EXPECT_EQ(decode_health_status(std::string("\x09\x00")), -1);    // fixed64 past the end
+  EXPECT_EQ(decode_health_status(std::string("\x08")), std::nullopt);         // truncated varint
+  EXPECT_EQ(decode_health_status(std::string("\x1a\x05zz")), std::nullopt);  // length past the end
+  EXPECT_EQ(decode_health_status(std::string("\x0b")), std::nullopt);         // wire type 3 (groups)
+  EXPECT_EQ(decode_health_status(std::string("\x09\x00")), std::nullopt);    // fixed64 past the end
+  // An enum is an int32: the low 32 bits count, so 2^32 + 1 is SERVING and 2^31 + 1 is not.
+  EXPECT_EQ(decode_health_status(std::string("\x08\x81\x80\x80\x80\x10")), 1);
+  EXPECT_EQ(decode_health_status(std::string("\x08\x81\x80\x80\x80\x08")), INT32_MIN + 1);
 }
 
 }  // namespace

@@ -30,6 +30,15 @@ bool get_varint(const std::string& in, size_t& at, uint64_t& value) {
   }
   return false;
 }
+std::string describe_status(const std::optional<int32_t>& status) {
+  if (!status) return "the response did not parse as a HealthCheckResponse";
+  switch (*status) {
+    case 0: return "UNKNOWN";
+    case 2: return "NOT_SERVING";
+    case 3: return "SERVICE_UNKNOWN";
+  }
+  return "status " + std::to_string(*status);
+}
 }  // namespace
 
 std::string encode_health_request(const std::string& service) {
@@ -41,27 +50,29 @@ std::string encode_health_request(const std::string& service) {
   return out;
 }
 
-int decode_health_status(const std::string& message) {
-  int status = 0;  // UNKNOWN when absent (proto3 default)
+std::optional<int32_t> decode_health_status(const std::string& message) {
+  int32_t status = 0;  // UNKNOWN when absent (proto3 default)
   size_t at = 0;
   while (at < message.size()) {
     uint64_t tag = 0, value = 0;
-    if (!get_varint(message, at, tag)) return -1;
+    if (!get_varint(message, at, tag)) return std::nullopt;
     switch (tag & 7) {  // skip fields we do not know, by wire type
       case 0:
-        if (!get_varint(message, at, value)) return -1;
-        if (tag >> 3 == 1) status = static_cast<int>(value & 0x7fffffff);
+        if (!get_varint(message, at, value)) return std::nullopt;
+        // An enum is an int32: protobuf keeps the low 32 bits, so 2^32 + 1 is SERVING and
+        // 2^31 + 1 is a negative (unknown) status, not SERVING.
+        if (tag >> 3 == 1) status = static_cast<int32_t>(static_cast<uint32_t>(value));
         break;
       case 1: at += 8; break;
       case 2:
         if (!get_varint(message, at, value) || value > message.size() - std::min(at, message.size()))
-          return -1;
+          return std::nullopt;
         at += value;
         break;
       case 5: at += 4; break;
-      default: return -1;
+      default: return std::nullopt;
     }
-    if (at > message.size()) return -1;
+    if (at > message.size()) return std::nullopt;
   }
   return status;
 }
@@ -131,11 +142,11 @@ bool HealthWatch::poll(Clock::time_point now) {
   for (Event& e : events_->drain()) {
     if (e.call_id != call_id_ || call_id_ == 0) continue;  // a stopped watch's last words
     if (e.kind == EventKind::kMessage && e.message) {
-      int status = decode_health_status(*e.message);
+      std::optional<int32_t> status = decode_health_status(*e.message);
       answered_ = true;
       backoff_.reset();
       verdict_ = status == kServing ? Verdict::kServing : Verdict::kNotServing;
-      last_error_ = status == kServing ? "" : "health check: status " + std::to_string(status) + " for '" + service_ + "'";
+      last_error_ = status == kServing ? "" : "health check: " + describe_status(status) + " for '" + service_ + "'";
       if (Call* call = context_.calls().find(call_id_)) call->read();
     } else if (e.kind == EventKind::kFinished) {
       call_id_ = 0;

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "io/timer_queue.h"
@@ -23,8 +24,8 @@ class TransportContext;
 
 // HealthCheckRequest {string service = 1;} in protobuf's wire format.
 std::string encode_health_request(const std::string& service);
-// HealthCheckResponse's ServingStatus (field 1): SERVING is 1. -1: not a valid message.
-int decode_health_status(const std::string& message);
+// HealthCheckResponse's ServingStatus (field 1): SERVING is 1. nullopt: not a valid message.
+std::optional<int32_t> decode_health_status(const std::string& message);
 
 class HealthWatch {
  public:
