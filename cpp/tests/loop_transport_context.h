@@ -3,6 +3,7 @@
 // transport GoogleTests and the connection fuzzers share it.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -75,6 +76,19 @@ class LoopTransportContext final : public TransportContext {
     for (size_t i = 0; i < dirty_.size(); ++i) dirty_[i]->flush();  // flushing may dirty more
     dirty_.clear();
     retired_.clear();
+  }
+
+  // Runs iterations (each waiting up to `poll_ms` for sockets) until `done()` (true) or `limit`
+  // has passed (false).
+  template <typename Done>
+  bool run_until(Done done, std::chrono::milliseconds limit = std::chrono::milliseconds(5000),
+                 int poll_ms = 5) {
+    auto give_up = Clock::now() + limit;
+    while (!done()) {
+      if (Clock::now() >= give_up) return false;
+      run_once(poll_ms);
+    }
+    return true;
   }
 
   template <typename T>

@@ -93,13 +93,10 @@ class ChannelStateTest : public ::testing::Test {
   // Runs the poller until `done()` or `limit`; true if done.
   template <typename Done>
   bool run_until(Done done, milliseconds limit = milliseconds(5000)) {
-    auto give_up = Clock::now() + limit;
-    while (!done()) {
-      if (Clock::now() >= give_up) return false;
-      context_.run_once(5);
+    return context_.run_until([&] {
       for (Event& e : server_cq_->drain()) server_events_.push_back(std::move(e));
-    }
-    return true;
+      return done();
+    }, limit);
   }
 
   // Every state the channel reports to a watcher that re-arms itself, until `done`.

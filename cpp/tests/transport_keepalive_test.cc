@@ -161,14 +161,11 @@ class KeepaliveTest : public ::testing::Test {
   // Runs the poller until `done()` (true) or `limit` (false), collecting events.
   template <typename Done>
   bool run_until(Done done, milliseconds limit = 5000ms) {
-    auto give_up = Clock::now() + limit;
-    while (!done()) {
-      if (Clock::now() >= give_up) return false;
-      context_.run_once(2);
+    return context_.run_until([&] {
       for (Event& e : server_cq_->drain()) server_events_.push_back(std::move(e));
       for (Event& e : client_cq_->drain()) client_events_.push_back(std::move(e));
-    }
-    return true;
+      return done();
+    }, limit, 2);
   }
   void run_for(milliseconds duration) {
     run_until([] { return false; }, duration);

@@ -136,12 +136,7 @@ class RoundRobinTest : public ::testing::Test {
 
   template <typename Done>
   bool run_until(Done done, milliseconds limit = milliseconds(5000)) {
-    auto give_up = Clock::now() + limit;
-    while (!done()) {
-      if (Clock::now() >= give_up) return false;
-      context_.run_once(5);
-    }
-    return true;
+    return context_.run_until(done, limit);
   }
 
   LoopTransportContext context_;
