@@ -77,6 +77,7 @@ async def until_spread_is(channel, names: set, tries: int = 100) -> None:
     raise AssertionError(f"calls never went to exactly {sorted(names)}")
 
 
+@pytest.mark.body_timeout(60)  # ~1,000 calls; 9 s through grpc.aio servers on the debug-mode stock loop under coverage
 async def test_a_not_serving_backend_gets_no_calls_until_it_serves_again(pairing):
     async with replicas(pairing) as (target, servicers), \
             pairing.connect(target, checked()) as channel:
