@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -52,4 +53,15 @@ def test_interceptors_example():
     assert "UNAVAILABLE on attempt 1 of 3; calling again" in output
     assert "reply: Hello, flaky! request id" in output
     assert "refused: UNAUTHENTICATED: missing or wrong bearer token" in output
+    assert output.rstrip().endswith("all checks OK")
+
+
+@ours_only
+def test_replicas_example():
+    output = run_example(sys.executable, "-W", "error", "examples/replicas/main.py")
+    rounds = re.findall(r"(\d+) calls answered: (.*); (\d+) of them on a retry", output)
+    assert len(rounds) == 3, output
+    assert [int(answered) for answered, _, _ in rounds] == [300, 300, 600], output
+    assert all(int(retried) > 0 for _, _, retried in rounds), output  # c refuses first attempts
+    assert "b " not in rounds[1][1], output  # NOT_SERVING: no calls
     assert output.rstrip().endswith("all checks OK")
