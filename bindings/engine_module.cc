@@ -219,6 +219,12 @@ LbPolicy lb_policy_from(const std::string& name) {
   throw nb::value_error(("unknown load-balancing policy '" + name + "' (pick_first, round_robin)").c_str());
 }
 
+LocalConnection local_connection_from(const std::string& kind) {
+  if (kind == "uds") return LocalConnection::kUds;
+  if (kind == "local_tcp") return LocalConnection::kLoopbackTcp;
+  throw nb::value_error(("unknown local connection type '" + kind + "' (uds, local_tcp)").c_str());
+}
+
 template <typename Options>
 void read_limits(nb::dict options, Options& out) {
   for (auto [k, v] : options) {
@@ -245,6 +251,7 @@ void read_limits(nb::dict options, Options& out) {
       else if (key == "per_rpc_retry_buffer_size") out.per_rpc_retry_buffer_size = nb::cast<int64_t>(v);
       else if (key == "lb_policy") out.lb_policy = lb_policy_from(nb::cast<std::string>(v));
       else if (key == "health_check_service") out.health_check_service = nb::cast<std::string>(v);
+      else if (key == "local_connection") out.local_connection = local_connection_from(nb::cast<std::string>(v));
       else if (key == "retry_buffer_size") out.retry_buffer_size = nb::cast<int64_t>(v);
     } else {
       if (key == "max_concurrent_streams") out.max_concurrent_streams = nb::cast<int64_t>(v);

@@ -44,9 +44,11 @@ int listen_on(int port) {
 class ChannelStateTest : public ::testing::Test {
  protected:
   void make_channel(int port, ChannelOptions options = fast_options()) {
+    make_channel_to("127.0.0.1:" + std::to_string(port), options);
+  }
+  void make_channel_to(const std::string& target, ChannelOptions options = fast_options()) {
     options_ = options;
-    channel_ = std::make_unique<Channel>(context_, kChannelId, "127.0.0.1:" + std::to_string(port),
-                                         options_, cell_);
+    channel_ = std::make_unique<Channel>(context_, kChannelId, target, options_, cell_);
     context_.route_channel_timers(kChannelId, channel_.get());
   }
 
@@ -191,6 +193,47 @@ TEST_F(ChannelStateTest, FailFastCallsFailInTransientFailureAndWaitForReadyCalls
   }));
   EXPECT_EQ(client_event(waiting)->status.code, StatusCode::kOk) << client_event(waiting)->status.details;
   EXPECT_EQ(channel_->state(), State::kReady);
+}
+
+// Local credentials: an address that is not local is never dialled; the call says why.
+TEST_F(ChannelStateTest, LocalCredentialsDialOnlyLocalAddresses) {
+  ChannelOptions options = fast_options();
+  options.local_connection = LocalConnection::kLoopbackTcp;
+  make_channel_to("ipv4:192.0.2.1:1", options);  // TEST-NET-1: not loopback
+  uint64_t call = start_unary(false);
+  ASSERT_TRUE(run_until([&] { return client_event(call) != nullptr; }));
+  EXPECT_EQ(client_event(call)->status.code, StatusCode::kUnavailable);
+  EXPECT_NE(client_event(call)->status.details.find(
+                "local credentials (LOCAL_TCP): ipv4:192.0.2.1:1 is not a loopback address"),
+            std::string::npos) << client_event(call)->status.details;
+  EXPECT_EQ(context_.live_connections(), 0u);  // nothing was dialled
+}
+
+TEST_F(ChannelStateTest, LocalCredentialsSkipNonLocalAddressesOfATarget) {
+  int port = free_port();
+  start_server(port);
+  ChannelOptions options = fast_options();
+  options.local_connection = LocalConnection::kLoopbackTcp;
+  make_channel_to("ipv4:192.0.2.1:1,127.0.0.1:" + std::to_string(port), options);
+  uint64_t call = start_unary(false);
+  ASSERT_TRUE(run_until([&] {
+    answer_server_calls();
+    return client_event(call) != nullptr;
+  }));
+  EXPECT_EQ(client_event(call)->status.code, StatusCode::kOk) << client_event(call)->status.details;
+}
+
+TEST_F(ChannelStateTest, UdsLocalCredentialsRefuseATcpAddress) {
+  int port = free_port();
+  start_server(port);
+  ChannelOptions options = fast_options();
+  options.local_connection = LocalConnection::kUds;
+  make_channel(port, options);
+  uint64_t call = start_unary(false);
+  ASSERT_TRUE(run_until([&] { return client_event(call) != nullptr; }));
+  EXPECT_EQ(client_event(call)->status.code, StatusCode::kUnavailable);
+  EXPECT_NE(client_event(call)->status.details.find("local credentials (UDS): ipv4:127.0.0.1:"),
+            std::string::npos) << client_event(call)->status.details;
 }
 
 TEST_F(ChannelStateTest, RetriesWithoutCallsAndBecomesReadyWhenTheServerComesUp) {

@@ -1,7 +1,8 @@
 """TLS behaviour only our stack guarantees or reports: session resumption per channel across a
 reconnect, :authority from grpc.ssl_target_name_override, bad credentials refused where they
 are given (with a clear message), and a certificate fetcher that fails or answers wrongly
-(the server keeps its certificates and goes on serving)."""
+(the server keeps its certificates and goes on serving); local credentials dialling only
+loopback addresses."""
 
 from __future__ import annotations
 
@@ -72,8 +73,10 @@ async def test_bad_credentials_are_refused_where_given(ours_pairing, pki):
     local = turbogrpc.LocalConnectionType
     with pytest.raises(turbogrpc.UsageError, match="unix: target"):
         aio.secure_channel("localhost:1", turbogrpc.local_channel_credentials(local.UDS))
-    with pytest.raises(turbogrpc.UsageError, match="loopback target"):
-        aio.secure_channel("example.com:1", turbogrpc.local_channel_credentials(local.LOCAL_TCP))
+    with pytest.raises(turbogrpc.UsageError, match="loopback TCP target"):
+        aio.secure_channel("unix:/tmp/x.sock", turbogrpc.local_channel_credentials(local.LOCAL_TCP))
+    # A name is checked by the addresses it resolves to, when the channel dials them.
+    aio.secure_channel("example.com:1", turbogrpc.local_channel_credentials(local.LOCAL_TCP))
     aio.secure_channel("ipv4:127.0.0.1:1", turbogrpc.local_channel_credentials(local.LOCAL_TCP))
     server = ours_pairing.server.aio.server()
     with pytest.raises(turbogrpc.UsageError, match="invalid certificate chain"):
@@ -120,3 +123,36 @@ async def test_plugin_metadata_the_engine_refuses_fails_the_call(ours_pairing, p
         assert "grpc-status" in error.details()
         assert await env.uu("Echo")(b"fine", timeout=FAIL_TIMEOUT) == b"fine"
     assert [md_values(s.metadata, "grpc-status") for s in seen] == [[]]
+
+
+# TEST-NET-1 (RFC 5737): never a loopback address, and never dialled here.
+NOT_LOOPBACK = "192.0.2.1:1"
+
+
+@ours_only
+async def test_local_tcp_credentials_never_dial_a_non_loopback_address(ours_pairing):
+    """grpc-core's local handshake refuses a peer that is not loopback; the engine does not even
+    dial it: the call fails UNAVAILABLE at once, saying why."""
+    import turbogrpc
+
+    credentials = turbogrpc.local_channel_credentials(turbogrpc.LocalConnectionType.LOCAL_TCP)
+    async with ours_pairing.connect(f"ipv4:{NOT_LOOPBACK}", channel_credentials=credentials) as channel:
+        err = await rpc_error(ours_pairing, channel.unary_unary("/test.Svc/Echo")(b"x", timeout=FAIL_TIMEOUT),
+                              "UNAVAILABLE")
+    assert f"local credentials (LOCAL_TCP): ipv4:{NOT_LOOPBACK} is not a loopback address" in err.details()
+
+
+@ours_only
+@pytest.mark.parametrize("policy", ["pick_first", "round_robin"])
+async def test_local_tcp_credentials_use_only_the_loopback_addresses_of_a_target(ours_pairing, policy):
+    import turbogrpc
+
+    local = turbogrpc.LocalConnectionType
+    async with ours_pairing.serve(echo_handlers(),
+                                  server_credentials=turbogrpc.local_server_credentials(local.LOCAL_TCP)) as srv, \
+            ours_pairing.connect(f"ipv4:{NOT_LOOPBACK},127.0.0.1:{srv.port}",
+                                 options=[("grpc.lb_policy_name", policy)],
+                                 channel_credentials=turbogrpc.local_channel_credentials(local.LOCAL_TCP)) as channel:
+        echo = channel.unary_unary("/test.Svc/Echo")
+        for _ in range(4):
+            assert await echo(b"x", timeout=FAIL_TIMEOUT) == b"x"

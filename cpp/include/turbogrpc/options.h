@@ -25,6 +25,11 @@ constexpr int64_t kDefaultAbsoluteMaxMetadataSize = 16 * 1024;
 // round_robin connects to every address and sends calls to the ready ones in turn.
 enum class LbPolicy { kPickFirst, kRoundRobin };
 
+// Local channel credentials (grpc.local_channel_credentials): the channel connects only to
+// unix sockets (kUds) or loopback TCP addresses (kLoopbackTcp); any other address its target
+// resolves to fails to connect, as grpc-core's local handshake refuses it.
+enum class LocalConnection { kAny, kUds, kLoopbackTcp };
+
 struct ChannelOptions {
   int64_t max_receive_message_length = 4 * 1024 * 1024;  // -1 = unlimited
   int64_t max_send_message_length = -1;                  // -1 = unlimited
@@ -63,6 +68,7 @@ struct ChannelOptions {
   // A17): round_robin sends calls only to backends whose grpc.health.v1 Watch for this
   // service says SERVING. Unset: no health checking.
   std::optional<std::string> health_check_service;
+  LocalConnection local_connection = LocalConnection::kAny;
   // The service config (grpc.service_config; null: none): per-method timeouts, wait_for_ready,
   // message limits and retry policies, and retry throttling.
   std::shared_ptr<const ServiceConfig> service_config;

@@ -12,6 +12,16 @@ namespace {
 long long millis_since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
 }
+
+// Why local credentials forbid dialling `address`; empty when they allow it (or are not used).
+std::string local_credentials_refusal(LocalConnection local, const SocketAddress& address) {
+  if (local == LocalConnection::kUds && address.family() != AF_UNIX)
+    return "local credentials (UDS): " + describe_address(address.get(), address.length) + " is not a unix socket";
+  if (local == LocalConnection::kLoopbackTcp && !is_loopback(address.storage))
+    return "local credentials (LOCAL_TCP): " + describe_address(address.get(), address.length) +
+           " is not a loopback address";
+  return "";
+}
 }  // namespace
 
 BackoffSettings reconnect_backoff_settings(const ChannelOptions& options) {
@@ -56,6 +66,12 @@ void Subchannel::dial_next() {
   while (address_index_ < addresses_.size()) {
     const SocketAddress& address = addresses_[address_index_];
     attempt_started_ = Clock::now();
+    if (std::string refusal = local_credentials_refusal(options().local_connection, address); !refusal.empty()) {
+      if (tracing(Trace::kChannel)) channel_.trace(refusal);
+      last_connect_error_ = std::move(refusal);
+      ++address_index_;
+      continue;
+    }
     SysResult s = start_connect(address);
     if (tracing(Trace::kChannel)) {
       channel_.trace("connecting to " + describe_address(address.get(), address.length) +

@@ -19,9 +19,6 @@ from ._typing import ChannelArgumentType
 
 __all__ = ["channel_security", "check_call_credentials"]
 
-_LOOPBACK_HOSTS = ("localhost", "127.", "[::1]", "::1", "ip6-localhost")
-
-
 class ChannelSecurity:
     """What a channel knows of its security: the engine TLS context (or None), the call
     credentials every call carries, and whether call credentials may be sent at all."""
@@ -42,7 +39,8 @@ INSECURE = ChannelSecurity()
 def channel_security(credentials: Optional[ChannelCredentials], target: str,
                      options: Optional[ChannelArgumentType],
                      engine_options: dict[str, Union[int, str]]) -> ChannelSecurity:
-    """The ChannelSecurity of ``credentials``; puts the TLS name override into ``engine_options``."""
+    """The ChannelSecurity of ``credentials``; puts the TLS name override and the local
+    credentials' kind into ``engine_options``."""
     if credentials is None:
         return INSECURE
     if not isinstance(credentials, ChannelCredentials):
@@ -66,22 +64,23 @@ def channel_security(credentials: Optional[ChannelCredentials], target: str,
             engine_options.setdefault("authority", override)
         return ChannelSecurity(tls, call_credentials, True)
     if credentials._local is not None:
-        _check_local_target(credentials._local, target)
+        engine_options["local_connection"] = _local_connection(credentials._local, target)
         return ChannelSecurity(None, call_credentials, True)
     return ChannelSecurity(None, call_credentials, False)  # experimental insecure credentials
 
 
-def _check_local_target(kind: LocalConnectionType, target: str) -> None:
+def _local_connection(kind: LocalConnectionType, target: str) -> str:
+    """The engine's local_connection option for ``kind``. A target of the wrong scheme is refused
+    here; which addresses a name resolves to is checked by the engine before it dials each one
+    (a non-loopback address fails to connect, saying so), as grpc-core's local handshake does."""
     is_unix = target.startswith(("unix:", "unix-abstract:"))
-    if kind == LocalConnectionType.UDS and not is_unix:
-        raise UsageError(f"local credentials of type UDS need a unix: target, got {target!r}")
-    if kind == LocalConnectionType.LOCAL_TCP:
-        host = target.split("///", 1)[-1]
-        host = host[len("ipv4:"):] if host.startswith("ipv4:") else host
-        host = host[len("ipv6:"):] if host.startswith("ipv6:") else host
-        if is_unix or not host.startswith(_LOOPBACK_HOSTS):
-            raise UsageError(
-                f"local credentials of type LOCAL_TCP need a loopback target, got {target!r}")
+    if kind == LocalConnectionType.UDS:
+        if not is_unix:
+            raise UsageError(f"local credentials of type UDS need a unix: target, got {target!r}")
+        return "uds"
+    if is_unix:
+        raise UsageError(f"local credentials of type LOCAL_TCP need a loopback TCP target, got {target!r}")
+    return "local_tcp"
 
 
 def check_call_credentials(security: ChannelSecurity, credentials: Optional[CallCredentials],
