@@ -7,7 +7,6 @@ check fails. On grpc.aio: ``import grpc.aio as aio`` here and in interceptors.py
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import pathlib
 import sys
@@ -16,8 +15,9 @@ import grpc  # StatusCode: turbogrpc uses grpcio's own enum
 import turbogrpc.aio as aio
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # examples/, where the shared _protos.py lives
+sys.path.insert(0, str(HERE.parent))  # examples/: the shared _protos.py and _checks.py
 import _protos  # noqa: E402
+from _checks import CheckFailed, expect, run  # noqa: E402
 from interceptors import (  # noqa: E402
     REQUEST_ID_KEY, AccessLog, BearerAuth, CallMetadata, RetryUnavailable, call_logs, request_id,
 )
@@ -45,15 +45,6 @@ class Greeter(pb2_grpc.GreeterServicer):
             await context.abort(grpc.StatusCode.UNAVAILABLE,
                                 f"unavailable on purpose (attempt {attempt})")
         return pb2.HelloReply(message=f"Hello, {request.name}! request id {rid}, attempt {attempt}")
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise CheckFailed(what)
 
 
 async def say_hello(channel, name: str, **call_kwargs) -> str:
@@ -115,9 +106,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except (CheckFailed, aio.AioRpcError) as err:
-        print(f"FAILED: {err}", file=sys.stderr)
-        sys.exit(1)
-    print("all checks OK")
+    run(main, aio.AioRpcError)

@@ -21,8 +21,9 @@ import turbogrpc.aio as aio
 from turbogrpc import health
 
 HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # examples/, where the shared _protos.py lives
+sys.path.insert(0, str(HERE.parent))  # examples/: the shared _protos.py and _checks.py
 import _protos  # noqa: E402
+from _checks import CheckFailed, expect, run  # noqa: E402
 
 pb2, pb2_grpc = _protos.load(HERE.parent / "protos" / "helloworld.proto", HERE / "_generated")
 
@@ -74,15 +75,6 @@ class Replica:
         health.add_HealthServicer_to_server(self.health, self.server)
         self.health.set(SERVICE, health.HealthCheckResponse.SERVING)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def expect(condition: bool, what: str) -> None:
-    if not condition:
-        raise CheckFailed(what)
 
 
 async def call_round(stub, calls: int = CALLS) -> tuple[collections.Counter, int]:
@@ -166,9 +158,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except (CheckFailed, aio.AioRpcError) as err:
-        print(f"FAILED: {err}", file=sys.stderr)
-        sys.exit(1)
-    print("all checks OK")
+    run(main, aio.AioRpcError)
