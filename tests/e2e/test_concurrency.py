@@ -7,6 +7,7 @@ import asyncio
 import threading
 
 import grpc
+import pytest
 
 from _loops import TEST_TIMEOUT, run_in_fresh_loop
 from e2e.helpers import code_name
@@ -39,6 +40,7 @@ def handlers(rendezvous=None):
     }
 
 
+@pytest.mark.body_timeout(60)  # through grpc.aio on the debug-mode stock loop under coverage: 11 s
 async def test_thousand_concurrent_unary_calls(pairing):
     async with pairing.env(handlers()) as env:
         mc = env.uu("DelayedEcho")
