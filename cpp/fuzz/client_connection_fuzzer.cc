@@ -14,6 +14,9 @@
 //             iteration (else all at once)
 //   bit 4     the unary call is started after the connection is up (else while connecting);
 //             a streaming call is then started in any case, so that the channel dials
+//   bit 5     round_robin with client-side health checking (A17): the connection's first stream
+//             (1) is the engine's own grpc.health.v1 Watch, whose answers the bytes also give;
+//             the calls wait for SERVING (streams 3 and 5), or fail on NOT_SERVING
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -67,6 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool streaming = (mode & 0x04) != 0;
   const bool piecewise = (mode & 0x08) != 0;
   const bool unary_after_connect = (mode & 0x10) != 0;
+  const bool health_checked = (mode & 0x20) != 0;
 
   std::string input;
   if ((mode & 3) != 3) append_frame(input, /*SETTINGS*/ 4, 0, 0, {});
@@ -75,7 +79,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzContext context;
   auto cq = std::make_shared<CompletionQueue>();
   ChannelOptions options;
+  if (health_checked) {
+    options.lb_policy = LbPolicy::kRoundRobin;
+    options.health_check_service = "test.Echo";
+  }
   auto channel = std::make_unique<Channel>(context, kChannelId, "unix:" + listener.path(), options);
+  context.route_channel_timers(kChannelId, channel.get());  // the health watch's news
 
   std::map<uint64_t, int> ends;  // call id -> terminal events seen
   uint64_t unary = 0, stream = 0;

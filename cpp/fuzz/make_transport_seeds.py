@@ -92,3 +92,29 @@ write(C, "reset_and_goaway", b"\x14" + response_headers(3) + frame(RST_STREAM, 0
       frame(PING, 0, 0, b"abcdefgh") + frame(GOAWAY, 0, 0, struct.pack(">II", 1, 0)))
 write(C, "stream_pieces", b"\x0c" + response_headers(1) + frame(DATA, 0, 1, msg(b"pong")) +
       trailers(1) + response_headers(3) + frame(DATA, 0, 3, msg(b"x" * 100)) + trailers(3))
+
+# client_connection, mode 0x28 (health checking, in pieces of 61 bytes, one per poller iteration):
+# stream 1 is the health Watch; the calls (streams 3 and 5) go out once it says SERVING. Answers
+# to a stream must arrive in a later piece than what opens it, so an unknown frame type (which
+# HTTP/2 says to ignore) fills each piece up.
+PIECE = 61
+
+
+def fill_piece(sent):
+    """An ignored frame that makes `sent` bytes (after the 9-byte SETTINGS the fuzzer adds) end
+    on a piece boundary."""
+    left = -(9 + len(sent)) % PIECE
+    left += PIECE if left < 9 else 0
+    return sent + frame(0xfa, 0, 0, b"\0" * (left - 9))
+
+
+serving = fill_piece(b"")
+serving = fill_piece(serving + response_headers(1) + frame(DATA, 0, 1, msg(b"\x08\x01")))
+write(C, "health_serving", b"\x2c" + serving + response_headers(3) + frame(DATA, 0, 3, msg(b"pong")) +
+      trailers(3) + response_headers(5) + frame(DATA, 0, 5, msg(b"one")) + trailers(5))
+flapping = fill_piece(b"")
+flapping = fill_piece(flapping + response_headers(1) + frame(DATA, 0, 1, msg(b"\x08\x02")))
+write(C, "health_not_serving_then_serving", b"\x2c" + flapping + frame(DATA, 0, 1, msg(b"\x08\x01")) +
+      trailers(1, "14"))
+write(C, "health_unimplemented", b"\x28" + fill_piece(b"") + frame(
+    HEADERS, END_HEADERS | END_STREAM, 1, b"\x88" + ct() + lit("grpc-status", "12")))

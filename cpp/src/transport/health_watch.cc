@@ -30,6 +30,7 @@ bool get_varint(const std::string& in, size_t& at, uint64_t& value) {
   }
   return false;
 }
+
 std::string describe_status(const std::optional<int32_t>& status) {
   if (!status) return "the response did not parse as a HealthCheckResponse";
   switch (*status) {
@@ -155,7 +156,8 @@ bool HealthWatch::poll(Clock::time_point now) {
         verdict_ = Verdict::kUnchecked;
         if (tracing(Trace::kChannel)) {
           trace_line(Trace::kChannel, "channel " + std::to_string(channel_id_) +
-                                          ": health checking disabled: " + e.status.details);
+                                          ": health checking disabled: the server has no health service "
+                                          "(UNIMPLEMENTED '" + e.status.details + "')");
         }
         continue;
       }
