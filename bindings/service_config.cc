@@ -20,6 +20,15 @@ std::optional<T> optional_of(nb::handle value) {
   return nb::cast<T>(value);
 }
 
+StatusCodeSet status_codes_from(const std::vector<int>& codes) {
+  StatusCodeSet set;
+  for (int code : codes) {
+    if (code < 0 || code > 16) throw nb::value_error(("status code out of range: " + std::to_string(code)).c_str());
+    set.add(static_cast<StatusCode>(code));
+  }
+  return set;
+}
+
 RetryPolicy retry_policy_from(nb::handle value) {
   auto [attempts, initial, max, multiplier, codes] =
       nb::cast<std::tuple<int, double, double, double, std::vector<int>>>(value);
@@ -28,10 +37,7 @@ RetryPolicy retry_policy_from(nb::handle value) {
   policy.initial_backoff_seconds = initial;
   policy.max_backoff_seconds = max;
   policy.backoff_multiplier = multiplier;
-  for (int code : codes) {
-    if (code < 0 || code > 16) throw nb::value_error(("status code out of range: " + std::to_string(code)).c_str());
-    policy.retryable_codes.add(static_cast<StatusCode>(code));
-  }
+  policy.retryable_codes = status_codes_from(codes);
   return policy;
 }
 
@@ -40,10 +46,7 @@ HedgingPolicy hedging_policy_from(nb::handle value) {
   HedgingPolicy policy;
   policy.max_attempts = attempts;
   policy.delay_seconds = delay;
-  for (int code : codes) {
-    if (code < 0 || code > 16) throw nb::value_error(("status code out of range: " + std::to_string(code)).c_str());
-    policy.non_fatal_codes.add(static_cast<StatusCode>(code));
-  }
+  policy.non_fatal_codes = status_codes_from(codes);
   return policy;
 }
 

@@ -122,22 +122,24 @@ def _names(names: Any, where: str, seen: set[tuple[str, str]]) -> list[tuple[str
     return out
 
 
-def _max_attempts(attempts: Any, where: str) -> int:
-    """maxAttempts of a retry or hedging policy (proto3 JSON may quote an integer)."""
+def _capped_attempts(policy: Any, where: str) -> int:
+    """A retry or hedging policy's maxAttempts (proto3 JSON may quote an integer), capped at
+    MAX_ATTEMPTS; checks first that the policy is an object."""
+    if not isinstance(policy, dict):
+        raise _Invalid(f"{where} must be an object")
+    attempts = policy.get("maxAttempts")
     if isinstance(attempts, str) and attempts.isdigit():
         attempts = int(attempts)
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 2:
         raise _Invalid(f"{where}.maxAttempts must be an integer of at least 2, got {attempts!r}")
-    return attempts
+    return min(attempts, MAX_ATTEMPTS)
 
 
 def _retry_policy(policy: Any, where: str) -> Optional[tuple[Any, ...]]:
     if policy is None:
         return None
     where += ".retryPolicy"
-    if not isinstance(policy, dict):
-        raise _Invalid(f"{where} must be an object")
-    attempts = _max_attempts(policy.get("maxAttempts"), where)
+    attempts = _capped_attempts(policy, where)
     initial = _positive_duration(policy.get("initialBackoff"), f"{where}.initialBackoff")
     maximum = _positive_duration(policy.get("maxBackoff"), f"{where}.maxBackoff")
     multiplier = policy.get("backoffMultiplier")
@@ -146,7 +148,7 @@ def _retry_policy(policy: Any, where: str) -> Optional[tuple[Any, ...]]:
     codes = policy.get("retryableStatusCodes")
     if not isinstance(codes, list) or not codes:
         raise _Invalid(f"{where}.retryableStatusCodes must be a non-empty list of status codes")
-    return (min(attempts, MAX_ATTEMPTS), initial, maximum, float(multiplier),
+    return (attempts, initial, maximum, float(multiplier),
             [_status_code(code, f"{where}.retryableStatusCodes") for code in codes])
 
 
@@ -155,16 +157,14 @@ def _hedging_policy(policy: Any, where: str) -> Optional[tuple[Any, ...]]:
     if policy is None:
         return None
     where += ".hedgingPolicy"
-    if not isinstance(policy, dict):
-        raise _Invalid(f"{where} must be an object")
-    attempts = _max_attempts(policy.get("maxAttempts"), where)
+    attempts = _capped_attempts(policy, where)
     delay = policy.get("hedgingDelay")
     seconds = 0.0 if delay is None else _duration(delay, f"{where}.hedgingDelay")
     # A6 calls the list required; grpc-go and grpc-java accept it absent (every code fatal).
     codes = policy.get("nonFatalStatusCodes", [])
     if not isinstance(codes, list):
         raise _Invalid(f"{where}.nonFatalStatusCodes must be a list of status codes")
-    return (min(attempts, MAX_ATTEMPTS), seconds,
+    return (attempts, seconds,
             [_status_code(code, f"{where}.nonFatalStatusCodes") for code in codes])
 
 
