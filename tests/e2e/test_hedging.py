@@ -101,7 +101,8 @@ async def outcome(pairing, awaitable):
 @ours_only
 async def test_a_hedge_answers_while_the_slow_first_attempt_is_cancelled(our_client_pairing):
     server = Attempts(slow_first())
-    async with our_client_pairing.env(server.handlers(), channel_options=hedging_config()) as env:
+    # Two attempts, so a loaded machine that answers the hedge late cannot start a third.
+    async with our_client_pairing.env(server.handlers(), channel_options=hedging_config(attempts=2)) as env:
         began = time.monotonic()
         assert await env.uu("Unary")(b"a", timeout=5) == b"a@1"
         took = time.monotonic() - began
@@ -125,11 +126,11 @@ async def test_attempts_are_counted_and_stop_at_max_attempts(our_client_pairing,
 @ours_only
 async def test_a_fatal_code_ends_the_call_without_more_hedges(our_client_pairing):
     server = Attempts(failing("INVALID_ARGUMENT"))
-    async with our_client_pairing.env(server.handlers(), channel_options=hedging_config(delay="0.3s")) as env:
+    async with our_client_pairing.env(server.handlers(), channel_options=hedging_config(delay="1s")) as env:
         began = time.monotonic()
         assert await outcome(our_client_pairing, env.uu("Unary")(b"a", timeout=5)) == "INVALID_ARGUMENT"
-        assert time.monotonic() - began < 0.25
-        await asyncio.sleep(0.5)  # past the hedging delay: nothing more goes out
+        assert time.monotonic() - began < 0.9
+        await asyncio.sleep(1.2)  # past the hedging delay: nothing more goes out
     assert server.counts() == [[]]
 
 
@@ -170,7 +171,8 @@ async def test_a_large_compressed_request_reaches_the_hedge_whole(our_client_pai
     """Compressed on the poller for hedged calls (no codec worker): same bytes on every attempt."""
     server = Attempts(slow_first())
     request = b"hedge " * 20_000
-    async with our_client_pairing.env(server.handlers(), channel_options=hedging_config()) as env:
+    options = hedging_config(attempts=2)
+    async with our_client_pairing.env(server.handlers(), channel_options=options) as env:
         answer = await env.uu("Unary")(request, timeout=5, compression=grpc.Compression.Gzip)
     assert answer == request + b"@1"
     assert server.counts() == [[], ["1"]]
@@ -179,7 +181,9 @@ async def test_a_large_compressed_request_reaches_the_hedge_whole(our_client_pai
 @ours_only
 async def test_request_streams_are_replayed_to_the_hedges(our_client_pairing):
     server = Attempts(slow_first())
-    async with our_client_pairing.env(server.handlers(), channel_options=hedging_config(delay="0.05s")) as env:
+    # Two attempts: with a third, hedges 1 and 2 would both be replayed and race to answer.
+    options = hedging_config(attempts=2, delay="0.05s")
+    async with our_client_pairing.env(server.handlers(), channel_options=options) as env:
         call = env.su("Join")(timeout=5)
         await call.write(b"one")
         await asyncio.sleep(0.15)  # the hedge starts here, after "one" went out on the first
@@ -187,7 +191,7 @@ async def test_request_streams_are_replayed_to_the_hedges(our_client_pairing):
             await call.write(part)
         await call.done_writing()
         assert await call == b"one|two|three@1"
-    assert server.counts()[:2] == [[], ["1"]]
+    assert server.counts() == [[], ["1"]]
 
 
 @ours_only
@@ -258,4 +262,4 @@ async def test_hedging_cuts_the_p99_of_a_slow_replica(our_client_pairing):
         hedged = await latencies(hedging_config(delay="0.05s", **round_robin))
     assert len(unhedged) == len(hedged) == 60
     assert p99(unhedged) >= 0.3
-    assert p99(hedged) < 0.2, sorted(hedged)[-5:]
+    assert p99(hedged) < 0.25, sorted(hedged)[-5:]

@@ -372,7 +372,9 @@ def test_the_handler_sees_the_deadline_and_its_end(start):
     deadline_passed = time.monotonic() + 5
     while "late_callback" not in seen and time.monotonic() < deadline_passed:
         time.sleep(0.01)
-    assert 0 < seen["remaining"] <= 0.5 and seen["added"] is True
+    # grpc-core reads its clock once per batch of work, so its handler can see up to a few
+    # milliseconds more than the timeout it was sent (0.5007 s measured).
+    assert 0 < seen["remaining"] <= 0.5 + 0.01 and seen["added"] is True
     assert seen["active_after"] is False and seen["remaining_after"] < 0.05
     assert seen["late_callback"] is False
 
