@@ -247,4 +247,4 @@ async def test_hedging_answers_before_the_slow_replica_would(client, go_backends
         await until_each_answers(client, unary, backends[1:])  # the slow one's hedges win
         hedged = await call_many(client, unary, 60, concurrency=6)
     assert p99(unhedged) >= 0.3  # a third of the calls wait for the slow replica
-    assert p99(hedged) < 0.2, Counter(answer.backend for answer in hedged)
+    assert p99(hedged) < 0.25, Counter(answer.backend for answer in hedged)  # slow is 0.3 s

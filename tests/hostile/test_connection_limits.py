@@ -14,6 +14,7 @@ import textwrap
 import time
 
 import grpc
+import pytest
 
 from e2e.helpers import ours_only, rss_bytes
 from hostile.raw_h2 import NO_ERROR, PREFACE, RawH2, drain, grpc_message, request_headers
@@ -39,6 +40,7 @@ async def _closed_by_server(reader, timeout: float) -> bool:
 
 
 @ours_only
+@pytest.mark.body_timeout(60)  # opening 1,000 sockets one by one: 8.7-11.6 s under coverage
 async def test_connections_without_a_handshake_are_closed(ours_pairing):
     options = [("grpc.server_handshake_timeout_ms", 300)]
     async with ours_pairing.env(echo_handlers(), server_options=options) as env:
