@@ -3,9 +3,10 @@
 Starts three Greeter replicas on 127.0.0.1 (free ports), each with the standard health service,
 and calls them through one turbogrpc.aio channel whose service config asks for round_robin,
 client-side health checking and retries. Replica "c" fails every first attempt UNAVAILABLE, so
-each call that lands on it first is retried (on the next replica in turn). Then "b" says NOT_SERVING and gets no
-calls; then "a" drains (NOT_SERVING, then a graceful stop) while calls go on. Prints the spread
-of each round and exits 1 if any check fails. On grpc.aio: ``import grpc.aio as aio`` here.
+each call that lands on it first is retried (on the next replica in turn). Then "b" says
+NOT_SERVING and gets no calls; then "a" drains (NOT_SERVING, then a graceful stop) while calls
+go on. Prints the spread of each round and exits 1 if any check fails. On grpc.aio:
+``import grpc.aio as aio`` here.
 """
 
 from __future__ import annotations

@@ -202,8 +202,7 @@ async def test_one_header_over_64_kib_ends_that_connection_only(ours_pairing):
         assert await env.uu("Echo")(b"before") == b"before"
         conn = await RawH2.connect(env.srv.port)
         try:
-            conn.send(conn.request(1, request_headers(extra=[("x-huge", "".join(chr(33 + (i * 7919) % 90) for i in range(200 << 10)))]), b"x",
-                                   huffman=False))
+            conn.send(conn.request(1, request_headers(extra=[("x-huge", "x" * (200 << 10))]), b"x", huffman=False))
             await drain(conn)
             await conn.pump(lambda c: c.goaway is not None or c.closed, timeout=5)
             assert conn.goaway == 0x9, f"GOAWAY {conn.goaway}"
