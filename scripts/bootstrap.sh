@@ -7,7 +7,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 apt_packages=(g++ cmake ninja-build pkg-config libnghttp2-dev libssl-dev zlib1g-dev
               libgtest-dev nghttp2-client grpc-proto clang libclang-rt-dev
               openssl # the CLI: TLS tests, the interop TLS legs and examples/tls make certificates
-              nginx) # grpc_pass reverse proxy of tests/e2e/test_nginx_proxy.py (each test runs its own)
+              nginx # grpc_pass reverse proxy of tests/e2e/test_nginx_proxy.py (each test runs its own)
+              dnsmasq-base) # the DNS server that dns://server/host targets name in tests/e2e/test_dns_server.py
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

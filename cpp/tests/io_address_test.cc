@@ -225,7 +225,7 @@ TEST(TargetAddressTest, MalformedTargetsSayWhatIsWrong) {
       {"[not-v6]:1", "'not-v6' is not an IPv6 address"},
       {"ho st:1", "'ho st' is not a host name or an IP address"},
       {"http://x:1", "unknown scheme 'http'"},
-      {"dns://8.8.8.8/localhost:1", "a DNS server in the target ('8.8.8.8') is not supported"},
+      {"dns://ns.example/localhost:1", "DNS server 'ns.example' is not an IP address"},
       {"dns://localhost:50051", "write 'dns:///localhost:50051'"},
       {"ipv4:", "it lists no addresses"},
       {"ipv4:1.2.3", "'1.2.3' is not an IPv4 address"},

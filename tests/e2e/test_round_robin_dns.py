@@ -7,15 +7,14 @@ unchanged for every other process. Our client, and grpc.aio's to validate the ex
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
 
-import grpc
 import pytest
 
 from e2e.helpers import GRPC_ONLY, Pairing
+from e2e.replicas import replicas_on_three_addresses
 
 HOSTS = "127.0.0.1 localhost\n" + "".join(f"127.0.0.{i} replicas.test\n" for i in (1, 2, 3))
 
@@ -47,30 +46,6 @@ def _in_own_hosts_file(hosts_path: str) -> list[str]:
     return unshare + ["sh", "-c", f'mount --bind "{hosts_path}" /etc/hosts && exec "$@"', "sh"]
 
 
-@contextlib.asynccontextmanager
-async def replicas_on_three_addresses(pairing: Pairing):
-    """Our servers on 127.0.0.1..3 at one port; yields the port."""
-    for _ in range(20):  # the first server picks the port; it may be taken on .2 or .3
-        async with contextlib.AsyncExitStack() as stack:
-            port = None
-            try:
-                for index in (1, 2, 3):
-                    name = f"r{index}".encode()
-
-                    async def echo(request, context, name=name):
-                        return name
-
-                    handle = await stack.enter_async_context(pairing.serve(
-                        {"Echo": grpc.unary_unary_rpc_method_handler(echo)},
-                        address=f"127.0.0.{index}:{port or 0}"))
-                    port = handle.port
-            except (AssertionError, RuntimeError):
-                continue  # bind failed on a later address: try another port
-            yield port
-            return
-    pytest.fail("no port free on 127.0.0.1, .2 and .3 at once in 20 tries")
-
-
 async def _run_client(tmp_path, client: str, target: str, options) -> dict:
     """Runs CLIENT in its own hosts file, without blocking the loop our servers run on."""
     hosts = tmp_path / "hosts"
@@ -96,8 +71,8 @@ CLIENTS = ["grpc"] if GRPC_ONLY else ["ours", "grpc"]
 
 @pytest.mark.parametrize("client", CLIENTS)
 async def test_round_robin_spreads_calls_over_every_address_of_a_name(client, tmp_path):
-    async with replicas_on_three_addresses(Pairing("ours-ours")) as port:
-        counts = await _run_client(tmp_path, client, f"dns:///replicas.test:{port}",
+    async with replicas_on_three_addresses(Pairing("ours-ours")) as replicas:
+        counts = await _run_client(tmp_path, client, f"dns:///replicas.test:{replicas.port}",
                              [["grpc.lb_policy_name", "round_robin"]])
     assert sum(counts.values()) == 3000
     for name in ("r1", "r2", "r3"):
@@ -106,6 +81,6 @@ async def test_round_robin_spreads_calls_over_every_address_of_a_name(client, tm
 
 @pytest.mark.parametrize("client", CLIENTS)
 async def test_pick_first_on_the_same_name_uses_its_first_address(client, tmp_path):
-    async with replicas_on_three_addresses(Pairing("ours-ours")) as port:
-        counts = await _run_client(tmp_path, client, f"replicas.test:{port}", [])
+    async with replicas_on_three_addresses(Pairing("ours-ours")) as replicas:
+        counts = await _run_client(tmp_path, client, f"replicas.test:{replicas.port}", [])
     assert counts == {"r1": 3000}

@@ -207,7 +207,7 @@ MALFORMED = [
     ("[::1", "has a '[' with no matching ']'"),
     ("ho st:50051", "'ho st' is not a host name or an IP address"),
     ("http://localhost:50051", "unknown scheme 'http'"),
-    ("dns://8.8.8.8/localhost:50051", "a DNS server in the target ('8.8.8.8') is not supported"),
+    ("dns://ns.example/localhost:50051", "DNS server 'ns.example' is not an IP address"),
     ("dns://localhost:50051", "write 'dns:///localhost:50051'"),
     ("ipv4:", "it lists no addresses"),
     ("ipv4:1.2.3:50051", "'1.2.3' is not an IPv4 address"),

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstring>
 
+#include "io/dns_query.h"
 #include "io/target.h"
 
 namespace turbogrpc::internal {
@@ -95,6 +96,12 @@ ResolvedTarget resolve_client(const std::string& target, Lookup when) {
   if (!out.error.empty() || parsed.host.empty()) return out;
   if (when == Lookup::kLater) {
     out.needs_lookup = true;
+    return out;
+  }
+  if (parsed.dns_server.length != 0) {
+    out.error = query_dns_server(parsed.dns_server, parsed.host,
+                                 static_cast<uint16_t>(std::stoul(parsed.port)), &out.addresses);
+    if (!out.error.empty()) out.error = "cannot resolve '" + target + "': " + out.error;
     return out;
   }
   // Every A and AAAA address of the host, in getaddrinfo's (RFC 6724) order.

@@ -216,6 +216,24 @@ std::string parse_dns_host(std::string_view hostport, ParsedTarget* out) {
   return "";
 }
 
+// The DNS server a dns: target names: "addr", "addr:port" or "[v6addr]:port", port 53 by
+// default. An IP address, as grpc-core's c-ares resolver requires: looking the DNS server's own
+// name up would ask the machine's servers, which is what naming one is meant to avoid.
+std::string parse_dns_server(std::string_view authority, SocketAddress* out) {
+  std::string which = "DNS server " + quoted(authority);
+  HostPort hp;
+  if (std::string wrong = split_host_port(authority, &hp); !wrong.empty()) return which + ": " + wrong;
+  uint16_t port = 53;
+  if (!hp.port.empty()) {
+    if (std::string wrong = parse_port(hp.port, &port); !wrong.empty()) return which + ": " + wrong;
+  }
+  if (!hp.bracketed && ipv4_address(hp.host, port, out)) return "";
+  if (!ipv6_address(hp.host, port, out).empty()) {
+    return which + " is not an IP address with an optional port (e.g. 10.0.0.53:53 or [fd00::53])";
+  }
+  return "";
+}
+
 std::string parse_dns(std::string_view rest, ParsedTarget* out) {
   UriParts uri = split_uri(rest);
   std::string_view hostport = strip_slash(uri.path);
@@ -224,12 +242,9 @@ std::string parse_dns(std::string_view rest, ParsedTarget* out) {
       return "it names DNS server " + quoted(uri.authority) + " and no host; for host " +
              quoted(uri.authority) + " write 'dns:///" + uri.authority + "'";
     }
-    // Naming a DNS server needs a DNS client of our own; we look names up with the system's
-    // resolver (getaddrinfo), as grpc-go and grpc-core's native resolver do, and they refuse
-    // it too.
-    return "a DNS server in the target (" + quoted(uri.authority) +
-           ") is not supported: names are looked up with the system's resolver; write 'dns:///" +
-           std::string(hostport) + "'";
+    if (std::string wrong = parse_dns_server(uri.authority, &out->dns_server); !wrong.empty()) {
+      return wrong;
+    }
   }
   out->authority = encode_authority(hostport);
   return parse_dns_host(hostport, out);
@@ -364,6 +379,7 @@ ParsedTarget parse_target(const std::string& target) {
   }
   if (!wrong.empty()) {
     out.addresses.clear();
+    out.dns_server = {};
     out.host.clear();
     out.port.clear();
     out.error = "invalid target " + quoted(target) + ": " + wrong;

@@ -5,7 +5,8 @@
 //
 //   dns:[//authority/]host[:port]   also the form of a target with no known scheme
 //                                   ("localhost:50051", "[::1]:50051"): the host's A and AAAA
-//                                   addresses; an IP literal needs no lookup
+//                                   addresses; an IP literal needs no lookup. The authority,
+//                                   if any, is the DNS server to ask: addr[:port], port 53
 //   ipv4:addr[:port][,addr[:port],...]       every listed address, in order
 //   ipv6:addr  ipv6:[addr]:port[,[addr]:port,...]
 //   unix:path  unix:///abs/path               a socket file, relative or absolute
@@ -32,6 +33,7 @@ struct ParsedTarget {
   // A dns: target naming a host: what to look up (both empty otherwise).
   std::string host;
   std::string port;       // decimal; "443" when the target names none
+  SocketAddress dns_server;  // the server a dns://server/host target names (length 0: none)
   std::string authority;  // grpc-core's default :authority for the target
   std::string error;      // non-empty: "invalid target '<target>': <what is wrong>"
 };
