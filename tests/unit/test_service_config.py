@@ -51,15 +51,51 @@ def test_a_bad_hedging_policy_is_refused(policy, message):
         parse({"methodConfig": [{"name": [{}], "hedgingPolicy": policy}]})
 
 
-def test_parts_not_implemented_are_named():
-    _, unsupported = parse({
+def test_every_field_turbogrpc_reads_is_known():
+    engine, unsupported = parse({
         "loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}],
         "healthCheckConfig": {"serviceName": ""},
-        "methodConfig": [{"name": [{}], "hedgingPolicy": {"maxAttempts": 2}}]})
-    assert not any("hedgingPolicy" in part for part in unsupported)
-    assert any("shuffleAddressList" in part for part in unsupported)
-    assert not any("healthCheckConfig" in part for part in unsupported)
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+        "methodConfig": [
+            {"name": [{}], "hedgingPolicy": {"maxAttempts": 2, "hedgingDelay": "1s",
+                                             "nonFatalStatusCodes": []}},
+            {"name": [{"service": "a.B"}], "timeout": "1s", "waitForReady": True,
+             "maxRequestMessageBytes": 1, "maxResponseMessageBytes": 1,
+             "retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s",
+                             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})
+    assert unsupported == []
+    assert engine["shuffle_address_list"] is True
+    assert parse({"loadBalancingConfig": [{"round_robin": {}}]})[0]["shuffle_address_list"] is False
     assert parse({"loadBalancingPolicy": "pick_first"})[1] == []
+
+
+def test_unknown_fields_are_named_at_every_level():
+    """A typo or a field of a later proposal: grpc ignores it silently; we name it."""
+    _, unsupported = parse({
+        "loadBalancingConfig": [{"round_robin": {"weights": 1}}],
+        "healthCheckConfig": {"servicename": "a"},
+        "retryThrottling": {"maxTokens": 1, "tokenRatio": 1, "burst": 2},
+        "methodConfig": [
+            {"name": [{}], "retrypolicy": {},
+             "hedgingPolicy": {"maxAttempts": 2, "hedgeDelay": "1s"}},
+            {"name": [{"service": "a.B"}],
+             "retryPolicy": {"maxAttempts": 2, "initialBackoff": "1s", "maxBackoff": "1s",
+                             "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"],
+                             "perAttemptRecvTimeout": "1s"}}],
+        "xdsServer": "x"})
+    assert sorted(unsupported) == sorted([
+        "unknown field loadBalancingConfig.round_robin.weights",
+        "unknown field healthCheckConfig.servicename",
+        "unknown field retryThrottling.burst",
+        "unknown field methodConfig[0].retrypolicy",
+        "unknown field methodConfig[0].hedgingPolicy.hedgeDelay",
+        "unknown field methodConfig[1].retryPolicy.perAttemptRecvTimeout",
+        "unknown field xdsServer"])
+
+
+def test_shuffle_address_list_must_be_a_bool():
+    with pytest.raises(aio.UsageError, match=re.escape("shuffleAddressList must be true or false")):
+        parse({"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": "yes"}}]})
 
 
 @pytest.mark.parametrize("config, service", [
@@ -123,10 +159,21 @@ def test_the_config_policy_overrides_lb_policy_name_and_an_unknown_name_is_warne
 
 
 def test_the_channel_warns_once_naming_them():
-    config = json.dumps({"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]})
-    with pytest.warns(aio.UnsupportedOptionWarning, match=re.escape("shuffleAddressList")):
+    config = json.dumps({"methodConfig": [{"name": [{}], "timeOut": "1s"}]})
+    with pytest.warns(aio.UnsupportedOptionWarning,
+                      match=re.escape("unknown field methodConfig[0].timeOut")) as warned:
         from turbogrpc._core._options import channel_options
         channel_options([("grpc.service_config", config)])
+    assert len(warned) == 1
+
+
+def test_pick_first_shuffle_reaches_the_engine_options():
+    from turbogrpc._core._options import channel_options
+    config = json.dumps({"loadBalancingConfig": [{"pick_first": {"shuffleAddressList": True}}]})
+    engine = channel_options([("grpc.service_config", config)])
+    assert engine["shuffle_address_list"] == 1 and engine["lb_policy"] == "pick_first"
+    assert "shuffle_address_list" not in engine["service_config"]
+    assert "shuffle_address_list" not in channel_options([("grpc.lb_policy_name", "pick_first")])
 
 
 def test_a_non_string_is_refused():

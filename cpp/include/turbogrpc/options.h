@@ -64,6 +64,10 @@ struct ChannelOptions {
   // this often (grpc.dns_min_time_between_resolutions_ms; grpc's default 30 s).
   int64_t min_time_between_resolutions_ms = 30'000;
   LbPolicy lb_policy = LbPolicy::kPickFirst;
+  // pick_first's shuffleAddressList (the service config's loadBalancingConfig, gRPC's A62):
+  // each resolution's addresses are tried in a random order, so the clients of one name do not
+  // all land on its first address.
+  bool shuffle_address_list = false;
   // Client-side health checking (the service config's healthCheckConfig.serviceName, gRPC's
   // A17): round_robin sends calls only to backends whose grpc.health.v1 Watch for this
   // service says SERVING. Unset: no health checking.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <random>
 
 #include "io/trace.h"
 #include "transport/client_connection.h"
@@ -282,6 +283,10 @@ bool Channel::use_addresses(ResolvedTarget result) {
 void Channel::update_subchannels(std::vector<SocketAddress> addresses) {
   std::erase_if(retired_, [](const auto& sub) { return sub->unused(); });
   if (!round_robin()) {
+    if (options_.shuffle_address_list) {
+      thread_local std::mt19937_64 random{std::random_device{}()};
+      std::shuffle(addresses.begin(), addresses.end(), random);
+    }
     if (subchannels_.empty()) {
       subchannels_.push_back(std::make_unique<Subchannel>(*this, context_, std::move(addresses)));
     } else {

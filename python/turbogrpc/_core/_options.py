@@ -265,6 +265,8 @@ def _convert(options: OptionsArgument, known: Mapping[str, str], side: int,
         config_policy = config.pop("lb_policy")
         if config_policy is not None:
             result["lb_policy"] = config_policy
+        if config.pop("shuffle_address_list"):
+            result["shuffle_address_list"] = 1
         if not enable_hedging:  # the last element of each method entry is its hedging policy
             config["methods"] = [entry[:-1] + (None,) for entry in config["methods"]]
         health_check_service = config.pop("health_check_service")

@@ -5,10 +5,10 @@ channel is created; a config that is not valid raises UsageError there, naming w
 
 Honoured: methodConfig's name matching, timeout, waitForReady, maxRequestMessageBytes,
 maxResponseMessageBytes, retryPolicy, hedgingPolicy; retryThrottling;
-loadBalancingConfig/loadBalancingPolicy naming pick_first or round_robin; healthCheckConfig
-(round_robin checks, pick_first does not, as gRPC's A17). Parsed but not implemented (the
-channel's UnsupportedOptionWarning names them): pick_first's shuffleAddressList
-(docs/service_config.md).
+loadBalancingConfig/loadBalancingPolicy naming pick_first (with shuffleAddressList, gRPC's
+A62) or round_robin; healthCheckConfig (round_robin checks, pick_first does not, as gRPC's
+A17). A field turbogrpc does not know (a typo, or one from a later proposal) is named in the
+channel's UnsupportedOptionWarning, where grpc ignores it silently (docs/service_config.md).
 """
 
 from __future__ import annotations
@@ -32,6 +32,30 @@ _CODES = {code.name: code.value[0] for code in StatusCode}
 LB_POLICIES = ("pick_first", "round_robin")
 
 
+# The fields read at each level; any other is named as unknown (never ignored silently).
+_FIELDS = {
+    "": {"methodConfig", "retryThrottling", "loadBalancingConfig", "loadBalancingPolicy",
+         "healthCheckConfig"},
+    "methodConfig": {"name", "timeout", "waitForReady", "maxRequestMessageBytes",
+                     "maxResponseMessageBytes", "retryPolicy", "hedgingPolicy"},
+    "retryPolicy": {"maxAttempts", "initialBackoff", "maxBackoff", "backoffMultiplier",
+                    "retryableStatusCodes"},
+    "hedgingPolicy": {"maxAttempts", "hedgingDelay", "nonFatalStatusCodes"},
+    "retryThrottling": {"maxTokens", "tokenRatio"},
+    "healthCheckConfig": {"serviceName"},
+    "pick_first": {"shuffleAddressList"},
+    "round_robin": set(),
+}
+
+
+def _note_unknown(fields: Any, level: str, where: str, unsupported: list[str]) -> None:
+    """Names each field of the object `fields` (at `where`) that `level` does not have."""
+    if isinstance(fields, dict):
+        for key in fields:
+            if key not in _FIELDS[level]:
+                unsupported.append(f"unknown field {where}{'.' if where else ''}{key}")
+
+
 class _Invalid(Exception):
     pass
 
@@ -39,9 +63,10 @@ class _Invalid(Exception):
 def parse_service_config(text: Any) -> tuple[dict[str, Any], list[str]]:
     """The engine's service config for the JSON ``text``, and the parts of it turbogrpc does
     not implement (for the channel's UnsupportedOptionWarning); UsageError when it is not valid.
-    The config's load-balancing policy, if it names one, is under ``"lb_policy"``, and its
-    health-checked service under ``"health_check_service"``: channel options, not the engine's
-    service config (_options moves them)."""
+    The config's load-balancing policy, if it names one, is under ``"lb_policy"``, pick_first's
+    shuffleAddressList under ``"shuffle_address_list"``, and its health-checked service under
+    ``"health_check_service"``: channel options, not the engine's service config (_options
+    moves them)."""
     if not isinstance(text, str):
         raise UsageError(f"option 'grpc.service_config' takes a JSON str, got {text!r}")
     try:
@@ -54,12 +79,17 @@ def parse_service_config(text: Any) -> tuple[dict[str, Any], list[str]]:
             raise _Invalid("the service config must be a JSON object")
         methods = _method_configs(config.get("methodConfig"), unsupported)
         throttling = _retry_throttling(config.get("retryThrottling"))
-        lb_policy = _load_balancing(config, unsupported)
+        lb_policy, shuffle = _load_balancing(config, unsupported)
         health_check_service = _health_check(config.get("healthCheckConfig"))
     except _Invalid as exc:
         raise UsageError(f"invalid service config: {exc}") from None
+    _note_unknown(config, "", "", unsupported)
+    _note_unknown(config.get("retryThrottling"), "retryThrottling", "retryThrottling", unsupported)
+    _note_unknown(config.get("healthCheckConfig"), "healthCheckConfig", "healthCheckConfig",
+                  unsupported)
     return {"methods": methods, "retry_throttling": throttling, "lb_policy": lb_policy,
-            "health_check_service": health_check_service}, unsupported
+            "shuffle_address_list": shuffle, "health_check_service": health_check_service,
+            }, unsupported
 
 
 def _health_check(config: Any) -> Optional[str]:
@@ -94,6 +124,9 @@ def _method_configs(entries: Any, unsupported: list[str]) -> list[tuple[Any, ...
         if wait_for_ready is not None and not isinstance(wait_for_ready, bool):
             raise _Invalid(f"{where}.waitForReady must be true or false, got {wait_for_ready!r}")
         timeout = entry.get("timeout")
+        _note_unknown(entry, "methodConfig", where, unsupported)
+        for policy in ("retryPolicy", "hedgingPolicy"):
+            _note_unknown(entry.get(policy), policy, f"{where}.{policy}", unsupported)
         out.append((names,
                     None if timeout is None else _duration(timeout, f"{where}.timeout"),
                     wait_for_ready,
@@ -181,8 +214,9 @@ def _retry_throttling(throttling: Any) -> Optional[tuple[float, float]]:
     return float(tokens), round(float(ratio), 3)  # grpc keeps three decimals of the ratio
 
 
-def _load_balancing(config: dict[str, Any], unsupported: list[str]) -> Optional[str]:
-    """The policy the config picks (None: it names none). As gRPC's proposal A24, the first
+def _load_balancing(config: dict[str, Any], unsupported: list[str]) -> tuple[Optional[str], bool]:
+    """The policy the config picks (None: it names none), and whether pick_first is to shuffle
+    the addresses of each resolution (A62's shuffleAddressList). As gRPC's proposal A24, the first
     policy of loadBalancingConfig that the client implements is used, and a list naming none
     it implements makes the config invalid; the deprecated loadBalancingPolicy is read when
     loadBalancingConfig is absent."""
@@ -197,23 +231,25 @@ def _load_balancing(config: dict[str, Any], unsupported: list[str]) -> Optional[
                 continue
             if not isinstance(settings, dict):
                 raise _Invalid(f"loadBalancingConfig {name!r} must map to an object")
-            if name == "pick_first" and settings.get("shuffleAddressList"):
-                unsupported.append("loadBalancingConfig pick_first.shuffleAddressList")
-            return str(name)
+            _note_unknown(settings, name, f"loadBalancingConfig.{name}", unsupported)
+            shuffle = settings.get("shuffleAddressList", False) if name == "pick_first" else False
+            if not isinstance(shuffle, bool):
+                raise _Invalid(f"pick_first.shuffleAddressList must be true or false, got {shuffle!r}")
+            return str(name), shuffle
         if policies:
             names = [next(iter(p)) for p in policies]
             raise _Invalid(f"loadBalancingConfig names no policy turbogrpc implements "
                            f"({', '.join(LB_POLICIES)}): {names}")
-        return None
+        return None, False
     policy = config.get("loadBalancingPolicy")
     if policy is None:
-        return None
+        return None, False
     if not isinstance(policy, str):
         raise _Invalid(f"loadBalancingPolicy must be a string, got {policy!r}")
     if policy.lower() not in LB_POLICIES:
         raise _Invalid(f"loadBalancingPolicy {policy!r} is not a policy turbogrpc implements "
                        f"({', '.join(LB_POLICIES)})")
-    return policy.lower()
+    return policy.lower(), False
 
 
 def _status_code(code: Any, where: str) -> int:
