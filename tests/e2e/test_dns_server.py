@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import socket
 import time
 
 import grpc
@@ -104,3 +105,20 @@ async def test_the_name_is_asked_again_after_its_backend_went_away(client):
                             answers.append(code_name(error.code()))
                     assert answers[-1:] == [b"r2"], answers
                     assert "A moving.test" in after.queries()
+
+
+@pytest.mark.parametrize("client", CLIENTS)
+async def test_a_silent_dns_server_costs_a_call_its_deadline_and_no_more(client):
+    """A DNS server that never replies (a bound UDP port that reads nothing): the lookup takes
+    the resolver's full timeouts, but a call ends at its own deadline, and closing the channel
+    does not wait for the lookup."""
+    pairing = Pairing(f"{client}-ours")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        target = f"dns://127.0.0.1:{silent.getsockname()[1]}/replicas.test:50051"
+        started = time.monotonic()
+        async with pairing.connect(target) as channel:
+            with pytest.raises(pairing.client.AioRpcError) as info:
+                await channel.unary_unary("/test.Svc/Echo")(b"", timeout=0.5)
+            assert code_name(info.value.code()) == "DEADLINE_EXCEEDED"
+        assert time.monotonic() - started < 3, "the call or the channel's close waited for the lookup"
