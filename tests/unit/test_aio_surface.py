@@ -310,7 +310,8 @@ def test_no_op_and_honoured_options_are_silent():
 
 
 def test_switches_are_no_ops_only_when_off():
-    for name, off, on in (("grpc.enable_http_proxy", 0, 1), ("grpc.per_message_compression", 1, 0)):
+    for name, off, on in (("grpc.enable_http_proxy", 0, 1), ("grpc.per_message_compression", 1, 0),
+                          ("grpc.service_config_disable_resolution", 1, 0)):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             _options.channel_options([(name, off)])

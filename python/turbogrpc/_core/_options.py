@@ -141,7 +141,7 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.dns_ares_query_timeout": (_N, _N),
     "grpc.dns_enable_srv_queries": (_no_op_if(0), _N),
     "grpc.service_config": (_H, _N),
-    "grpc.service_config_disable_resolution": (_N, _N),
+    "grpc.service_config_disable_resolution": (_no_op_if(1), _N),  # no DNS TXT service config
     "grpc.lb_policy_name": (_H, _N),
     "grpc.lb.ring_hash.ring_size_cap": (_N, _N),
     "grpc.grpclb_call_timeout_ms": (_N, _N),
