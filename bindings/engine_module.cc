@@ -251,6 +251,7 @@ void read_limits(nb::dict options, Options& out) {
       else if (key == "per_rpc_retry_buffer_size") out.per_rpc_retry_buffer_size = nb::cast<int64_t>(v);
       else if (key == "lb_policy") out.lb_policy = lb_policy_from(nb::cast<std::string>(v));
       else if (key == "shuffle_address_list") out.shuffle_address_list = nb::cast<int64_t>(v) != 0;
+      else if (key == "happy_eyeballs_delay_ms") out.happy_eyeballs_delay_ms = nb::cast<int64_t>(v);
       else if (key == "health_check_service") out.health_check_service = nb::cast<std::string>(v);
       else if (key == "local_connection") out.local_connection = local_connection_from(nb::cast<std::string>(v));
       else if (key == "retry_buffer_size") out.retry_buffer_size = nb::cast<int64_t>(v);

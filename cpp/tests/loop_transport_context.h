@@ -62,12 +62,14 @@ class LoopTransportContext final : public TransportContext {
       if (t.kind == TimerKind::kCallDeadline) {
         if (Call* call = calls_.find(t.id)) call->on_deadline();
       } else if (t.kind == TimerKind::kChannelReconnect || t.kind == TimerKind::kChannelIdle ||
-                 t.kind == TimerKind::kChannelRetry || t.kind == TimerKind::kChannelHealth) {
+                 t.kind == TimerKind::kChannelRetry || t.kind == TimerKind::kChannelHealth ||
+                 t.kind == TimerKind::kChannelDialNext) {
         if (channel_ != nullptr && channel_id_ == t.id) {
           if (t.kind == TimerKind::kChannelReconnect) channel_->on_reconnect_timer();
           else if (t.kind == TimerKind::kChannelIdle) channel_->on_idle_timer();
           else if (t.kind == TimerKind::kChannelRetry) channel_->on_retry_timer();
-          else channel_->on_health_timer();
+          else if (t.kind == TimerKind::kChannelHealth) channel_->on_health_timer();
+          else channel_->on_dial_timer();
         }
       } else if (Connection* c = connection_with_id(t.id)) {
         c->on_timer(t.kind);

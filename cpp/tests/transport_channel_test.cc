@@ -275,6 +275,66 @@ TEST_F(ChannelStateTest, APortThatNeverSpeaksHttp2FailsAtTheConnectDeadline) {
   close(silent);
 }
 
+SocketAddress loopback(int port) {
+  return resolve_listen_address("127.0.0.1:" + std::to_string(port)).addresses.at(0);
+}
+
+// "ipv4:127.0.0.1:<port>,..." for each port, in order.
+std::string ipv4_list(std::initializer_list<int> ports) {
+  std::string target = "ipv4:";
+  for (int port : ports) target += (target.size() > 5 ? ",127.0.0.1:" : "127.0.0.1:") + std::to_string(port);
+  return target;
+}
+
+// A loopback port whose connection attempts neither succeed nor fail: a listener with a backlog
+// of 0, its one queue slot taken by `filler`, that never accepts (the kernel drops later SYNs).
+struct BlackHole {
+  int port = free_port();
+  int listener = listen_socket_with_backlog(port);
+  SysResult filler = start_connect(loopback(port));
+  ~BlackHole() {
+    if (filler.ok()) close(static_cast<int>(filler.value));
+    close(listener);
+  }
+  static int listen_socket_with_backlog(int port) {
+    int fd = listen_on(port);
+    ::listen(fd, 0);  // shrink the backlog: one connection fills the queue
+    return fd;
+  }
+};
+
+TEST_F(ChannelStateTest, HappyEyeballsDialsTheNextAddressWhenOneIsSilent) {
+  BlackHole hole;
+  ASSERT_TRUE(hole.filler.ok());
+  usleep(50'000);  // the filler's handshake completes and takes the queue's slot
+  int port = free_port();
+  start_server(port);
+  ChannelOptions options = fast_options();
+  options.min_reconnect_backoff_ms = 20'000;  // without Happy Eyeballs: 20 s on the silent one
+  make_channel_to(ipv4_list({hole.port, port}), options);
+  auto began = Clock::now();
+  channel_->connect_if_idle();
+  ASSERT_TRUE(run_until([&] { return channel_->state() == State::kReady; }));
+  auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - began).count();
+  EXPECT_GE(took, 240);  // the default delay, 250 ms
+  EXPECT_LT(took, 2000);
+  context_.run_once(0);
+  EXPECT_EQ(context_.live_connections(), 2u);  // the winner and the server's end: the silent attempt is closed
+}
+
+TEST_F(ChannelStateTest, HappyEyeballsGivesUpWhenEveryAddressFailsIncludingEarlierOnes) {
+  BlackHole first, second;
+  usleep(50'000);
+  make_channel_to(ipv4_list({first.port, second.port}));
+  auto began = Clock::now();
+  channel_->connect_if_idle();
+  // Both dialled (the second after 250 ms), both time out at the pass's connect deadline.
+  ASSERT_TRUE(run_until([&] { return channel_->state() == State::kTransientFailure; }));
+  auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - began).count();
+  EXPECT_GE(took, 250);
+  EXPECT_LT(took, 2000);
+}
+
 TEST_F(ChannelStateTest, IdleTimeoutClosesTheConnectionAndTheNextCallReconnects) {
   int port = free_port();
   start_server(port);

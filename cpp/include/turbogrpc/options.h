@@ -68,6 +68,10 @@ struct ChannelOptions {
   // each resolution's addresses are tried in a random order, so the clients of one name do not
   // all land on its first address.
   bool shuffle_address_list = false;
+  // Happy Eyeballs (gRPC's A61, RFC 8305): an address that has not connected within this many
+  // ms gets company: the next address is dialled too, and the first to connect wins
+  // (grpc.happy_eyeballs_connection_attempt_delay_ms; grpc's 250, kept within 100-2000).
+  int64_t happy_eyeballs_delay_ms = 250;
   // Client-side health checking (the service config's healthCheckConfig.serviceName, gRPC's
   // A17): round_robin sends calls only to backends whose grpc.health.v1 Watch for this
   // service says SERVING. Unset: no health checking.

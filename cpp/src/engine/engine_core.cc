@@ -197,7 +197,8 @@ void EngineCore::run_timers() {
         case TimerKind::kChannelReconnect:
         case TimerKind::kChannelIdle:
         case TimerKind::kChannelRetry:
-        case TimerKind::kChannelHealth: return channels_.count(id) != 0;
+        case TimerKind::kChannelHealth:
+        case TimerKind::kChannelDialNext: return channels_.count(id) != 0;
         case TimerKind::kConnectDeadline:
         case TimerKind::kConnectionHandshake:
         case TimerKind::kConnectionIdle:
@@ -228,6 +229,9 @@ void EngineCore::run_timers() {
         break;
       case TimerKind::kChannelHealth:
         if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_health_timer();
+        break;
+      case TimerKind::kChannelDialNext:
+        if (auto it = channels_.find(t.id); it != channels_.end()) it->second->on_dial_timer();
         break;
       case TimerKind::kConnectDeadline:
       case TimerKind::kConnectionHandshake:

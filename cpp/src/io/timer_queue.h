@@ -19,6 +19,7 @@ enum class TimerKind : uint8_t {
   kChannelIdle,          // id: channel; it may have had no call for its idle timeout
   kChannelRetry,         // id: channel; a call's next attempt may be due (retry_later)
   kChannelHealth,        // id: channel; a subchannel's health watch has news or may start again
+  kChannelDialNext,      // id: channel; a subchannel's address may have had its Happy Eyeballs delay
   kConnectDeadline,      // id: connection (client); connected, handshaken and SETTINGS by now?
   kConnectionHandshake,  // id: connection; the peer's preface and SETTINGS are due
   kConnectionIdle,       // id: connection; it may have been idle for the allowed time

@@ -350,6 +350,12 @@ void Channel::on_health_timer() {
   for (auto& sub : subchannels_) sub->poll_health(now);
 }
 
+void Channel::on_dial_timer() {
+  if (state_ == ConnectivityState::kShutdown) return;
+  Clock::time_point now = Clock::now();
+  for (auto& sub : subchannels_) sub->on_dial_timer(now);
+}
+
 void Channel::on_subchannel_lost(Subchannel& /*subchannel*/) {
   stale_ = true;
   // round_robin keeps every address connected; pick_first reconnects when calls wait.

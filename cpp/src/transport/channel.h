@@ -99,6 +99,7 @@ class Channel final : public HedgeHost {
   void on_subchannel_lost(Subchannel& subchannel);  // READY → IDLE: closed, or GOAWAY
   void on_subchannel_unhealthy(Subchannel& subchannel);  // its health watch said not SERVING
   void on_health_timer();  // the subchannels' health watches have news or restarts due
+  void on_dial_timer();    // a subchannel's address may have had its Happy Eyeballs delay
   // The service its subchannels' health watches ask about (null: no health checking, which
   // round_robin alone does: A17's pick_first never checks).
   const std::string* health_check_service() const {

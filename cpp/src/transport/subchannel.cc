@@ -54,7 +54,7 @@ void Subchannel::set_state(ConnectivityState state) {
 }
 
 void Subchannel::connect() {
-  if (active_ != nullptr || state_ == ConnectivityState::kShutdown) return;
+  if (active_ != nullptr || !earlier_attempts_.empty() || state_ == ConnectivityState::kShutdown) return;
   attempt_ = backoff_.begin_attempt(Clock::now());
   address_index_ = 0;
   // Sticky TRANSIENT_FAILURE (as grpc's pick_first): retries do not show CONNECTING.
@@ -81,12 +81,50 @@ void Subchannel::dial_next() {
       auto connection = std::make_unique<ClientConnection>(context_, *this, static_cast<int>(s.value));
       active_ = connection.get();
       context_.adopt(std::move(connection));
+      if (address_index_ + 1 < addresses_.size()) {
+        auto delay = std::clamp<int64_t>(options().happy_eyeballs_delay_ms, 100, 2000);
+        next_dial_at_ = attempt_started_ + std::chrono::milliseconds(delay);
+        context_.timers().add(next_dial_at_, TimerKind::kChannelDialNext, channel_.id());
+      }
       return;
     }
     last_connect_error_ = s.message();
     ++address_index_;
   }
+  if (!earlier_attempts_.empty()) return;  // no address left to dial, but one may still connect
   all_addresses_failed();
+}
+
+void Subchannel::on_dial_timer(Clock::time_point now) {
+  bool more = address_index_ + 1 < addresses_.size();
+  if (active_ == nullptr || connected_ || now < next_dial_at_ || !more) return;
+  if (tracing(Trace::kChannel)) {
+    const SocketAddress& slow = addresses_[address_index_];
+    channel_.trace("no answer from " + describe_address(slow.get(), slow.length) + " in " +
+                   std::to_string(millis_since(attempt_started_)) + " ms: dialling the next address too");
+  }
+  earlier_attempts_.push_back(active_);
+  active_ = nullptr;
+  ++address_index_;
+  dial_next();
+}
+
+bool Subchannel::is_earlier_attempt(ClientConnection* connection) const {
+  return std::find(earlier_attempts_.begin(), earlier_attempts_.end(), connection) != earlier_attempts_.end();
+}
+
+bool Subchannel::take_earlier_attempt(ClientConnection* connection) {
+  auto it = std::find(earlier_attempts_.begin(), earlier_attempts_.end(), connection);
+  if (it == earlier_attempts_.end()) return false;
+  earlier_attempts_.erase(it);
+  return true;
+}
+
+void Subchannel::close_earlier_attempts(const char* why) {
+  // Taken out first: closing calls back into on_connection_closed, which must not see them.
+  std::vector<ClientConnection*> attempts = std::move(earlier_attempts_);
+  earlier_attempts_.clear();
+  for (ClientConnection* c : attempts) c->close({StatusCode::kUnavailable, why});
 }
 
 void Subchannel::all_addresses_failed() {
@@ -96,7 +134,13 @@ void Subchannel::all_addresses_failed() {
 }
 
 void Subchannel::on_connected(ClientConnection* connection) {
-  if (connection != active_) return;
+  if (connection != active_) {
+    if (!take_earlier_attempt(connection)) return;
+    ClientConnection* newer = active_;  // an earlier attempt won the race
+    active_ = connection;
+    if (newer != nullptr) newer->close({StatusCode::kUnavailable, "another address connected first"});
+  }
+  close_earlier_attempts("another address connected first");
   if (tracing(Trace::kChannel)) {
     channel_.trace("connected to " + connection->peer() + " in " + std::to_string(millis_since(attempt_started_)) +
                    " ms");
@@ -142,13 +186,21 @@ void Subchannel::disconnected() {
 }
 
 void Subchannel::on_connect_failed(ClientConnection* connection, const std::string& reason) {
-  if (connection != active_) return;
+  bool earlier = take_earlier_attempt(connection);
+  if (connection != active_ && !earlier) return;
   if (tracing(Trace::kChannel)) {
-    channel_.trace("connect attempt failed after " + std::to_string(millis_since(attempt_started_)) +
-                   " ms: " + reason);
+    std::string when = earlier ? " (an earlier address)"
+                               : " after " + std::to_string(millis_since(attempt_started_)) + " ms";
+    channel_.trace("connect attempt failed" + when + ": " + reason);
+  }
+  last_connect_error_ = reason;
+  if (earlier) {
+    connection->close({StatusCode::kUnavailable, last_connect_error_});
+    // The newest attempt is still running, or dial_next ran out of addresses while this one was.
+    if (active_ == nullptr && earlier_attempts_.empty()) all_addresses_failed();
+    return;
   }
   active_ = nullptr;
-  last_connect_error_ = reason;
   connection->close({StatusCode::kUnavailable, last_connect_error_});
   ++address_index_;
   dial_next();
@@ -156,8 +208,9 @@ void Subchannel::on_connect_failed(ClientConnection* connection, const std::stri
 
 void Subchannel::on_connection_closed(ClientConnection* connection, const Status& reason) {
   draining_.erase(std::remove(draining_.begin(), draining_.end(), connection), draining_.end());
-  if (connection != active_) return;
-  if (!connected_) {  // closed before the server's SETTINGS
+  bool earlier = is_earlier_attempt(connection);
+  if (connection != active_ && !earlier) return;
+  if (earlier || !connected_) {  // closed before the server's SETTINGS
     on_connect_failed(connection, connection->peer().empty() ? reason.details
                                                              : connection->peer() + ": " + reason.details);
     return;
@@ -167,8 +220,9 @@ void Subchannel::on_connection_closed(ClientConnection* connection, const Status
 }
 
 void Subchannel::on_goaway(ClientConnection* connection) {
-  if (connection != active_) return;
-  if (!connected_) {
+  bool earlier = is_earlier_attempt(connection);
+  if (connection != active_ && !earlier) return;
+  if (earlier || !connected_) {
     on_connect_failed(connection, connection->peer() + ": the server sent GOAWAY before it was ready");
     return;
   }
@@ -200,6 +254,7 @@ void Subchannel::go_idle() {
   ClientConnection* connection = active_;
   active_ = nullptr;
   address_index_ = 0;
+  close_earlier_attempts("subchannel no longer wanted");
   if (connection != nullptr && was_connected) {
     draining_.push_back(connection);
     connection->shut_down();  // GOAWAY: its calls finish first
@@ -214,6 +269,8 @@ void Subchannel::close(const Status& reason) {
   disconnected();
   std::vector<ClientConnection*> connections = std::move(draining_);
   draining_.clear();
+  connections.insert(connections.end(), earlier_attempts_.begin(), earlier_attempts_.end());
+  earlier_attempts_.clear();
   if (active_ != nullptr) connections.push_back(active_);
   active_ = nullptr;
   state_ = ConnectivityState::kShutdown;

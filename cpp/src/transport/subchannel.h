@@ -7,6 +7,11 @@
 // With health checking (A17), a connected subchannel is READY only while its health watch says
 // SERVING (TRANSIENT_FAILURE otherwise), and CONNECTING until the first answer.
 //
+// Happy Eyeballs (gRPC's A61, RFC 8305): an address that has neither connected nor failed
+// within the channel's happy_eyeballs_delay_ms keeps dialling while the next one is dialled
+// too, so an address that drops packets costs a pass that delay, not the connect timeout. The
+// first connection to get the server's SETTINGS wins; the others are closed.
+//
 //   IDLE ──connect()──► CONNECTING ──server's SETTINGS──► READY
 //     ▲                   │ every address failed             │ lost, GOAWAY, go_idle()
 //     │                   ▼                                  ▼
@@ -54,7 +59,7 @@ class Subchannel {
   Clock::time_point retry_at() const { return attempt_.retry_at; }
   const std::string& last_error() const { return last_connect_error_; }
   // No connection, connecting, ready or draining: nothing refers to this subchannel any more.
-  bool unused() const { return active_ == nullptr && draining_.empty(); }
+  bool unused() const { return active_ == nullptr && draining_.empty() && earlier_attempts_.empty(); }
 
   // A pass over the addresses, from IDLE or TRANSIENT_FAILURE; nothing if one is under way.
   void connect();
@@ -69,6 +74,8 @@ class Subchannel {
   // The health watch's news (the channel's kChannelHealth timer): may change the state.
   void poll_health(Clock::time_point now);
   const std::string& health_error() const;
+  // The channel's kChannelDialNext timer: dials the next address if the current one is slow.
+  void on_dial_timer(Clock::time_point now);
 
   // From its connections.
   Channel& channel() { return channel_; }
@@ -83,6 +90,9 @@ class Subchannel {
  private:
   void set_state(ConnectivityState state);
   void dial_next();  // dials addresses_ from address_index_ on
+  bool is_earlier_attempt(ClientConnection* connection) const;
+  bool take_earlier_attempt(ClientConnection* connection);  // true: it was one (now removed)
+  void close_earlier_attempts(const char* why);
   void all_addresses_failed();
   void lost();  // READY → IDLE: the connection closed or the server sent GOAWAY
   void disconnected();  // the connection is no longer usable: stop what runs on it
@@ -97,6 +107,9 @@ class Subchannel {
   Clock::time_point attempt_started_{};  // when the address being dialled was dialled (trace)
   std::string last_connect_error_;
   ClientConnection* active_ = nullptr;  // connecting or ready; owned by the transport context
+  // Attempts of this pass still connecting that Happy Eyeballs moved past (active_ is newer).
+  std::vector<ClientConnection*> earlier_attempts_;
+  Clock::time_point next_dial_at_{};  // when the next address is dialled if active_ is still connecting
   bool connected_ = false;  // active_ got the server's SETTINGS (READY unless health says not)
   std::unique_ptr<HealthWatch> health_;  // null: no health checking
   std::vector<ClientConnection*> draining_;  // got GOAWAY or went idle; finishing their streams

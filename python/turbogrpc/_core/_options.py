@@ -53,6 +53,7 @@ _CHANNEL_KEYS = {
     "grpc.enable_retries": "enable_retries",
     "grpc.per_rpc_retry_buffer_size": "per_rpc_retry_buffer_size",
     "grpc.lb_policy_name": "lb_policy",
+    "grpc.happy_eyeballs_connection_attempt_delay_ms": "happy_eyeballs_delay_ms",
     "grpc.retry_buffer_size": "retry_buffer_size",
 }
 _SERVER_KEYS = {
@@ -136,7 +137,7 @@ OPTIONS: dict[str, tuple[Classification, Classification]] = {
     "grpc.max_reconnect_backoff_ms": (_H, _N),
     "grpc.initial_reconnect_backoff_ms": (_H, _N),
     "grpc.client_idle_timeout_ms": (_H, _N),
-    "grpc.happy_eyeballs_connection_attempt_delay_ms": (_N, _N),
+    "grpc.happy_eyeballs_connection_attempt_delay_ms": (_H, _N),
     "grpc.dns_min_time_between_resolutions_ms": (_H, _N),
     "grpc.dns_ares_query_timeout": (_N, _N),
     "grpc.dns_enable_srv_queries": (_no_op_if(0), _N),
