@@ -101,8 +101,11 @@ SERVER = textwrap.dedent("""
             "test.Svc", {"Echo": grpc.unary_unary_rpc_method_handler(echo)}),))
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
+        # The executor's thread (and the module it imports, which takes a descriptor) before
+        # the port is out: once it is, the connections can take every descriptor there is.
+        stdin_closed = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
         print(port, flush=True)
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+        await stdin_closed
         await server.stop(None)
 
     asyncio.run(main())
@@ -151,7 +154,8 @@ async def test_running_out_of_descriptors_pauses_accept_instead_of_spinning(ours
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-    stderr = process.stderr.read()
-    process.stdout.close()
-    process.stderr.close()
+        stderr = process.stderr.read()
+        process.stdout.close()
+        process.stderr.close()
+    assert process.returncode == 0, stderr
     assert stderr.count("pausing accept") == 1, stderr
